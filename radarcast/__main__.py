@@ -1,0 +1,3 @@
+from radarcast.cli import app
+
+app(prog_name="radarcast")

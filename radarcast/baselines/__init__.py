@@ -1,0 +1,1 @@
+"""Classical forecasters: persistence and ROVER."""

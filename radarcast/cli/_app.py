@@ -1,0 +1,119 @@
+"""The Typer application object and what every command shares: console, errors, progress."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from radarcast import __version__
+
+app = typer.Typer(
+    name="radarcast",
+    help="Radar precipitation nowcasting: datasets, ROVER, ConvLSTM/LSTM, scores, animations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"radarcast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Radar precipitation nowcasting from raw grids to scores and animations."""
+
+
+def fail(message: str) -> NoReturn:
+    """Print one red line on stderr and exit with code 1."""
+    err_console.print(Text("error: ", style="bold red") + Text(str(message)), soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn a user's mistake (RadarcastError, OSError) or Ctrl-C into one line and an exit
+    code, never a traceback. Anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from radarcast.errors import RadarcastError
+
+        try:
+            return fn(*args, **kwargs)
+        except RadarcastError as e:
+            fail(str(e))
+        except OSError as e:
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            fail(f"{where}{e.strerror or e}")
+        except KeyboardInterrupt:
+            err_console.print(Text("interrupted: nothing was written", style="yellow"))
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def command(*args, **kwargs) -> Callable:
+    """``@app.command`` with :func:`user_errors` applied."""
+
+    def decorate(fn: Callable) -> Callable:
+        return app.command(*args, **kwargs)(user_errors(fn))
+
+    return decorate
+
+
+@contextmanager
+def progress(description: str, transient: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar, handed to library code as ``callback(done, total)``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def parse_floats(text: str, what: str) -> list[float]:
+    """'0.5,2,5' → [0.5, 2.0, 5.0], with an error naming ``what`` otherwise."""
+    from radarcast.errors import RadarcastError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RadarcastError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise RadarcastError(f"{what} is empty")
+    return values

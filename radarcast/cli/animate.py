@@ -1,0 +1,1 @@
+"""Commands: animate (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Commands: demo (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Commands: evaluate (filled in by its issue)."""

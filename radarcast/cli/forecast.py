@@ -1,0 +1,1 @@
+"""Commands: forecast (filled in by its issue)."""

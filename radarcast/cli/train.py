@@ -1,0 +1,1 @@
+"""Commands: train (filled in by its issue)."""

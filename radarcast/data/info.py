@@ -1,0 +1,62 @@
+"""A dataset's summary, as plain data for the ``info`` command to render."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from radarcast.data.store import SPLITS, format_time, open_dataset
+
+RAIN_MMH = 0.5  # what counts as a rainy pixel in the summary
+MAX_SAMPLED_FRAMES = 256  # rainy fraction estimated from at most this many frames per split
+
+
+def rainy_fraction(ds, indices: np.ndarray) -> float:
+    """Fraction of valid pixels ≥ 0.5 mm/h (pixel > 0 without Z–R) over a sample of frames."""
+    if len(indices) == 0:
+        return float("nan")
+    if len(indices) > MAX_SAMPLED_FRAMES:
+        indices = indices[np.linspace(0, len(indices) - 1, MAX_SAMPLED_FRAMES).astype(int)]
+    level = np.ceil(ds.units.rain_to_pixel(RAIN_MMH)) if ds.units.has_zr else 1
+    rainy = valid = 0
+    for i in indices:
+        frame, mask = ds.frames(int(i))[0], ds.masks(int(i))[0]
+        rainy += int(np.count_nonzero((frame >= level) & mask))
+        valid += int(np.count_nonzero(mask))
+    return rainy / valid if valid else float("nan")
+
+
+def summarize(path: str | os.PathLike, n_in: int | None = None, n_out: int | None = None) -> dict:
+    """Grid, time span, segments, windows per split, units, rainy fraction and provenance."""
+    with open_dataset(path) as ds:
+        n_in, n_out = n_in or ds.n_in, n_out or ds.n_out
+        t, h, w = ds.shape
+        u = ds.units
+        zr = f"Z = {u.zr_a:g} R^{u.zr_b:g}" if u.has_zr else "none recorded"
+        n_masked = "static" if ds.static_mask is not None else "per frame"
+        rows = [
+            ("file", str(ds.path)),
+            ("frames", f"{t:,} of {h}×{w} px"),
+            ("time", f"{format_time(ds.times[0])} → {format_time(ds.times[-1])}"),
+            ("time step", f"{ds.timestep_s / 60:g} min"),
+            ("segments", f"{len(np.unique(ds.segments)):,}"),
+            ("scale", f"dBZ = {u.dbz_gain:.6g}·pixel {u.dbz_offset:+g}"),
+            ("Z–R", zr),
+            ("mask", f"{n_masked}; {_valid_fraction(ds):.1%} of pixels valid"),
+            ("source", ds.source or "—"),
+            ("created by", str(ds.attrs.get("created_by", "—"))),
+            ("created at", str(ds.attrs.get("created_at", "—"))),
+        ]
+        counts = ds.split_counts(n_in, n_out)
+        for name, code in SPLITS.items():
+            frac = rainy_fraction(ds, np.flatnonzero(ds.splits == code))
+            counts[name]["rainy"] = "—" if np.isnan(frac) else f"{frac:.1%}"
+        return {"rows": rows, "splits": counts, "n_in": n_in, "n_out": n_out}
+
+
+def _valid_fraction(ds) -> float:
+    if ds.static_mask is not None:
+        return float(ds.static_mask.mean())
+    idx = np.linspace(0, ds.n_frames - 1, min(ds.n_frames, MAX_SAMPLED_FRAMES)).astype(int)
+    return float(np.mean([ds.masks(int(i))[0].mean() for i in idx]))

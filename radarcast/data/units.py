@@ -1,0 +1,178 @@
+"""Pixel ↔ reflectivity ↔ rain rate, and thresholds in any of the three.
+
+A dataset stores 0–255 pixels ``p`` with a linear reflectivity scale and a Z–R relation::
+
+    dBZ = gain · p + offset          Z = 10 ** (dBZ / 10)          Z = a · R ** b
+
+with R in mm/h. HKO-7's scale (gain 70/255, offset −10; a 58.53, b 1.56) is the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from radarcast.errors import RadarcastError
+
+UNIT_NAMES = ("pixel", "dbz", "mmh")
+
+
+@dataclass(frozen=True)
+class Units:
+    """A pixel scale and Z–R relation, as stored in a dataset's attributes.
+
+    Parameters
+    ----------
+    dbz_gain, dbz_offset
+        dBZ = dbz_gain · pixel + dbz_offset.
+    zr_a, zr_b
+        Z = zr_a · R ** zr_b, Z in mm⁶/m³ and R in mm/h. ``None`` when unknown: rain-rate
+        conversions then raise.
+    nodata
+        Raw input values that mean "no data" for the source this scale describes (used by
+        readers; a dataset stores validity in its mask instead).
+    """
+
+    dbz_gain: float = 70.0 / 255.0
+    dbz_offset: float = -10.0
+    zr_a: float | None = 58.53
+    zr_b: float | None = 1.56
+    nodata: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.dbz_gain) or self.dbz_gain <= 0:
+            raise RadarcastError(f"dbz_gain must be a positive number, got {self.dbz_gain}")
+        if not np.isfinite(self.dbz_offset):
+            raise RadarcastError(f"dbz_offset must be a finite number, got {self.dbz_offset}")
+        if (self.zr_a is None) != (self.zr_b is None):
+            raise RadarcastError("give both zr_a and zr_b, or neither")
+        if self.zr_a is not None and not (self.zr_a > 0 and self.zr_b > 0):
+            raise RadarcastError(f"Z-R needs a > 0 and b > 0, got a={self.zr_a}, b={self.zr_b}")
+
+    @property
+    def has_zr(self) -> bool:
+        return self.zr_a is not None
+
+    def _require_zr(self) -> tuple[float, float]:
+        if self.zr_a is None or self.zr_b is None:
+            raise RadarcastError("this dataset has no Z-R relation (zr_a, zr_b): use dBZ or pixel units")
+        return self.zr_a, self.zr_b
+
+    # pixel <-> dBZ ---------------------------------------------------------------------
+    def pixel_to_dbz(self, p):
+        """Pixel values (any shape) → dBZ, float."""
+        return np.asarray(p, dtype=np.float64) * self.dbz_gain + self.dbz_offset
+
+    def dbz_to_pixel(self, dbz):
+        """dBZ → pixel values, float and unclipped."""
+        return (np.asarray(dbz, dtype=np.float64) - self.dbz_offset) / self.dbz_gain
+
+    # dBZ <-> rain rate -----------------------------------------------------------------
+    def dbz_to_rain(self, dbz):
+        """dBZ → rain rate in mm/h through R = (Z / a) ** (1 / b)."""
+        a, b = self._require_zr()
+        z = 10.0 ** (np.asarray(dbz, dtype=np.float64) / 10.0)
+        return (z / a) ** (1.0 / b)
+
+    def rain_to_dbz(self, rain):
+        """Rain rate in mm/h → dBZ; 0 mm/h gives −inf."""
+        a, b = self._require_zr()
+        with np.errstate(divide="ignore"):
+            return 10.0 * np.log10(a * np.asarray(rain, dtype=np.float64) ** b)
+
+    def pixel_to_rain(self, p):
+        """Pixel values → rain rate in mm/h."""
+        return self.dbz_to_rain(self.pixel_to_dbz(p))
+
+    def rain_to_pixel(self, rain):
+        """Rain rate in mm/h → pixel values, float and unclipped."""
+        return self.dbz_to_pixel(self.rain_to_dbz(rain))
+
+    def convert(self, p, unit: str):
+        """Pixels → ``unit`` (one of ``pixel``, ``dbz``, ``mmh``)."""
+        unit = check_unit(unit)
+        if unit == "pixel":
+            return np.asarray(p, dtype=np.float64)
+        if unit == "dbz":
+            return self.pixel_to_dbz(p)
+        return self.pixel_to_rain(p)
+
+    def to_pixel(self, value, unit: str):
+        """A value in ``unit`` → pixels (float, unclipped): the inverse of :meth:`convert`."""
+        unit = check_unit(unit)
+        if unit == "pixel":
+            return np.asarray(value, dtype=np.float64)
+        if unit == "dbz":
+            return self.dbz_to_pixel(value)
+        return self.rain_to_pixel(value)
+
+    def pixel_lut(self, unit: str) -> np.ndarray:
+        """(256,) float64: the value in ``unit`` of each pixel level 0..255."""
+        return self.convert(np.arange(256), unit)
+
+    def rescale_lut(self, target: Units) -> np.ndarray:
+        """(256,) uint8: this scale's pixel levels mapped onto ``target``'s (rounded, clipped)."""
+        p = target.dbz_to_pixel(self.pixel_to_dbz(np.arange(256)))
+        return np.clip(np.rint(p), 0, 255).astype(np.uint8)
+
+    def attrs(self) -> dict:
+        """The HDF5 attributes that record this scale (NaN for a missing Z–R)."""
+        return {
+            "dbz_gain": float(self.dbz_gain),
+            "dbz_offset": float(self.dbz_offset),
+            "zr_a": float("nan") if self.zr_a is None else float(self.zr_a),
+            "zr_b": float("nan") if self.zr_b is None else float(self.zr_b),
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs) -> Units:
+        """Rebuild from HDF5 attributes written by :meth:`attrs`."""
+        a, b = float(attrs["zr_a"]), float(attrs["zr_b"])
+        has_zr = np.isfinite(a) and np.isfinite(b)
+        return cls(
+            dbz_gain=float(attrs["dbz_gain"]),
+            dbz_offset=float(attrs["dbz_offset"]),
+            zr_a=a if has_zr else None,
+            zr_b=b if has_zr else None,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_(self, **changes) -> Units:
+        """A copy with the given fields replaced; ``None`` values are ignored."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# Each service's scale for its own 8-bit product (see ../shared/data/README.md).
+PRESETS: dict[str, Units] = {
+    # HKO-7: dBZ = 70 p / 255 - 10, Z = 58.53 R^1.56
+    "hko": Units(),
+    # FMI lowest-CAPPI composite PGM: dBZ = 0.5 DN - 32, DN 255 missing, Z = 223 R^1.53
+    "fmi": Units(dbz_gain=0.5, dbz_offset=-32.0, zr_a=223.0, zr_b=1.53, nodata=(255,)),
+    # MeteoSwiss AQC GIF palette index: dBZ = 0.5 DN - 35.75, DN 255 missing, Z = 316 R^1.5
+    "mch": Units(dbz_gain=0.5, dbz_offset=-35.75, zr_a=316.0, zr_b=1.5, nodata=(255,)),
+    # Marshall-Palmer Z-R on the HKO pixel scale
+    "marshall-palmer": Units(zr_a=200.0, zr_b=1.6),
+}
+
+
+def get_preset(name: str) -> Units:
+    """A named pixel scale; the error lists the names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise RadarcastError(
+            f"unknown unit preset {name!r}; choose one of: {', '.join(PRESETS)}"
+        ) from None
+
+
+def check_unit(unit: str) -> str:
+    """Validate a unit name (``pixel``, ``dbz`` or ``mmh``)."""
+    if unit not in UNIT_NAMES:
+        raise RadarcastError(f"unknown units {unit!r}; choose one of: {', '.join(UNIT_NAMES)}")
+    return unit
+
+
+UNIT_LABELS = {"pixel": "pixel", "dbz": "dBZ", "mmh": "mm/h"}

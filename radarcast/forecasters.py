@@ -1,0 +1,135 @@
+"""One interface for every forecaster: persistence, ROVER and trained checkpoints.
+
+A forecaster is called as ``forecaster(x) → y``:
+
+- ``x``: (B, n_in, H, W) pixels, uint8, or float32 with NaN where a pixel is invalid;
+- ``y``: (B, n_out, H, W) float32 pixels in [0, 255] (NaN only where a method cannot say).
+
+:func:`resolve` builds one from a name or a checkpoint path; ``forecast``, ``evaluate`` and
+``animate`` use nothing else, so a new method is one new entry in :data:`METHODS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radarcast.baselines.persistence import persistence
+from radarcast.errors import RadarcastError
+
+
+@dataclass
+class Forecaster:
+    """A named callable (B, n_in, H, W) → (B, n_out, H, W) with its resolved config.
+
+    Attributes
+    ----------
+    name
+        Short method name used in tables and files ('persistence', 'rover', a run name).
+    n_in, n_out
+        Input frames it reads (the last ``n_in`` of whatever it is given) and leads it makes.
+    predict
+        ``predict(x, n_out)`` doing the work on float32 (B, n_in, H, W) input.
+    config
+        The resolved configuration, written next to every output for provenance.
+    batch_size
+        A good number of windows per call for this method.
+    """
+
+    name: str
+    n_in: int
+    n_out: int
+    predict: Callable[[np.ndarray, int], np.ndarray]
+    config: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 8
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise RadarcastError(f"{self.name}: expected input (B, n_in, H, W), got shape {x.shape}")
+        if x.shape[1] < self.n_in:
+            raise RadarcastError(
+                f"{self.name}: needs {self.n_in} input frames, got {x.shape[1]}"
+            )
+        x = x[:, -self.n_in :].astype(np.float32, copy=False)  # (B, n_in, H, W)
+        y = np.asarray(self.predict(x, self.n_out), dtype=np.float32)
+        expected = (x.shape[0], self.n_out, *x.shape[2:])
+        if y.shape != expected:
+            raise AssertionError(f"{self.name} returned {y.shape}, expected {expected}")
+        return np.clip(y, 0.0, 255.0, out=y)
+
+
+def _persistence(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
+    if options:
+        raise RadarcastError(f"persistence takes no options, got {', '.join(options)}")
+    return Forecaster("persistence", 1, n_out, persistence, {"method": "persistence"}, 64)
+
+
+def _rover(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
+    from radarcast.baselines.rover import make_forecaster
+
+    return make_forecaster(dataset, n_out, options)
+
+
+def _checkpoint(path: Path, dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
+    from radarcast.checkpoint import load_forecaster
+
+    return load_forecaster(path, dataset, n_in=n_in, n_out=n_out, **options)
+
+
+METHODS: dict[str, Callable[..., Forecaster]] = {
+    "persistence": _persistence,
+    "rover": _rover,
+}
+"""Forecasters by name; anything else that names an existing file is a checkpoint."""
+
+
+def resolve(
+    spec: str,
+    dataset=None,
+    *,
+    n_in: int | None = None,
+    n_out: int | None = None,
+    options: dict | None = None,
+) -> Forecaster:
+    """Build a forecaster from a method name or a checkpoint path.
+
+    Parameters
+    ----------
+    spec
+        'persistence', 'rover', or the path of a checkpoint written by ``radarcast train``.
+    dataset
+        The :class:`~radarcast.data.store.RadarDataset` it will run on (units, defaults).
+    n_in, n_out
+        Window lengths; the dataset's defaults when None.
+    options
+        Method options (e.g. ROVER's config fields, a checkpoint's ``device``).
+    """
+    n_in = n_in or (dataset.n_in if dataset is not None else 5)
+    n_out = n_out or (dataset.n_out if dataset is not None else 15)
+    options = dict(options or {})
+    if spec in METHODS:
+        return METHODS[spec](dataset, n_in, n_out, options)
+    path = Path(spec)
+    if path.suffix in (".pt", ".pth") or path.is_file():
+        if not path.is_file():
+            raise RadarcastError(f"{spec}: no such checkpoint file")
+        return _checkpoint(path, dataset, n_in, n_out, options)
+    raise RadarcastError(
+        f"unknown method {spec!r}; choose one of: {', '.join(METHODS)}, or a checkpoint path (.pt)"
+    )
+
+
+def run_batched(
+    forecaster: Forecaster,
+    x: np.ndarray,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """Call ``forecaster`` on (N, n_in, H, W) in batches; returns (N, n_out, H, W) float32."""
+    bs = batch_size or forecaster.batch_size
+    parts = [forecaster(x[i : i + bs]) for i in range(0, len(x), bs)]
+    return np.concatenate(parts) if parts else np.zeros((0, forecaster.n_out, *x.shape[2:]), np.float32)
