@@ -1,0 +1,211 @@
+"""Raw inputs → a ``radarcast/1`` dataset: read, rescale, mask, crop/resample, time, write.
+
+Per frame, in this order: the reader's input pixels → mask of the input scale's nodata
+values → pixel levels rescaled onto the target scale through a 256-entry table → crop →
+downsample (block mean) or resize → :class:`~radarcast.data.store.DatasetWriter`. Only a
+few frames are ever in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.data.readers import (
+    READERS,
+    SUFFIXES,
+    RawFrame,
+    ReadOptions,
+    count_frames,
+    detect_kind,
+    get_reader,
+    resolve_inputs,
+)
+from radarcast.data.store import DEFAULT_FRACTIONS, DatasetWriter, ProgressFn, parse_time
+from radarcast.data.units import Units, get_preset
+from radarcast.errors import RadarcastError
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything ``radarcast preprocess`` does, besides the inputs and the output name.
+
+    ``crop`` is (y0, y1, x0, x1): rows y0..y1-1 and columns x0..x1-1 of the input grid.
+    ``downsample`` K > 1 averages K×K blocks; ``resize`` (H, W) resamples bilinearly; give
+    one of them. ``start`` is the time of the first frame when names carry no time.
+    """
+
+    format: str = "auto"
+    input_scale: str | None = None  # preset of the raw values; None: the target scale
+    scale: str = "hko"  # preset of the dataset's pixel scale
+    dbz_gain: float | None = None
+    dbz_offset: float | None = None
+    zr_a: float | None = None
+    zr_b: float | None = None
+    nodata: tuple[int, ...] | None = None  # raw values meaning missing (input preset's if None)
+    time_pattern: str | None = None
+    timestep_s: int = 300
+    start: str = "2000-01-01T00:00Z"
+    downsample: int = 1
+    resize: tuple[int, int] | None = None
+    crop: tuple[int, int, int, int] | None = None
+    split: tuple[float, float, float] = DEFAULT_FRACTIONS
+    n_in: int = 5
+    n_out: int = 15
+    cikm_level: int = 0
+    max_start_end_corr: float | None = None
+    overwrite: bool = False
+    compression_level: int = 1
+
+    def target_units(self) -> Units:
+        """The dataset's scale: the ``scale`` preset with the gain/offset/Z–R overrides."""
+        base = get_preset(self.scale)
+        return base.with_(dbz_gain=self.dbz_gain, dbz_offset=self.dbz_offset,
+                          zr_a=self.zr_a, zr_b=self.zr_b)
+
+    def input_units(self) -> Units:
+        """The raw values' scale (the target's when ``input_scale`` is None) and nodata."""
+        base = self.target_units() if self.input_scale is None else get_preset(self.input_scale)
+        return base.with_(nodata=None if self.nodata is None else tuple(self.nodata))
+
+    def check(self) -> None:
+        if self.downsample < 1:
+            raise RadarcastError(f"--downsample must be ≥ 1, got {self.downsample}")
+        if self.downsample > 1 and self.resize is not None:
+            raise RadarcastError("give --downsample or --resize, not both")
+        if self.resize is not None and min(self.resize) < 1:
+            raise RadarcastError(f"--resize must be positive HxW, got {self.resize}")
+        if self.crop is not None:
+            y0, y1, x0, x1 = self.crop
+            if not (0 <= y0 < y1 and 0 <= x0 < x1):
+                raise RadarcastError(f"--crop wants y0:y1,x0:x1 with y0 < y1 and x0 < x1, got {self.crop}")
+        for v in self.nodata or ():
+            if not 0 <= v <= 255:
+                raise RadarcastError(f"--nodata values must be 0..255, got {v}")
+        if self.timestep_s <= 0:
+            raise RadarcastError(f"--timestep must be positive, got {self.timestep_s}")
+
+
+# --------------------------------------------------------------------------- per frame
+class FrameTransform:
+    """Input-scale uint8 frame (+ mask) → target-scale uint8 frame and mask."""
+
+    def __init__(self, config: PreprocessConfig, convert: bool = True) -> None:
+        src, dst = config.input_units(), config.target_units()
+        self.lut = src.rescale_lut(dst) if convert else np.arange(256, dtype=np.uint8)
+        self.valid_lut = np.ones(256, dtype=bool)
+        self.valid_lut[list(src.nodata)] = False
+        self.has_nodata = bool(src.nodata)
+        self.crop = config.crop
+        self.k = config.downsample
+        self.resize = config.resize
+
+    def __call__(self, raw: RawFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        frame, mask = raw.frame, raw.mask
+        if self.has_nodata:
+            valid = self.valid_lut[frame]
+            mask = valid if mask is None else mask & valid
+        frame = self.lut[frame]
+        if mask is not None:
+            frame = np.where(mask, frame, np.uint8(0))
+        if self.crop is not None:
+            frame, mask = self._crop(frame, mask, raw.name)
+        if self.k > 1:
+            frame, mask = downsample(frame, mask, self.k)
+        elif self.resize is not None:
+            frame, mask = resize(frame, mask, self.resize)
+        return frame, mask
+
+    def _crop(self, frame, mask, name):
+        y0, y1, x0, x1 = self.crop
+        h, w = frame.shape
+        if y1 > h or x1 > w:
+            raise RadarcastError(f"{name}: --crop {y0}:{y1},{x0}:{x1} exceeds the {h}x{w} grid")
+        return frame[y0:y1, x0:x1], None if mask is None else mask[y0:y1, x0:x1]
+
+
+def downsample(frame: np.ndarray, mask: np.ndarray | None, k: int):
+    """Block mean over K×K blocks of valid pixels; rows/columns beyond a multiple of K are
+    dropped. A block is valid when at least half its pixels are."""
+    h, w = (frame.shape[0] // k) * k, (frame.shape[1] // k) * k
+    if h == 0 or w == 0:
+        raise RadarcastError(f"--downsample {k} is larger than the {frame.shape} grid")
+    blocks = frame[:h, :w].reshape(h // k, k, w // k, k)  # (H/k, k, W/k, k)
+    if mask is None:
+        mean = blocks.mean(axis=(1, 3), dtype=np.float32)
+        return np.rint(mean).astype(np.uint8), None
+    m = mask[:h, :w].reshape(h // k, k, w // k, k)
+    n_valid = m.sum(axis=(1, 3))
+    total = (blocks * m).sum(axis=(1, 3), dtype=np.float32)
+    mean = np.where(n_valid > 0, total / np.maximum(n_valid, 1), 0.0)
+    valid = n_valid * 2 >= k * k
+    return np.where(valid, np.rint(mean), 0).astype(np.uint8), valid
+
+
+def resize(frame: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int]):
+    """Bilinear resampling (anti-aliased when shrinking); the mask by nearest neighbour."""
+    from skimage.transform import resize as sk_resize
+
+    out = sk_resize(frame.astype(np.float32), shape, order=1, preserve_range=True,
+                    anti_aliasing=shape[0] < frame.shape[0] or shape[1] < frame.shape[1])
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if mask is None:
+        return out, None
+    m = sk_resize(mask, shape, order=0, preserve_range=True, anti_aliasing=False).astype(bool)
+    return np.where(m, out, np.uint8(0)), m
+
+
+# --------------------------------------------------------------------------- driver
+def assign_times(items: Iterator[RawFrame], start: int, step: int) -> Iterator[RawFrame]:
+    """Give frames without a time one: ``start`` then one ``step`` later each, with one
+    empty step before every new independent sequence so the time axis shows the break."""
+    t = None
+    for raw in items:
+        if raw.time is None:
+            t = start if t is None else t + step * (2 if raw.new_segment else 1)
+            raw = raw._replace(time=t)
+        yield raw
+
+
+def preprocess(
+    inputs: list[str | os.PathLike],
+    output: str | os.PathLike,
+    config: PreprocessConfig = PreprocessConfig(),
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Read ``inputs``, convert them per ``config`` and write the dataset ``output``.
+
+    Returns the output path. Raises RadarcastError (naming the input) for bad input; in
+    that case, or when interrupted, nothing is left under ``output``.
+    """
+    config.check()
+    kind, importer = get_reader(config.format)
+    paths = resolve_inputs([str(p) for p in inputs], SUFFIXES.get(kind))
+    if kind == "auto":
+        kind = detect_kind(paths)
+    target = config.target_units()
+    opts = ReadOptions(time_pattern=config.time_pattern, cikm_level=config.cikm_level,
+                       max_start_end_corr=config.max_start_end_corr,
+                       pysteps_importer=importer, target=target)
+    total = count_frames(kind, paths, opts)
+    # pysteps frames arrive already on the target scale
+    transform = FrameTransform(config, convert=kind != "pysteps")
+    items = assign_times(READERS[kind](paths, opts), parse_time(config.start), config.timestep_s)
+    source = f"{kind}{':' + importer if importer else ''}: " + ", ".join(str(p) for p in inputs)
+    with DatasetWriter(output, units=target, timestep_s=config.timestep_s, n_in=config.n_in,
+                       n_out=config.n_out, source=source[:2000], overwrite=config.overwrite,
+                       compression_level=config.compression_level,
+                       command=" ".join(sys.argv)) as writer:
+        for i, raw in enumerate(items):
+            frame, mask = transform(raw)
+            writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
+            if progress is not None:
+                progress(i + 1, total)
+        if len(writer) == 0:
+            raise RadarcastError("the inputs held no frames (all filtered out?)")
+        return writer.finish(config.split, extra_attrs={"input_kind": kind})
