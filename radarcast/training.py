@@ -1,0 +1,448 @@
+"""Training: ``train(cfg, on_step) → run dir`` with exact resume and DDP under torchrun.
+
+A run folder holds ``config.toml`` (the resolved :class:`TrainConfig`), ``metrics.jsonl``
+(one JSON line per logged step and validation), ``last.pt`` (written at every validation
+and at the end) and ``best.pt`` (lowest validation loss). Under ``torchrun`` (env RANK and
+WORLD_SIZE) the model runs in DistributedDataParallel and rank 0 writes everything;
+``batch_size`` is the global batch, split evenly over the processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from radarcast.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from radarcast.config import to_dict, write_toml
+from radarcast.data.loader import Augment, WindowDataset, WindowSampler, make_loader
+from radarcast.data.store import open_dataset
+from radarcast.errors import RadarcastError
+from radarcast.models import build_model, model_config, resolve_preset
+from radarcast.models.losses import get_loss
+
+StepFn = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; saved as ``config.toml`` and in every checkpoint.
+
+    ``batch_size`` is the global batch (all processes together). ``steps`` counts optimizer
+    steps; ``epochs``, when set, replaces it with that many passes over the train windows.
+    ``val_every`` steps a validation runs and ``last.pt`` is written; ``patience`` stops
+    after that many validations without improvement (0: never). ``val_windows`` caps the
+    validation windows used (0: all).
+    """
+
+    datasets: tuple[str, ...] = ()
+    model: str | None = None
+    preset: str | None = None
+    model_config: dict = field(default_factory=dict)
+    n_in: int | None = None
+    n_out: int | None = None
+    crop: int | None = 64
+    augment: bool = True
+    reverse_time: bool = False
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    steps: int = 1000
+    epochs: int | None = None
+    val_every: int = 100
+    val_windows: int = 256
+    patience: int = 10
+    loss: str = "mse"
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    compile: bool = False
+    workers: int = 2
+    out: str | None = None
+    log_every: int = 1
+
+
+SCHEDULES = ("cosine", "constant")
+DEFAULT_PRESET = "convlstm-2"
+
+
+def lr_factor(step: int, cfg: TrainConfig, total: int) -> float:
+    """Multiplier of ``cfg.lr`` at ``step``: linear warm-up, then cosine decay or constant."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    span = max(total - cfg.warmup_steps, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - cfg.warmup_steps, span) / span))
+
+
+# --------------------------------------------------------------------------- processes
+@dataclass
+class Dist:
+    """This process's place under torchrun (rank 0 of 1 otherwise) and the collectives."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    def wrap(self, net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(net, device_ids=ids)
+
+    def _reduce(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            import torch.distributed as td
+
+            t = t.clone()
+            td.all_reduce(t)
+        return t
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        dev = torch.device("cuda", self.local_rank) if _nccl() else torch.device("cpu")
+        return self._reduce(t.to(dev)).cpu()
+
+    def mean(self, loss: torch.Tensor) -> float:
+        """The loss averaged over processes, as a Python float (one sync per step)."""
+        return float(self._reduce(loss.float()) / self.world)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as td
+
+            td.barrier()
+
+    def close(self) -> None:
+        if self.world > 1:
+            import torch.distributed as td
+
+            if td.is_initialized():
+                td.destroy_process_group()
+
+
+def _nccl() -> bool:
+    import torch.distributed as td
+
+    return td.is_available() and td.is_initialized() and td.get_backend() == "nccl"
+
+
+def setup_dist(device: str) -> Dist:
+    """Join the process group when started by torchrun (NCCL on CUDA, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as td
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(local)
+    if not td.is_initialized():
+        td.init_process_group("nccl" if use_cuda else "gloo")
+    return Dist(rank, world, local)
+
+
+@dataclass
+class _Run:
+    """Live objects of a run (not a config)."""
+
+    cfg: TrainConfig
+    dist: Dist
+    device: torch.device
+    model_name: str
+    model: torch.nn.Module
+    net: torch.nn.Module  # what is called: maybe compiled, maybe DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loss_fn: Callable
+    train_set: WindowDataset
+    val_set: WindowDataset
+    units: object
+    n_in: int
+    n_out: int
+    total_steps: int
+    out: Path
+    state: dict
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    if not cfg.datasets:
+        raise RadarcastError("no dataset given: pass at least one DATASET.h5")
+    if cfg.schedule not in SCHEDULES:
+        raise RadarcastError(f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+    for name in ("batch_size", "steps", "val_every", "log_every"):
+        if getattr(cfg, name) < 1:
+            raise RadarcastError(f"{name} must be ≥ 1, got {getattr(cfg, name)}")
+    if cfg.crop is not None and cfg.crop < 1:
+        raise RadarcastError(f"crop must be ≥ 1 pixel, got {cfg.crop}")
+    if cfg.lr <= 0 or not math.isfinite(cfg.lr):
+        raise RadarcastError(f"lr must be a positive number, got {cfg.lr}")
+
+
+def _open_sources(cfg: TrainConfig):
+    sources = [open_dataset(p) for p in cfg.datasets]
+    units = sources[0].units
+    for ds in sources[1:]:
+        if ds.units.attrs() != units.attrs():
+            raise RadarcastError(f"{ds.path} uses a different pixel scale from {sources[0].path}")
+    n_in = cfg.n_in or sources[0].n_in
+    n_out = cfg.n_out or sources[0].n_out
+    aug = Augment(crop=cfg.crop, flips=cfg.augment, rotations=cfg.augment, reverse_time=cfg.reverse_time)
+    train_set = WindowDataset(sources, "train", n_in, n_out, aug)
+    val_set = WindowDataset(sources, "val", n_in, n_out, Augment(crop=cfg.crop, random_crop=False))
+    names = ", ".join(str(ds.path) for ds in sources)
+    for split, ds in (("train", train_set), ("val", val_set)):
+        if len(ds) == 0:
+            raise RadarcastError(
+                f"{names}: the {split} split has no window of {n_in}+{n_out} frames "
+                f"(its segments are shorter, or the split is empty)"
+            )
+    return sources, units, n_in, n_out, train_set, val_set
+
+
+def _pick_device(cfg: TrainConfig, dist: Dist) -> torch.device:
+    dev = cfg.device
+    if dev not in ("auto", "cpu", "cuda"):
+        raise RadarcastError(f"unknown device {dev!r}; choose one of: auto, cpu, cuda")
+    if dev == "cuda" and not torch.cuda.is_available():
+        raise RadarcastError("device 'cuda' asked for, but CUDA is not available")
+    if dev == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", dist.local_rank)
+
+
+def _build(cfg: TrainConfig, resume: bool) -> _Run:
+    _check_config(cfg)
+    dist = setup_dist(cfg.device)
+    device = _pick_device(cfg, dist)
+    if cfg.batch_size % dist.world:
+        raise RadarcastError(f"batch_size {cfg.batch_size} does not split over {dist.world} processes")
+    preset = cfg.preset or (None if cfg.model else DEFAULT_PRESET)
+    name, fields = resolve_preset(preset, cfg.model)
+    mcfg = model_config(name, {**fields, **cfg.model_config})
+    sources, units, n_in, n_out, train_set, val_set = _open_sources(cfg)
+    loss_fn = get_loss(cfg.loss, units)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
+    model = build_model(name, mcfg).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        model.memory_format = torch.channels_last
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = len(train_set) // cfg.batch_size
+    if per_epoch < 1:
+        raise RadarcastError(
+            f"only {len(train_set)} train windows, fewer than one batch of {cfg.batch_size}"
+        )
+    total = cfg.epochs * per_epoch if cfg.epochs else cfg.steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, total))
+    net = model
+    if cfg.compile:
+        net = torch.compile(net)
+    if dist.world > 1:
+        net = dist.wrap(net, device)
+    out = Path(cfg.out) if cfg.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf, "bad_evals": 0}
+    run = _Run(cfg, dist, device, name, model, net, optimizer, scheduler, loss_fn, train_set,
+               val_set, units, n_in, n_out, total, out, state)
+    _prepare_out(run, resume)
+    return run
+
+
+def _prepare_out(run: _Run, resume: bool) -> None:
+    out, last = run.out, run.out / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise RadarcastError(f"{out}: nothing to resume (no last.pt)")
+        _restore(run, load_checkpoint(last, map_location=run.device))
+    elif last.exists() or (out / "best.pt").exists():
+        raise RadarcastError(f"{out} already holds a run; pass --resume or choose another --out")
+    if run.dist.rank == 0:
+        if not out.parent.exists():
+            raise RadarcastError(f"output folder {out.parent} does not exist")
+        out.mkdir(exist_ok=True)
+        write_toml(_config_dict(run), out / "config.toml")
+    run.dist.barrier()
+
+
+def _config_dict(run: _Run) -> dict:
+    d = to_dict(run.cfg)
+    d["model"] = run.model_name
+    d["model_config"] = to_dict(run.model.config)
+    d["n_in"], d["n_out"] = run.n_in, run.n_out
+    d["preset"] = run.cfg.preset
+    return d
+
+
+def _restore(run: _Run, data: dict) -> None:
+    if data["model"] != run.model_name or data["model_config"] != to_dict(run.model.config):
+        raise RadarcastError(f"{run.out}/last.pt holds a different model from the one configured")
+    run.model.load_state_dict(data["state_dict"])
+    run.optimizer.load_state_dict(data["optimizer"])
+    run.scheduler.load_state_dict(data["scheduler"])
+    for k in run.state:
+        run.state[k] = data[k]
+    set_rng_state(data["rng"])
+
+
+def _save(run: _Run, name: str) -> None:
+    if run.dist.rank != 0:
+        return
+    save_checkpoint(
+        run.out / name,
+        model=run.model_name,
+        model_config=to_dict(run.model.config),
+        state_dict=run.model.state_dict(),
+        units=run.units.to_dict(),
+        n_in=run.n_in,
+        n_out=run.n_out,
+        train_config=_config_dict(run),
+        optimizer=run.optimizer.state_dict(),
+        scheduler=run.scheduler.state_dict(),
+        rng=rng_state(),
+        **run.state,
+    )
+
+
+def _log(run: _Run, record: dict, on_step: StepFn | None) -> None:
+    if run.dist.rank != 0:
+        return
+    with open(run.out / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    if on_step is not None:
+        on_step(record)
+
+
+def _autocast(run: _Run):
+    return torch.autocast(run.device.type, torch.bfloat16, enabled=run.device.type == "cuda")
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _train_step(run: _Run, batch: dict) -> float:
+    b = _to(batch, run.device)
+    with _autocast(run):
+        pred = run.net(b["x"], run.n_out)  # (B, n_out, 1, h, w)
+        loss = run.loss_fn(pred, b["y"], b["mask_y"])
+    value = run.dist.mean(loss.detach())
+    if not math.isfinite(value):
+        return value
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    return value
+
+
+@torch.no_grad()
+def validate(run: _Run) -> float:
+    """Mean loss over the (capped) validation windows, pooled over processes."""
+    run.net.eval()
+    n = len(run.val_set) if run.cfg.val_windows < 1 else min(len(run.val_set), run.cfg.val_windows)
+    sampler = WindowSampler(n, seed=run.cfg.seed, shuffle=False, rank=run.dist.rank,
+                            world=run.dist.world, drop_last=False)
+    loader = make_loader(run.val_set, sampler, run.cfg.batch_size // run.dist.world, run.cfg.workers)
+    total, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    for batch in loader:
+        b = _to(batch, run.device)
+        with _autocast(run):
+            pred = run.model(b["x"], run.n_out)
+            loss = run.loss_fn(pred, b["y"], b["mask_y"])
+        total += float(loss) * len(b["x"])
+        count += len(b["x"])
+    run.net.train()
+    total, count = run.dist.sum(total), run.dist.sum(count)
+    return float(total / count)
+
+
+def _evaluate(run: _Run, on_step: StepFn | None) -> bool:
+    """Validate, checkpoint, log; True when early stopping says stop."""
+    st, cfg = run.state, run.cfg
+    val = validate(run)
+    improved = val < st["best_val"]
+    if improved:
+        st["best_val"], st["bad_evals"] = val, 0
+    else:
+        st["bad_evals"] += 1
+    if improved:
+        _save(run, "best.pt")
+    _save(run, "last.pt")
+    _log(run, {"event": "val", "step": st["step"], "val_loss": val, "best_val": st["best_val"],
+               "improved": improved}, on_step)
+    run.dist.barrier()
+    return cfg.patience > 0 and st["bad_evals"] >= cfg.patience
+
+
+def train(cfg: TrainConfig, on_step: StepFn | None = None, resume: bool = False) -> Path:
+    """Train the configured model; returns the run folder.
+
+    ``on_step(record)`` receives each ``metrics.jsonl`` record on rank 0: ``{"event":
+    "step", "step", "steps", "loss", "lr", "samples_per_s"}``, ``{"event": "val", "step",
+    "val_loss", "best_val", "improved"}`` and a final ``{"event": "end", ...}``.
+    A non-finite loss stops the run with RadarcastError naming the step; ``last.pt``
+    keeps the last good state.
+    """
+    run = _build(cfg, resume)
+    try:
+        _loop(run, on_step)
+    finally:
+        run.dist.close()
+    return run.out
+
+
+def _loop(run: _Run, on_step: StepFn | None) -> None:
+    cfg, st = run.cfg, run.state
+    per_rank = cfg.batch_size // run.dist.world
+    sampler = WindowSampler(len(run.train_set), seed=cfg.seed, shuffle=True,
+                            global_batch=cfg.batch_size, rank=run.dist.rank, world=run.dist.world)
+    run.net.train()
+    stopped = "steps"
+    while st["step"] < run.total_steps and stopped == "steps":
+        sampler.set_epoch(st["epoch"], skip=st["batch_in_epoch"] * per_rank)
+        loader = make_loader(run.train_set, sampler, per_rank, cfg.workers,
+                             pin_memory=run.device.type == "cuda")
+        tick = time.perf_counter()
+        for batch in loader:
+            loss = _train_step(run, batch)
+            if not math.isfinite(loss):
+                raise RadarcastError(
+                    f"loss became {loss} at step {st['step'] + 1}; stopped, "
+                    f"{run.out / 'last.pt'} keeps the last good state (try a lower --lr)"
+                )
+            st["step"] += 1
+            st["batch_in_epoch"] += 1
+            now = time.perf_counter()
+            if st["step"] % cfg.log_every == 0:
+                _log(run, {"event": "step", "step": st["step"], "steps": run.total_steps,
+                           "loss": loss, "lr": run.scheduler.get_last_lr()[0],
+                           "samples_per_s": cfg.batch_size / max(now - tick, 1e-9)}, on_step)
+            tick = now
+            done = st["step"] >= run.total_steps
+            if st["step"] % cfg.val_every == 0 or done:
+                if _evaluate(run, on_step):
+                    stopped = "early stopping"
+                    break
+            if done:
+                break
+        else:
+            st["epoch"] += 1
+            st["batch_in_epoch"] = 0
+    _log(run, {"event": "end", "step": st["step"], "best_val": st["best_val"],
+               "stopped_by": stopped, "out": str(run.out)}, on_step)
+
