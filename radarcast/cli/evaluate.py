@@ -1,1 +1,130 @@
-"""Commands: evaluate (filled in by its issue)."""
+"""Command: evaluate — score methods and forecast files under one set of conventions."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radarcast.cli._app import command, console, parse_floats, progress
+
+
+class UnitChoice(str, Enum):
+    mmh = "mmh"
+    dbz = "dbz"
+    pixel = "pixel"
+
+
+class PresetChoice(str, Enum):
+    hko7 = "hko7"
+    dgmr = "dgmr"
+    sevir = "sevir"
+
+
+@command()
+def evaluate(
+    dataset: Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)],
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", "-m", help="persistence | rover | RUN/best.pt (repeatable)."),
+    ] = None,
+    forecast: Annotated[
+        list[Path] | None,
+        typer.Option("--forecast", "-f", help="A file from `radarcast forecast` (repeatable)."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="train | val | test | all.")] = "test",
+    preset: Annotated[
+        PresetChoice | None,
+        typer.Option(help="Thresholds: hko7 0.5,2,5,10,30 mm/h; dgmr 1,4,8 mm/h; sevir pixels."),
+    ] = None,
+    thresholds: Annotated[
+        str | None, typer.Option(help="Comma-separated thresholds, e.g. 0.5,2,5 (see --units).")
+    ] = None,
+    units: Annotated[UnitChoice, typer.Option(help="Units of --thresholds.")] = UnitChoice.mmh,
+    n_in: Annotated[int | None, typer.Option(help="Input frames (dataset default).")] = None,
+    n_out: Annotated[int | None, typer.Option(help="Lead times (dataset default).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N windows.")] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for scores.json, scores.csv and skill.png.")
+    ] = Path("scores"),
+    bootstrap: Annotated[
+        int, typer.Option(help="Resample windows N times for 95% intervals (0: off).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+) -> None:
+    """Score forecasters on the same windows: CSI/HSS/POD/FAR/ETS/bias per lead and threshold,
+    MSE/MAE/B-MSE/B-MAE; persistence is always scored as the reference (docs/metrics.md)."""
+    from radarcast.evaluation import evaluate as run_evaluate
+    from radarcast.evaluation import output_paths
+
+    values = parse_floats(thresholds, "--thresholds") if thresholds is not None else None
+    if values is not None and preset is not None:
+        from radarcast.errors import RadarcastError
+
+        raise RadarcastError("give --preset or --thresholds, not both")
+    output_paths(out, overwrite)  # refuse existing outputs before any work
+    with ExitStack() as stack:
+        bar = []
+
+        def on_step(done: int, total: int) -> None:
+            if not bar:  # open the bar only once scoring starts, after every input check
+                bar.append(stack.enter_context(progress("scoring windows", transient=True)))
+            bar[0](done, total)
+
+        scores = run_evaluate(
+            dataset, methods=method or ["persistence"], forecasts=forecast or [],
+            thresholds=values, units=units.value if values is not None else None,
+            preset=preset.value if preset is not None else None, split=split, n_in=n_in,
+            n_out=n_out, limit=limit, bootstrap=bootstrap, seed=seed, progress=on_step,
+        )
+    paths = scores.write(out, overwrite=overwrite)
+    _render(scores)
+    console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    return "—" if v is None or v != v else format(v, spec)
+
+
+def _render(scores) -> None:
+    from rich.table import Table
+
+    results = {m.name: m.result() for m in scores.methods}
+    ref_note = " (reference, added)" if scores.reference_added else " (reference)"
+    console.print(
+        f"{len(scores.starts)} windows of split {scores.split!r}, {scores.n_in} → {scores.n_out} "
+        f"frames; scores pooled over windows per lead, then averaged over {scores.n_out} leads; "
+        "MSE on pixel/255; CSI skill = (CSI − CSI_persistence) / (1 − CSI_persistence)"
+    )
+    for k, label in enumerate(scores.thresholds.labels):
+        table = Table(title=f"≥ {label}", title_justify="left")
+        for col in ("method", "CSI", "HSS", "POD", "FAR", "MSE", "CSI skill"):
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for m in scores.methods:
+            r = results[m.name]
+            row = [r[f"{s}_mean_over_leads"][k] for s in ("csi", "hss", "pod", "far")]
+            name = m.name + (ref_note if m.name == "persistence" else "")
+            skill = scores.csi_skill(m.name)[k]
+            table.add_row(name, *map(_fmt, row), _fmt(r["mse_mean_over_leads"], ".3g"), _fmt(skill))
+        console.print(table)
+    if scores.bootstrap:
+        _render_bootstrap(scores)
+
+
+def _render_bootstrap(scores) -> None:
+    b = scores.bootstrap
+    console.print(
+        f"95% intervals from {b['n']} window resamples (seed {b['seed']}), CSI mean over leads:"
+    )
+    for name, entry in b["methods"].items():
+        for k, label in enumerate(scores.thresholds.labels):
+            lo, hi = entry["csi"]["low"][k], entry["csi"]["high"][k]
+            line = f"  {name} ≥ {label}: CSI [{_fmt(lo)}, {_fmt(hi)}]"
+            if "csi_minus_persistence" in entry:
+                d = entry["csi_minus_persistence"]
+                line += f", minus persistence [{_fmt(d['low'][k])}, {_fmt(d['high'][k])}]"
+            console.print(line)
