@@ -1,0 +1,675 @@
+"""Input | truth | predictions of one window as a GIF, an MP4 or a PNG contact sheet.
+
+Frames are composed with numpy: each panel is a 256-entry lookup from pixel level to RGB
+(one fancy index per panel), pasted into a pre-drawn canvas that already holds titles,
+colour bar and legend; only the per-frame time stamps are drawn with Pillow, and cached.
+
+Panels: **Input** plays the ``n_in`` observed frames, then holds the last (t0); **Truth**
+shows the observations; each method shows its prediction from the first lead on. With an
+overlay threshold, method panels show hits, misses and false alarms against the truth.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.data.store import ProgressFn, check_output, format_time, parse_time
+from radarcast.data.units import UNIT_LABELS, Units, check_unit
+from radarcast.errors import RadarcastError
+
+FORMATS = (".gif", ".mp4", ".png")
+VIDEO_HINT = "pip install 'radarcast[video]'"
+
+
+@dataclass(frozen=True)
+class AnimateConfig:
+    """How to draw one window.
+
+    ``overlay`` is a threshold in ``units``; ``leads`` are 1-based lead steps for the contact
+    sheet columns (None: up to 4, evenly spaced); ``n_in``/``n_out`` None take the first
+    forecast file's lengths, else the dataset's.
+    """
+
+    units: str = "dbz"
+    cmap: str = "radar"
+    fps: float = 4.0
+    overlay: float | None = None
+    scale: int = 2
+    leads: tuple[int, ...] | None = None
+    n_in: int | None = None
+    n_out: int | None = None
+    split: str = "test"
+
+    def __post_init__(self) -> None:
+        check_unit(self.units)
+        if self.cmap not in COLOUR_MAPS:
+            choices = ", ".join(COLOUR_MAPS)
+            raise RadarcastError(f"unknown --cmap {self.cmap!r}; choose one of: {choices}")
+        if not 0 < self.fps <= 60:
+            raise RadarcastError(f"--fps must be in (0, 60], got {self.fps}")
+        if not 1 <= self.scale <= 16:
+            raise RadarcastError(f"--scale must be an integer 1..16, got {self.scale}")
+        if self.leads is not None and (not self.leads or min(self.leads) < 1):
+            raise RadarcastError(f"--leads must be lead steps ≥ 1, got {self.leads}")
+
+
+# --------------------------------------------------------------------------- colours
+# NWS-style reflectivity palette: one colour per level, 5..70 dBZ in 5 dBZ steps.
+RADAR_RGB = np.array([
+    (4, 233, 231), (1, 159, 244), (3, 0, 244), (2, 253, 2), (1, 197, 1), (0, 142, 0),
+    (253, 248, 2), (229, 188, 0), (253, 149, 0), (253, 0, 0), (212, 0, 0), (188, 0, 0),
+    (248, 0, 253), (152, 84, 198),
+], dtype=np.uint8)
+DBZ_LEVELS = np.arange(5.0, 71.0, 5.0)
+MMH_LEVELS = np.array([0.1, 0.2, 0.5, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100], dtype=float)
+WHITE = np.array((255, 255, 255), np.uint8)
+# Hatched "no data": light grey with darker stripes, unlike any colour-map level.
+NODATA_RGB = {
+    "radar": ((225, 225, 225), (175, 175, 175)),
+    "grey": ((250, 232, 190), (215, 180, 110)),
+}
+# Okabe-Ito colours, told apart with the common colour-vision deficiencies.
+OVERLAY_RGB = {"hit": (0, 158, 115), "miss": (213, 94, 0), "false alarm": (0, 114, 178)}
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """Discrete levels of one unit and the pixel → RGB lookup that draws them.
+
+    ``levels`` (K,) lower bounds in ``unit``; ``colours`` (K, 3) uint8; ``values`` (256,) the
+    value in ``unit`` of each pixel level; ``lut`` (256, 3) uint8, white below ``levels[0]``;
+    ``nodata`` (2, 3) uint8 hatch colours for masked pixels.
+    """
+
+    unit: str
+    levels: np.ndarray
+    colours: np.ndarray
+    values: np.ndarray
+    lut: np.ndarray
+    nodata: np.ndarray
+
+    def label(self, i: int) -> str:
+        v = self.levels[i]
+        return f"{v:.0f}" if self.unit == "pixel" else f"{v:g}"
+
+
+def _levels(units: Units, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """The standard levels in ``unit`` and the palette index of each."""
+    if unit == "mmh":
+        return MMH_LEVELS, np.arange(len(MMH_LEVELS))
+    if unit == "dbz":
+        return DBZ_LEVELS, np.arange(len(DBZ_LEVELS))
+    # pixel: the dBZ levels on this dataset's scale, so the picture matches the dBZ one
+    p = np.rint(units.dbz_to_pixel(DBZ_LEVELS))
+    keep = np.flatnonzero((p >= 1) & (p <= 255))
+    return p[keep], keep
+
+
+def colour_scale(units: Units, unit: str = "dbz", cmap: str = "radar") -> ColourScale:
+    """Build the lookup that colours pixel levels of ``units`` in ``unit`` with ``cmap``."""
+    unit = check_unit(unit)
+    if cmap not in COLOUR_MAPS:
+        choices = ", ".join(COLOUR_MAPS)
+        raise RadarcastError(f"unknown colour map {cmap!r}; choose one of: {choices}")
+    values = units.pixel_lut(unit)  # raises for mm/h without a Z-R relation
+    levels, index = _levels(units, unit)
+    colours = COLOUR_MAPS[cmap](index)
+    bins = np.searchsorted(levels, values, side="right") - 1  # -1: below the lowest level
+    lut = np.where((bins >= 0)[:, None], colours[np.maximum(bins, 0)], WHITE).astype(np.uint8)
+    nodata = np.array(NODATA_RGB[cmap], np.uint8)
+    return ColourScale(unit, levels, colours, values, lut, nodata)
+
+
+def _grey(index: np.ndarray) -> np.ndarray:
+    shades = np.linspace(200, 20, len(RADAR_RGB)).round().astype(np.uint8)[index]
+    return np.repeat(shades[:, None], 3, axis=1)
+
+
+COLOUR_MAPS = {"radar": lambda index: RADAR_RGB[index], "grey": _grey}
+
+
+@functools.lru_cache(maxsize=8)
+def _hatch(shape: tuple[int, int], light: tuple, dark: tuple) -> np.ndarray:
+    yy, xx = np.indices(shape)
+    stripe = ((yy + xx) // 2) % 3 == 0
+    return np.where(stripe[..., None], np.array(dark, np.uint8), np.array(light, np.uint8))
+
+
+def colourise(pixels: np.ndarray, valid: np.ndarray | None, scale: ColourScale) -> np.ndarray:
+    """(H, W) uint8 pixels (+ bool validity) → (H, W, 3) uint8 RGB; invalid pixels hatched."""
+    rgb = scale.lut[pixels]
+    if valid is not None and not valid.all():
+        hatch = _hatch(pixels.shape, tuple(scale.nodata[0]), tuple(scale.nodata[1]))
+        rgb[~valid] = hatch[~valid]
+    return rgb
+
+
+def contingency_rgb(pred, truth, valid, event: np.ndarray, scale: ColourScale) -> np.ndarray:
+    """(H, W) RGB of hits, misses and false alarms; ``event`` (256,) bool per pixel level.
+
+    ``pred``, ``truth`` (H, W) uint8; ``valid`` (H, W) bool (both known). Correct negatives
+    are white; pixels where either is unknown are hatched like "no data".
+    """
+    cat = event[pred].astype(np.uint8) + 2 * event[truth]  # 0 none, 1 FA, 2 miss, 3 hit
+    table = np.array([WHITE, OVERLAY_RGB["false alarm"], OVERLAY_RGB["miss"], OVERLAY_RGB["hit"]],
+                     np.uint8)
+    rgb = table[cat]
+    if not valid.all():
+        hatch = _hatch(pred.shape, tuple(scale.nodata[0]), tuple(scale.nodata[1]))
+        rgb[~valid] = hatch[~valid]
+    return rgb
+
+
+# --------------------------------------------------------------------------- text
+@functools.lru_cache(maxsize=8)
+def font(size: int):
+    """Pillow's built-in font at ``size`` px (the fixed bitmap font on old Pillow)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        return ImageFont.load_default()
+
+
+def text_width(text: str, size: int) -> int:
+    box = font(size).getbbox(text)
+    return int(box[2] - box[0])
+
+
+def fit_text(text: str, size: int, width: int) -> str:
+    """``text``, shortened with '…' until it fits in ``width`` px."""
+    if text_width(text, size) <= width:
+        return text
+    while len(text) > 1 and text_width(text + "…", size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+@functools.lru_cache(maxsize=2048)
+def text_block(text: str, size: int, width: int, height: int, colour=(40, 40, 40)) -> np.ndarray:
+    """(height, width, 3) uint8: ``text`` drawn left-aligned on white, cached by content."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (width, height), (255, 255, 255))
+    ImageDraw.Draw(img).text((0, height // 2), fit_text(text, size, width), font=font(size),
+                             fill=colour, anchor="lm")
+    return np.asarray(img)
+
+
+def clock(t: int, date: bool = False) -> str:
+    fmt = "%Y-%m-%d %H:%M UTC" if date else "%H:%M"
+    return datetime.fromtimestamp(int(t), tz=timezone.utc).strftime(fmt)
+
+
+def lead_text(seconds: int) -> str:
+    """+1800 → '+30 min', -600 → '-10 min', 0 → 't0' (ASCII: the built-in font lacks '−')."""
+    if seconds == 0:
+        return "t0"
+    sign = "+" if seconds > 0 else "-"
+    s = abs(int(seconds))
+    return f"{sign}{s // 60} min" if s % 60 == 0 else f"{sign}{s} s"
+
+
+# --------------------------------------------------------------------------- layout
+class Grid:
+    """A canvas of rows × columns of image cells, each with a stamp line below, a title and
+    an info line on top, and the colour bar and legend on the right.
+
+    The static parts are drawn once (:attr:`background`); :meth:`cell`, :meth:`stamp` and
+    :meth:`info` fill a copy per frame. Cells take native-resolution RGB and upscale by
+    ``k`` (nearest neighbour).
+    """
+
+    def __init__(self, n_rows: int, n_cols: int, shape: tuple[int, int], k: int, *,
+                 title: str, col_titles: Sequence[str], row_titles: Sequence[str] = (),
+                 scale: ColourScale, legend: Sequence[tuple[str, object]],
+                 titles_above: int = 0) -> None:
+        self.k, self.shape, self.titles_above = k, shape, titles_above
+        self.h, self.w = shape[0] * k, shape[1] * k
+        self.fs = fs = int(np.clip(self.w // 14, 12, 20))
+        self.line = fs + 8
+        margin, self.gap = 12, 8
+        label_w = max((text_width(t, fs) for t in row_titles), default=-margin) + margin
+        self.x0 = margin + label_w
+        self.y0 = margin + 2 * self.line  # below the title and info lines
+        self.pitch = (self.w + self.gap, self.h + self.line + self.gap // 2)
+        grid_w = n_cols * self.pitch[0] - self.gap
+        grid_h = n_rows * self.pitch[1] - self.gap // 2 + self.line  # + column titles
+        bar_x = self.x0 + grid_w + 2 * margin
+        bar_h, right_w, right_h = self._right_size(scale, legend, grid_h)
+        self.width = bar_x + right_w + margin
+        self.height = max(self.y0 + grid_h, self.y0 + right_h) + margin
+        self.background = self._draw(title, col_titles, row_titles, n_rows, n_cols,
+                                     (bar_x, bar_h), scale, legend)
+
+    def _right_size(self, scale, legend, grid_h):
+        fs, n = self.fs, len(scale.levels)
+        labels_w = max(text_width(scale.label(i), fs) for i in range(n))
+        legend_w = max((text_width(t, fs) + (0 if c is None else 26) for t, c in legend),
+                       default=0)
+        legend_h = len(legend) * self.line + self.line // 2
+        box = max(fs + 2, (grid_h - legend_h - 2 * self.line) // n)
+        bar_h = box * n
+        return bar_h, max(20 + labels_w, legend_w, text_width(UNIT_LABELS[scale.unit], fs)), \
+            2 * self.line + bar_h + legend_h
+
+    def box(self, r: int, c: int) -> tuple[int, int]:
+        """(y, x) of the top-left corner of cell (r, c) in the canvas."""
+        titles = self.line if r >= self.titles_above else 0
+        return self.y0 + titles + r * self.pitch[1], self.x0 + c * self.pitch[0]
+
+    def _draw(self, title, col_titles, row_titles, n_rows, n_cols, bar, scale, legend):
+        from PIL import Image, ImageDraw
+
+        img = Image.new("RGB", (self.width, self.height), (255, 255, 255))
+        d, fs, f = ImageDraw.Draw(img), self.fs, font(self.fs)
+        d.text((12, 12 + self.line // 2), fit_text(title, fs + 2, self.width - 24),
+               font=font(fs + 2), fill=(0, 0, 0), anchor="lm")
+        for c in range(n_cols):
+            y, x = self.box(self.titles_above, c)
+            text = fit_text(col_titles[c], fs, self.w)
+            d.text((x + self.w // 2, y - self.line // 2), text, font=f, fill=(0, 0, 0), anchor="mm")
+        for r in range(n_rows):
+            y, x = self.box(r, 0)
+            if row_titles:
+                d.text((x - 12, y + self.h // 2), row_titles[r], font=f, fill=(0, 0, 0),
+                       anchor="rm")
+            for c in range(n_cols):
+                y, x = self.box(r, c)
+                d.rectangle((x - 1, y - 1, x + self.w, y + self.h), outline=(150, 150, 150))
+        self._draw_bar(d, bar, scale)
+        hatches = self._draw_legend(d, bar, legend)
+        out = np.asarray(img).copy()
+        for (y, x), colours in hatches:  # hatched swatches are pasted as pixels
+            out[y : y + 14, x : x + 14] = _hatch((14, 14), tuple(colours[0]), tuple(colours[1]))
+        return out
+
+    def _draw_bar(self, d, bar, scale):
+        (x, h), fs, n = bar, self.fs, len(scale.levels)
+        top = self.y0 + 2 * self.line
+        d.text((x, top - self.line // 2), UNIT_LABELS[scale.unit], font=font(fs), fill=(0, 0, 0),
+               anchor="lm")
+        box = h // n
+        for i in range(n):
+            y1 = top + h - i * box  # level i's box spans (y1 - box, y1)
+            d.rectangle((x, y1 - box, x + 14, y1), fill=tuple(int(v) for v in scale.colours[i]))
+            d.line((x + 14, y1, x + 18, y1), fill=(0, 0, 0))
+            d.text((x + 21, y1), scale.label(i), font=font(fs), fill=(0, 0, 0), anchor="lm")
+        d.rectangle((x, top, x + 14, top + h), outline=(0, 0, 0))
+
+    def _draw_legend(self, d, bar, legend) -> list:
+        x, y = bar[0], self.y0 + 3 * self.line + bar[1]
+        hatches = []
+        for i, (text, colour) in enumerate(legend):
+            yy = y + i * self.line
+            if colour is None:  # a heading
+                d.text((x, yy), text, font=font(self.fs), fill=(0, 0, 0), anchor="lm")
+                continue
+            if isinstance(colour, np.ndarray):  # (2, 3) hatch colours
+                hatches.append(((yy - 7, x), colour))
+            else:
+                d.rectangle((x, yy - 7, x + 13, yy + 6), fill=colour)
+            d.rectangle((x - 1, yy - 8, x + 14, yy + 7), outline=(120, 120, 120))
+            d.text((x + 22, yy), text, font=font(self.fs), fill=(0, 0, 0), anchor="lm")
+        return hatches
+
+    def canvas(self) -> np.ndarray:
+        return self.background.copy()
+
+    def cell(self, canvas: np.ndarray, r: int, c: int, rgb: np.ndarray | None) -> None:
+        """Paste (H, W, 3) native RGB into cell (r, c), upscaled ×k; None leaves it blank."""
+        if rgb is None:
+            return
+        y, x = self.box(r, c)
+        h0, w0 = self.shape
+        view = canvas[y : y + self.h, x : x + self.w].reshape(h0, self.k, w0, self.k, 3)
+        assert np.shares_memory(view, canvas)  # reshape of a slice must stay a view
+        view[...] = rgb[:, None, :, None, :]
+
+    def stamp(self, canvas: np.ndarray, r: int, c: int, text: str) -> None:
+        y, x = self.box(r, c)
+        canvas[y + self.h + 2 : y + self.h + self.line, x : x + self.w] = text_block(
+            text, self.fs, self.w, self.line - 2)
+
+    def info(self, canvas: np.ndarray, text: str) -> None:
+        y = 12 + self.line
+        width = self.width - 24
+        canvas[y : y + self.line, 12 : 12 + width] = text_block(text, self.fs, width, self.line,
+                                                                 (0, 0, 0))
+
+
+# --------------------------------------------------------------------------- panels
+@dataclass(frozen=True)
+class WindowPanels:
+    """Everything drawn for one window: observations, truth and each method's prediction.
+
+    ``x``/``mask_x`` (n_in, H, W) uint8/bool; ``y``/``mask_y`` (n_out, H, W); ``times``
+    (n_in + n_out,) int64 s; ``preds``/``pred_valid`` (M, n_out, H, W) uint8/bool.
+    """
+
+    source: str
+    start: int
+    times: np.ndarray
+    x: np.ndarray
+    mask_x: np.ndarray
+    y: np.ndarray
+    mask_y: np.ndarray
+    methods: tuple[str, ...]
+    preds: np.ndarray
+    pred_valid: np.ndarray
+
+    @property
+    def n_in(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_out(self) -> int:
+        return len(self.y)
+
+    def lead_s(self, t: int) -> int:
+        """Seconds from t0 (the last input) to frame ``t`` of the window."""
+        return int(self.times[t] - self.times[self.n_in - 1])
+
+
+def choose_window(ds, n_in: int, n_out: int, split: str, window: int | None = None,
+                  time: str | None = None) -> int:
+    """The start frame of window number ``window`` of ``split``, or of the window whose
+    last input frame is at ``time`` (ISO-8601, any split)."""
+    if (window is None) == (time is None):
+        raise RadarcastError("give exactly one of --window K or --time ISO-8601")
+    if window is not None:
+        starts = ds.windows(n_in, n_out, split)
+        if not 0 <= window < len(starts):
+            have = f"windows 0..{len(starts) - 1}" if len(starts) else "no windows"
+            raise RadarcastError(f"--window {window} is out of range: the {split} split of "
+                                 f"{ds.path} has {have} of {n_in}+{n_out} frames")
+        return int(starts[window])
+    t = parse_time(time)
+    start = ds.index_of_time(t) - n_in + 1
+    if start not in set(ds.windows(n_in, n_out, None).tolist()):
+        raise RadarcastError(f"{ds.path}: no window of {n_in}+{n_out} frames in one segment has "
+                             f"its last input at {format_time(t)}")
+    return start
+
+
+def _as_pixels(pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float pixels with NaN → (uint8 pixels, bool valid)."""
+    valid = np.isfinite(pred)
+    return np.clip(np.rint(np.nan_to_num(pred)), 0, 255).astype(np.uint8), valid
+
+
+def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] = (),
+                  forecasts: Sequence = (), progress: ProgressFn | None = None) -> WindowPanels:
+    """Read window ``start`` and each method's prediction for it.
+
+    ``methods`` are run live through :func:`radarcast.forecasters.resolve`; ``forecasts`` are
+    open :class:`~radarcast.data.forecast_file.ForecastFile` objects already checked against
+    ``ds``.
+    """
+    from radarcast.forecasters import resolve
+
+    win = ds.window(start, n_in, n_out)
+    names, preds, valid = [], [], []
+    x = win.x.astype(np.float32)
+    x[~win.mask_x] = np.nan  # (n_in, H, W): NaN where the input is unknown
+    total = len(methods) + len(forecasts)
+    for spec in methods:
+        f = resolve(spec, ds, n_in=n_in, n_out=n_out)
+        p, v = _as_pixels(f(x[None])[0])  # (n_out, H, W)
+        names.append(f.name), preds.append(p), valid.append(v)
+        if progress:
+            progress(len(names), total)
+    for ff in forecasts:
+        p, v = _as_pixels(ff.pred(ff.row_of(start))[0, :n_out])
+        name = ff.method if ff.method not in names else f"{ff.method} ({Path(ff.path).stem})"
+        names.append(name), preds.append(p), valid.append(v)
+        if progress:
+            progress(len(names), total)
+    shape = (0, n_out, *win.y.shape[1:])
+    return WindowPanels(
+        source=Path(ds.path).name, start=int(start), times=win.times, x=win.x,
+        mask_x=np.asarray(win.mask_x), y=win.y, mask_y=np.asarray(win.mask_y),
+        methods=tuple(names),
+        preds=np.stack(preds) if preds else np.zeros(shape, np.uint8),
+        pred_valid=np.stack(valid) if valid else np.zeros(shape, bool),
+    )
+
+
+# --------------------------------------------------------------------------- frames
+def _legend(scale: ColourScale, cfg: AnimateConfig) -> list:
+    items: list = [("no data", scale.nodata)]
+    if cfg.overlay is not None:
+        items.append((f"events >= {cfg.overlay:g} {UNIT_LABELS[cfg.units]}:", None))
+        items += list(OVERLAY_RGB.items())
+    return items
+
+
+def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
+    t0 = panels.times[panels.n_in - 1]
+    return f"{panels.source} · window at frame {panels.start} · t0 = {clock(t0, True)}"
+
+
+def _method_rgb(panels: WindowPanels, m: int, k: int, scale: ColourScale, event) -> np.ndarray:
+    pred, valid = panels.preds[m, k], panels.pred_valid[m, k]
+    if event is None:
+        return colourise(pred, valid, scale)
+    return contingency_rgb(pred, panels.y[k], valid & panels.mask_y[k], event, scale)
+
+
+def _event(scale: ColourScale, cfg: AnimateConfig) -> np.ndarray | None:
+    """(256,) bool: which pixel levels are events at the overlay threshold (value ≥ it)."""
+    return None if cfg.overlay is None else scale.values >= cfg.overlay
+
+
+def animation_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> Grid:
+    """The layout of one animation frame: Input, Truth and one column per method."""
+    titles = ["Input", "Truth", *panels.methods]
+    return Grid(1, len(titles), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
+                col_titles=titles, scale=scale, legend=_legend(scale, cfg))
+
+
+def animation_frames(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig):
+    """Yield the n_in + n_out frames, each (height, width, 3) uint8, of the animation."""
+    grid = animation_grid(panels, scale, cfg)
+    event, n_in = _event(scale, cfg), panels.n_in
+    inputs = [colourise(panels.x[i], panels.mask_x[i], scale) for i in range(n_in)]
+    first = lead_text(panels.lead_s(n_in))
+    for t in range(n_in + panels.n_out):
+        canvas, lead = grid.canvas(), panels.lead_s(t)
+        when = f"{lead_text(lead)} · {clock(panels.times[t])}"
+        if t < n_in:
+            for c in (0, 1):  # Input and Truth both show the observation
+                grid.cell(canvas, 0, c, inputs[t])
+                grid.stamp(canvas, 0, c, f"obs {when}")
+            for m in range(len(panels.methods)):
+                grid.stamp(canvas, 0, 2 + m, f"starts at {first}")
+            what = f"observed {lead_text(lead)}" if lead else "t0 (last observation)"
+        else:
+            k = t - n_in
+            grid.cell(canvas, 0, 0, inputs[-1])
+            grid.stamp(canvas, 0, 0, f"t0 · {clock(panels.times[n_in - 1])} (held)")
+            grid.cell(canvas, 0, 1, colourise(panels.y[k], panels.mask_y[k], scale))
+            grid.stamp(canvas, 0, 1, when)
+            for m in range(len(panels.methods)):
+                grid.cell(canvas, 0, 2 + m, _method_rgb(panels, m, k, scale, event))
+                grid.stamp(canvas, 0, 2 + m, when)
+            what = f"forecast lead {lead_text(lead)}"
+        grid.info(canvas, f"valid {clock(panels.times[t], True)} · {what}")
+        yield canvas
+
+
+def sheet_leads(leads: Sequence[int] | None, n_out: int) -> list[int]:
+    """The 1-based lead steps to show: ``leads`` checked, or up to 4 evenly spaced."""
+    if leads is None:
+        return sorted({int(v) for v in np.rint(np.linspace(1, n_out, min(4, n_out)))})
+    bad = [k for k in leads if not 1 <= k <= n_out]
+    if bad:
+        raise RadarcastError(f"--leads {bad[0]} is out of range: this window has leads 1..{n_out}")
+    return list(leads)
+
+
+def contact_sheet(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> np.ndarray:
+    """(height, width, 3) uint8: rows Input/Truth/methods, columns the chosen lead times.
+
+    The Input row shows observed frames spread evenly over the inputs, ending at t0.
+    """
+    leads, n_in = sheet_leads(cfg.leads, panels.n_out), panels.n_in
+    rows = ["Input", "Truth", *panels.methods]
+    grid = Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
+                col_titles=[lead_text(panels.lead_s(n_in - 1 + k)) for k in leads],
+                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1)
+    canvas, event = grid.canvas(), _event(scale, cfg)
+    step = lead_text(panels.lead_s(n_in)).lstrip("+")
+    grid.info(canvas, f"Input: observations up to t0 · other rows: lead time after t0 "
+                      f"(time step {step})")
+    picks = range(n_in) if n_in < len(leads) else np.rint(np.linspace(0, n_in - 1, len(leads)))
+    for c, i in enumerate(int(i) for i in picks):
+        grid.cell(canvas, 0, c, colourise(panels.x[i], panels.mask_x[i], scale))
+        grid.stamp(canvas, 0, c, f"obs {lead_text(panels.lead_s(i))} · {clock(panels.times[i])}")
+    for c, lead in enumerate(leads):
+        k = lead - 1
+        when = f"{clock(panels.times[n_in + k])} UTC"
+        grid.cell(canvas, 1, c, colourise(panels.y[k], panels.mask_y[k], scale))
+        grid.stamp(canvas, 1, c, when)
+        for m in range(len(panels.methods)):
+            grid.cell(canvas, 2 + m, c, _method_rgb(panels, m, k, scale, event))
+            grid.stamp(canvas, 2 + m, c, when)
+    return canvas
+
+
+# --------------------------------------------------------------------------- output
+def check_format(path: str | os.PathLike) -> str:
+    """The output's extension, checked; '.mp4' also needs the video extra."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise RadarcastError(f"{path}: unsupported output type {suffix or '(none)'!r}; "
+                             f"use one of: {', '.join(FORMATS)}")
+    if suffix == ".mp4":
+        require_video()
+    return suffix
+
+
+def require_video():
+    """The imageio_ffmpeg module, or a RadarcastError saying how to install it."""
+    try:
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        raise RadarcastError(f"writing .mp4 needs imageio-ffmpeg: {VIDEO_HINT}") from None
+    return imageio_ffmpeg
+
+
+def _write_mp4(path: Path, frames, fps: float) -> None:
+    ffmpeg = require_video()
+    writer = None
+    for frame in frames:
+        if writer is None:  # H.264 in yuv420p wants sizes divisible by 16: pad with white
+            h, w = (-(-s // 16) * 16 for s in frame.shape[:2])
+            writer = ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264", quality=8,
+                                         output_params=["-f", "mp4"], ffmpeg_log_level="error")
+            writer.send(None)
+        padded = np.full((h, w, 3), 255, np.uint8)
+        padded[: frame.shape[0], : frame.shape[1]] = frame
+        writer.send(padded)
+    if writer is not None:
+        writer.close()
+
+
+def write_output(path: str | os.PathLike, frames, fps: float = 4.0) -> Path:
+    """Write frames ((H, W, 3) uint8 each) as .gif/.mp4, or one image as .png, atomically."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    suffix = check_format(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
+    try:
+        if suffix == ".gif":
+            iio.imwrite(tmp, np.stack(list(frames)), extension=".gif",
+                        duration=round(1000 / fps), loop=0)
+        elif suffix == ".mp4":
+            _write_mp4(tmp, frames, fps)
+        else:
+            iio.imwrite(tmp, np.asarray(frames), extension=".png")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class AnimationResult:
+    path: Path
+    frames: int
+    width: int
+    height: int
+    start: int
+    methods: tuple[str, ...]
+
+
+def _lengths(ds, forecasts, cfg: AnimateConfig) -> tuple[int, int]:
+    first = forecasts[0] if forecasts else None
+    n_in = cfg.n_in or (first.n_in if first else ds.n_in)
+    n_out = cfg.n_out or (min(f.n_out for f in forecasts) if forecasts else ds.n_out)
+    for f in forecasts:
+        f.check_matches(ds, n_in, n_out)
+    return n_in, n_out
+
+
+def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
+            methods: Sequence[str] = (), forecasts: Sequence[str | os.PathLike] = (),
+            window: int | None = None, time: str | None = None,
+            config: AnimateConfig = AnimateConfig(), overwrite: bool = False,
+            progress: ProgressFn | None = None) -> AnimationResult:
+    """Draw one window of ``dataset`` with each method's prediction into ``output``.
+
+    ``window`` indexes the windows of ``config.split`` (0 = first); ``time`` (ISO-8601)
+    picks the window whose last input frame is at that time. The output type follows the
+    extension: .gif / .mp4 animation, .png contact sheet. Nothing is written on error.
+    """
+    from radarcast.data.forecast_file import open_forecast
+    from radarcast.data.store import open_dataset
+
+    suffix = check_format(output)
+    out = check_output(output, overwrite)
+    with open_dataset(dataset) as ds:
+        scale = colour_scale(ds.units, config.units, config.cmap)
+        files = [open_forecast(p) for p in forecasts]
+        try:
+            n_in, n_out = _lengths(ds, files, config)
+            start = choose_window(ds, n_in, n_out, config.split, window, time)
+            panels = gather_panels(ds, start, n_in, n_out, methods, files, progress)
+        finally:
+            for f in files:
+                f.close()
+    if suffix == ".png":
+        image = contact_sheet(panels, scale, config)
+        n = 1
+    else:
+        image = _counted(animation_frames(panels, scale, config), n_in + n_out, progress)
+        n = n_in + n_out
+    write_output(out, image, config.fps)
+    shape = _shape_of(out) if suffix != ".png" else image.shape
+    return AnimationResult(out, n, shape[1], shape[0], start, panels.methods)
+
+
+def _counted(frames, total: int, progress: ProgressFn | None):
+    for i, frame in enumerate(frames, 1):
+        yield frame
+        if progress:
+            progress(i, total)
+
+
+def _shape_of(path: Path) -> tuple[int, ...]:
+    import imageio.v3 as iio
+
+    return iio.improps(path, index=0).shape
