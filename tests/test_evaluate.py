@@ -1,0 +1,157 @@
+"""evaluate(): scores on real files, outputs read back, forecast files, bad input via the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radarcast.data.units import Units
+from radarcast.evaluation import CSV_COLUMNS, evaluate
+from tests.conftest import REPO
+
+
+def _write_dataset(path: Path, units: Units, t0: int = 1_600_000_000, fractions=(0.8, 0.1, 0.1)):
+    """A 32x32, 24-frame dataset with one moving blob (one segment)."""
+    from radarcast.data.store import DatasetWriter
+
+    yy, xx = np.mgrid[0:32, 0:32]
+    with DatasetWriter(path, units=units, timestep_s=300, n_in=3, n_out=4, command="test") as w:
+        for i in range(24):
+            blob = 200 * np.exp(-((xx - 8 - 0.5 * i) ** 2 + (yy - 12) ** 2) / 30.0)
+            w.append(blob.astype(np.uint8), t0 + 300 * i)
+        w.finish(fractions)
+    return path
+
+
+def _persistence_file(dataset: Path, path: Path, starts: np.ndarray, n_in=3, n_out=4) -> Path:
+    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.store import open_dataset
+    from radarcast.forecasters import resolve
+
+    ds = open_dataset(dataset)
+    fc = resolve("persistence", ds, n_in=n_in, n_out=n_out)
+    with ForecastWriter(path, ds, starts, method="persistence", config=fc.config,
+                        n_in=n_in, n_out=n_out, split="all") as w:
+        for s in starts:
+            win = ds.window(int(s), n_in, n_out)
+            w.write(fc(win.x[None]))
+        w.finish()
+    return path
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "radarcast", "evaluate", *args],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+
+
+def test_persistence_scores_and_outputs(tiny_dataset, tmp_path):
+    scores = evaluate(tiny_dataset, ["persistence"], split="all", preset="hko7")
+    r = scores.method("persistence").result()
+    assert r["counts"].shape == (4, 5, 4)
+    # the blob moves, so persistence loses skill with lead time at the lowest threshold
+    assert r["csi"][0, 0] > r["csi"][-1, 0] > 0
+    paths = scores.write(tmp_path / "out")
+    doc = json.loads(paths["json"].read_text())
+    assert doc["thresholds"] == {"values": [0.5, 2.0, 5.0, 10.0, 30.0], "units": "mmh",
+                                 "pixels": list(scores.thresholds.pixels)}
+    assert doc["conventions"]["event"].startswith("value >= threshold")
+    m = doc["methods"][0]
+    assert np.array_equal(np.array(m["per_lead"]["counts"]), r["counts"])
+    assert m["mean_over_leads"]["csi"] == pytest.approx(r["csi"].mean(axis=0).tolist())
+    assert doc["lead_min"] == [5.0, 10.0, 15.0, 20.0]
+    with open(paths["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    csi_row = [x for x in rows if x["metric"] == "csi" and x["lead_min"] == "5.0"][0]
+    assert float(csi_row["value"]) == pytest.approx(r["csi"][0, 0])
+    import imageio.v3 as iio
+
+    image = iio.imread(paths["png"])
+    assert image.ndim == 3 and image.shape[0] > 100
+
+
+def test_forecast_file_gives_identical_scores(tiny_dataset, tmp_path):
+    from radarcast.data.store import open_dataset
+
+    starts = open_dataset(tiny_dataset).windows(3, 4, "all")
+    ff = _persistence_file(tiny_dataset, tmp_path / "fc.h5", starts)
+    scores = evaluate(tiny_dataset, ["persistence"], [ff], split="all", bootstrap=20)
+    live, from_file = (m.result() for m in scores.methods)
+    assert scores.methods[1].source == str(ff)
+    np.testing.assert_array_equal(live["counts"], from_file["counts"])
+    np.testing.assert_allclose(live["mse"], from_file["mse"], rtol=1e-12)
+    diff = scores.bootstrap["methods"][scores.methods[1].name]["csi_minus_persistence"]
+    np.testing.assert_array_equal(diff["low"], 0.0)
+
+
+def test_persistence_always_added_as_reference(tiny_dataset, tmp_path):
+    from radarcast.data.store import open_dataset
+
+    starts = open_dataset(tiny_dataset).windows(3, 4, "all")[:5]
+    ff = _persistence_file(tiny_dataset, tmp_path / "fc.h5", starts)
+    scores = evaluate(tiny_dataset, [], [ff], split="all", limit=5)
+    assert scores.reference_added
+    assert [m.reference_only for m in scores.methods] == [True, False]
+
+
+def test_cli_writes_three_files(tiny_dataset, tmp_path):
+    out = tmp_path / "scores"
+    p = _cli(str(tiny_dataset), "--split", "all", "--thresholds", "20,40", "--units", "dbz",
+             "--out", str(out), "--limit", "6", "--bootstrap", "10")
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in out.iterdir()) == ["scores.csv", "scores.json", "skill.png"]
+    assert "persistence" in p.stdout
+    again = _cli(str(tiny_dataset), "--split", "all", "--out", str(out))
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+
+
+def _bad_cases(tiny: Path, tmp: Path) -> dict[str, list[str]]:
+    from radarcast.data.store import open_dataset
+
+    other = _write_dataset(tmp / "other.h5", Units(), t0=1_700_000_000)
+    other_starts = open_dataset(other).windows(3, 4, "all")
+    other_fc = _persistence_file(other, tmp / "other_fc.h5", other_starts)
+    few_fc = _persistence_file(tiny, tmp / "few_fc.h5", open_dataset(tiny).windows(3, 4, "all")[:2])
+    no_zr = _write_dataset(tmp / "nozr.h5", Units(zr_a=None, zr_b=None))
+    no_test = _write_dataset(tmp / "notest.h5", Units(), fractions=(1.0, 0.0, 0.0))
+    bad_ckpt = tmp / "broken.pt"
+    bad_ckpt.write_bytes(b"not a checkpoint")
+    d = str(tiny)
+    return {
+        "other dataset": [d, "--split", "all", "--forecast", str(other_fc)],
+        "other windows": [d, "--split", "all", "--forecast", str(few_fc)],
+        "unknown method": [d, "--split", "all", "--method", "magic"],
+        "broken checkpoint": [d, "--split", "all", "--method", str(bad_ckpt)],
+        "thresholds not numbers": [d, "--split", "all", "--thresholds", "1,two"],
+        "mm/h without Z-R": [str(no_zr), "--split", "all", "--thresholds", "1,2", "--units", "mmh"],
+        "empty split": [str(no_test), "--split", "test"],
+        "windows too long": [d, "--split", "all", "--n-in", "20", "--n-out", "20"],
+    }
+
+
+BAD = ["other dataset", "other windows", "unknown method", "broken checkpoint",
+       "thresholds not numbers", "mm/h without Z-R", "empty split", "windows too long"]
+
+
+@pytest.fixture
+def bad_cases(tiny_dataset, tmp_path):
+    return _bad_cases(tiny_dataset, tmp_path)
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_exits_1_with_one_line(case, bad_cases, tmp_path):
+    out = tmp_path / "scores_out"
+    p = _cli(*bad_cases[case], "--out", str(out))
+    assert p.returncode == 1, (case, p.stdout, p.stderr)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), p.stderr
+    assert "Traceback" not in p.stderr
+    assert not out.exists()
