@@ -9,8 +9,10 @@ few frames are ever in memory.
 from __future__ import annotations
 
 import os
+import queue
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +99,13 @@ class FrameTransform:
 
     def __init__(self, config: PreprocessConfig, convert: bool = True) -> None:
         src, dst = config.input_units(), config.target_units()
-        self.lut = src.rescale_lut(dst) if convert else np.arange(256, dtype=np.uint8)
+        lut = src.rescale_lut(dst) if convert else np.arange(256, dtype=np.uint8)
         self.valid_lut = np.ones(256, dtype=bool)
         self.valid_lut[list(src.nodata)] = False
+        lut[~self.valid_lut] = 0  # nodata pixels are stored as 0 under a False mask
+        self.lut = lut
+        self.identity = bool(np.array_equal(lut, np.arange(256)))
+        self.nodata = tuple(int(v) for v in src.nodata)
         self.has_nodata = bool(src.nodata)
         self.crop = config.crop
         self.k = config.downsample
@@ -108,11 +114,12 @@ class FrameTransform:
     def __call__(self, raw: RawFrame) -> tuple[np.ndarray, np.ndarray | None]:
         frame, mask = raw.frame, raw.mask
         if self.has_nodata:
-            valid = self.valid_lut[frame]
+            valid = self._valid(frame)
             mask = valid if mask is None else mask & valid
-        frame = self.lut[frame]
-        if mask is not None:
-            frame = np.where(mask, frame, np.uint8(0))
+        if not self.identity:
+            frame = self.lut.take(frame)
+        if raw.mask is not None:  # the reader's mask (NaN, pysteps): store 0 there
+            frame = np.where(raw.mask, frame, np.uint8(0))
         if self.crop is not None:
             frame, mask = self._crop(frame, mask, raw.name)
         if self.k > 1:
@@ -120,6 +127,14 @@ class FrameTransform:
         elif self.resize is not None:
             frame, mask = resize(frame, mask, self.resize)
         return frame, mask
+
+    def _valid(self, frame: np.ndarray) -> np.ndarray:
+        if len(self.nodata) > 4:  # a table is faster than many comparisons
+            return self.valid_lut.take(frame)
+        valid = frame != self.nodata[0]
+        for v in self.nodata[1:]:
+            valid &= frame != v
+        return valid
 
     def _crop(self, frame, mask, name):
         y0, y1, x0, x1 = self.crop
@@ -172,6 +187,44 @@ def assign_times(items: Iterator[RawFrame], start: int, step: int) -> Iterator[R
         yield raw
 
 
+def prefetch(items: Iterable, depth: int = 8) -> Iterator:
+    """Run ``items`` in a background thread, at most ``depth`` ahead; its exceptions are
+    raised here. Decoding (which releases the GIL) then overlaps with compression."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(message) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            put(("error", e))
+
+    thread = threading.Thread(target=work, daemon=True, name="radarcast-prefetch")
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
 def preprocess(
     inputs: list[str | os.PathLike],
     output: str | os.PathLike,
@@ -201,8 +254,8 @@ def preprocess(
                        n_out=config.n_out, source=source[:2000], overwrite=config.overwrite,
                        compression_level=config.compression_level,
                        command=" ".join(sys.argv)) as writer:
-        for i, raw in enumerate(items):
-            frame, mask = transform(raw)
+        ready = prefetch((raw, *transform(raw)) for raw in items)
+        for i, (raw, frame, mask) in enumerate(ready):
             writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
             if progress is not None:
                 progress(i + 1, total)

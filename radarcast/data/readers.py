@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import glob
 import gzip
+import io
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -210,14 +212,12 @@ def read_image(path: Path) -> np.ndarray:
     from PIL import Image
 
     try:
+        data = path.read_bytes()
         if path.name.lower().endswith(".gz"):
-            with gzip.open(path) as f:
-                im = Image.open(f)
-                im.load()
-        else:
-            with Image.open(path) as im:
-                im.load()
-    except (OSError, EOFError, SyntaxError, ValueError) as e:
+            data = gzip.decompress(data)
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except (OSError, EOFError, SyntaxError, ValueError, zlib.error) as e:
         raise RadarcastError(f"{path}: cannot read the image ({e})") from None
     if im.mode in ("L", "P"):
         return np.asarray(im)

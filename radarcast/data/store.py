@@ -18,7 +18,10 @@ import hashlib
 import json
 import os
 import sys
+import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +37,7 @@ SCHEMA = "radarcast/1"
 SPLITS = {"train": 0, "val": 1, "test": 2}
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 TILE = 512  # grids larger than this are chunked in TILE x TILE tiles
+MAX_PENDING = 8  # frames compressed ahead of writing (bounds the writer's memory)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -69,6 +73,25 @@ def split_code(split: str | None) -> int | None:
 def chunk_shape(height: int, width: int) -> tuple[int, int, int]:
     """One frame per chunk, or TILE x TILE tiles of one frame for large grids."""
     return (1, min(height, TILE), min(width, TILE))
+
+
+def compress_chunks(frame: np.ndarray, chunks: tuple[int, int, int], level: int) -> list:
+    """(H, W) uint8 → [((y, x), zlib bytes)] for each chunk of one frame, as HDF5's gzip
+    (deflate) filter stores them; edge tiles are padded to the full chunk size."""
+    _, ch, cw = chunks
+    h, w = frame.shape
+    out = []
+    for y in range(0, h, ch):
+        for x in range(0, w, cw):
+            tile = frame[y : y + ch, x : x + cw]
+            if tile.shape != (ch, cw):
+                tile = np.pad(tile, ((0, ch - tile.shape[0]), (0, cw - tile.shape[1])))
+            # Z_RLE: as small as the default strategy on radar grids (long runs of 0 and of
+            # nodata), and faster; the stream is plain deflate, which any gzip filter reads
+            packer = zlib.compressobj(level, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+            data = np.ascontiguousarray(tile).view(np.uint8).tobytes()
+            out.append(((y, x), packer.compress(data) + packer.flush()))
+    return out
 
 
 def segment_ids(times: np.ndarray, starts: np.ndarray, timestep_s: int) -> np.ndarray:
@@ -167,6 +190,8 @@ class DatasetWriter:
         self._times: list[int] = []
         self._starts: list[bool] = []
         self._shape: tuple[int, int] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque = deque()  # (frame index, future of compressed chunks)
 
     # -- context management
     def __enter__(self) -> DatasetWriter:
@@ -178,6 +203,10 @@ class DatasetWriter:
 
     def abort(self) -> None:
         """Close and delete the temporary file; the output name is left untouched."""
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self._file is not None:
             try:
                 self._file.close()
@@ -245,7 +274,7 @@ class DatasetWriter:
             )
         i = len(self._times)
         self._frames.resize(i + 1, axis=0)
-        self._frames[i] = frame
+        self._write_chunks(self._frames, i, frame)
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != frame.shape:
@@ -254,9 +283,25 @@ class DatasetWriter:
                 self._create_mask(i)
         if self._mask is not None:
             self._mask.resize(i + 1, axis=0)
-            self._mask[i] = True if mask is None else mask
+            self._write_chunks(self._mask, i, np.ones(frame.shape, bool) if mask is None else mask)
         self._times.append(time)
         self._starts.append(bool(new_segment))
+
+    def _write_chunks(self, dataset, i: int, grid: np.ndarray) -> None:
+        """Compress ``grid`` (frame or mask ``i``) in a worker thread (zlib releases the GIL)
+        and write its chunks directly, in order; at most MAX_PENDING wait in memory."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+        grid = np.ascontiguousarray(grid)
+        job = self._pool.submit(compress_chunks, grid, dataset.chunks, self.compression_level)
+        self._pending.append((dataset, i, job))
+        while len(self._pending) > MAX_PENDING:
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        dataset, i, job = self._pending.popleft()
+        for (y, x), data in job.result():
+            dataset.id.write_direct_chunk((i, y, x), data)
 
     def _create_mask(self, n_before: int) -> None:
         height, width = self._shape
@@ -281,6 +326,11 @@ class DatasetWriter:
         if not self._times:
             self.abort()
             raise RadarcastError("no frames were written")
+        while self._pending:
+            self._drain_one()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         times = np.asarray(self._times, dtype=np.int64)
         segment = segment_ids(times, np.asarray(self._starts), self.timestep_s)
         segment, split = assign_splits(segment, fractions)
