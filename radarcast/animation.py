@@ -106,8 +106,8 @@ def _levels(units: Units, unit: str) -> tuple[np.ndarray, np.ndarray]:
         return MMH_LEVELS, np.arange(len(MMH_LEVELS))
     if unit == "dbz":
         return DBZ_LEVELS, np.arange(len(DBZ_LEVELS))
-    # pixel: the dBZ levels on this dataset's scale, so the picture matches the dBZ one
-    p = np.rint(units.dbz_to_pixel(DBZ_LEVELS))
+    # pixel: the first pixel level at or above each dBZ level, so the picture is the dBZ one
+    p = np.ceil(units.dbz_to_pixel(DBZ_LEVELS) - 1e-9)
     keep = np.flatnonzero((p >= 1) & (p <= 255))
     return p[keep], keep
 
@@ -205,7 +205,9 @@ def text_block(text: str, size: int, width: int, height: int, colour=(40, 40, 40
 
 
 def clock(t: int, date: bool = False) -> str:
-    fmt = "%Y-%m-%d %H:%M UTC" if date else "%H:%M"
+    """'12:30' (with seconds when they are not 0), or '2020-09-13 12:30 UTC' with ``date``."""
+    fmt = "%H:%M:%S" if int(t) % 60 else "%H:%M"
+    fmt = f"%Y-%m-%d {fmt} UTC" if date else fmt
     return datetime.fromtimestamp(int(t), tz=timezone.utc).strftime(fmt)
 
 
@@ -516,16 +518,22 @@ def sheet_leads(leads: Sequence[int] | None, n_out: int) -> list[int]:
     return list(leads)
 
 
+def sheet_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> Grid:
+    """The contact sheet's layout: a row per panel, a column per lead in ``cfg.leads``."""
+    leads = sheet_leads(cfg.leads, panels.n_out)
+    rows = ["Input", "Truth", *panels.methods]
+    return Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
+                col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
+                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1)
+
+
 def contact_sheet(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> np.ndarray:
     """(height, width, 3) uint8: rows Input/Truth/methods, columns the chosen lead times.
 
     The Input row shows observed frames spread evenly over the inputs, ending at t0.
     """
     leads, n_in = sheet_leads(cfg.leads, panels.n_out), panels.n_in
-    rows = ["Input", "Truth", *panels.methods]
-    grid = Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
-                col_titles=[lead_text(panels.lead_s(n_in - 1 + k)) for k in leads],
-                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1)
+    grid = sheet_grid(panels, scale, cfg)
     canvas, event = grid.canvas(), _event(scale, cfg)
     step = lead_text(panels.lead_s(n_in)).lstrip("+")
     grid.info(canvas, f"Input: observations up to t0 · other rows: lead time after t0 "
