@@ -348,6 +348,7 @@ def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
     """Radar products through a pysteps importer; frames come out on ``opts.target``'s scale."""
     try:
         import pysteps.io
+        from pysteps.exceptions import MissingOptionalDependency as MissingDependency
     except ImportError:
         raise RadarcastError(
             f"--format pysteps:{opts.pysteps_importer} needs pysteps: {PYSTEPS_INSTALL}"
@@ -363,8 +364,10 @@ def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
     for p, t in zip(paths, times):
         try:
             values, _, metadata = importer(str(p), **_importer_kwargs(opts.pysteps_importer, p))
-        except (OSError, ValueError, KeyError, EOFError) as e:
-            raise RadarcastError(f"{p}: pysteps {opts.pysteps_importer} cannot read it ({e})") from None
+        except (OSError, ValueError, KeyError, EOFError, ImportError, MissingDependency) as e:
+            raise RadarcastError(
+                f"{p}: pysteps {opts.pysteps_importer} cannot read it ({e})"
+            ) from None
         frame, valid = pysteps_to_pixels(values, metadata, opts.target, str(p))
         yield RawFrame(frame, t, None if valid.all() else valid, False, str(p))
 
