@@ -1,0 +1,235 @@
+"""Training: exact resume, SIGKILL recovery, atomic checkpoints, bad input, CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from radarcast.checkpoint import load_checkpoint, save_checkpoint
+from radarcast.errors import RadarcastError
+from radarcast.training import TrainConfig, train
+
+TINY_TOML = 'preset = "convlstm-1"\nn_in = 2\nn_out = 3\n\n[model_config]\nhidden = [4]\n'
+
+
+def _cfg(dataset: Path, out: Path, **kw) -> TrainConfig:
+    base = TrainConfig(
+        datasets=(str(dataset),), preset="convlstm-1", model_config={"hidden": (4,)},
+        n_in=2, n_out=3, crop=16, batch_size=4, steps=6, val_every=3, warmup_steps=2,
+        lr=1e-2, workers=0, deterministic=True, device="cpu", out=str(out), val_windows=4,
+    )
+    return replace(base, **kw)
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "radarcast", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_at(step: int):
+    def on_step(rec: dict) -> None:
+        if rec["event"] == "val" and rec["step"] == step:
+            raise _Stop
+
+    return on_step
+
+
+def test_resume_is_bit_identical(tiny_dataset, tmp_path):
+    full = train(_cfg(tiny_dataset, tmp_path / "full", augment=True, reverse_time=True))
+    cfg = _cfg(tiny_dataset, tmp_path / "cut", augment=True, reverse_time=True)
+    with pytest.raises(_Stop):
+        train(cfg, on_step=_stop_at(3))
+    mid = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert mid["step"] == 3
+    train(cfg, resume=True)
+    a = load_checkpoint(full / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    assert any(not torch.equal(mid["state_dict"][k], v) for k, v in a["state_dict"].items())
+
+
+def test_run_folder_contents(tiny_dataset, tmp_path):
+    records = []
+    out = train(_cfg(tiny_dataset, tmp_path / "run"), on_step=records.append)
+    assert {p.name for p in out.iterdir()} == {"config.toml", "metrics.jsonl", "best.pt", "last.pt"}
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines == records
+    assert [r["step"] for r in lines if r["event"] == "val"] == [3, 6]
+    ck = load_checkpoint(out / "best.pt")
+    assert ck["model"] == "convlstm" and ck["model_config"]["hidden"] == [4]
+    assert ck["units"]["dbz_gain"] == pytest.approx(70 / 255)
+    assert ck["train_config"]["n_in"] == 2
+
+
+def test_existing_run_is_not_overwritten(tiny_dataset, tmp_path):
+    train(_cfg(tiny_dataset, tmp_path / "run", steps=3))
+    with pytest.raises(RadarcastError, match="--resume"):
+        train(_cfg(tiny_dataset, tmp_path / "run", steps=3))
+
+
+def test_nan_loss_stops_and_names_the_step(tiny_dataset, tmp_path, monkeypatch):
+    from radarcast.models import losses
+
+    calls = []
+
+    def poisoned(units=None):
+        def loss(pred, target, mask=None):
+            if torch.is_grad_enabled():
+                calls.append(1)
+                if len(calls) == 5:
+                    return losses.mse(pred, target, mask) * float("nan")
+            return losses.mse(pred, target, mask)
+
+        return loss
+
+    monkeypatch.setitem(losses.LOSSES, "mse", poisoned)
+    with pytest.raises(RadarcastError, match="loss became nan at step 5"):
+        train(_cfg(tiny_dataset, tmp_path / "run", steps=8, val_every=2))
+    good = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert good["step"] == 4
+    assert all(torch.isfinite(v).all() for v in good["state_dict"].values())
+
+
+def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, model="convlstm", step=1)
+
+    def broken_save(obj, f, *a, **k):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, model="convlstm", step=2)
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
+    path = tmp_path / "best.pt"
+    path.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(RadarcastError, match="not a readable radarcast checkpoint"):
+        load_checkpoint(path)
+
+
+def test_foreign_checkpoint_gives_a_clear_error(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+    with pytest.raises(RadarcastError, match="not a radarcast checkpoint"):
+        load_checkpoint(path)
+
+
+def _wait_for(pred, timeout=120.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_sigkill_then_resume_from_last(tiny_dataset, tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    args = [str(tiny_dataset), "--config", "tiny.toml", "--out", "run", "--steps", "400",
+            "--val-every", "4", "--crop", "16", "--batch-size", "2", "--workers", "0",
+            "--device", "cpu", "--no-augment"]
+    proc = subprocess.Popen([sys.executable, "-m", "radarcast", "train", *args], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: (tmp_path / "run" / "last.pt").exists())
+        assert _wait_for(lambda: _steps(tmp_path / "run")[-1:] >= [10])
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+    saved = load_checkpoint(tmp_path / "run" / "last.pt")["step"]
+    assert saved >= 4 and saved % 4 == 0
+    done = _cli("train", *args[:-9], "--steps", str(saved + 4), *args[-9:][2:], "--resume",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == saved + 4
+
+
+def _steps(run: Path) -> list[int]:
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line)["step"])
+        except (ValueError, KeyError):
+            pass
+    return out
+
+
+def test_cli_train_then_forecast_with_the_checkpoint(tiny_dataset, tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    r = _cli("train", str(tiny_dataset), "--config", "tiny.toml", "--out", "run", "--steps", "4",
+             "--val-every", "2", "--crop", "32", "--batch-size", "2", "--workers", "1",
+             "--device", "cpu", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "best val loss" in r.stdout
+    # The forecast command belongs to another issue; use the forecaster interface it calls.
+    from radarcast.data.store import open_dataset
+    from radarcast.forecasters import resolve
+
+    ds = open_dataset(tiny_dataset)
+    f = resolve(str(tmp_path / "run" / "best.pt"), ds, n_in=2, n_out=5)
+    assert f.name == "run"
+    w = ds.window(0, 2, 5)
+    x = w.x.astype(np.float32)
+    x[0, :3, :3] = np.nan
+    y = f(np.stack([x, x]))
+    assert y.shape == (2, 5, 64, 64) and y.dtype == np.float32
+    assert np.isfinite(y).all() and y.min() >= 0 and y.max() <= 255
+
+
+BAD = [
+    (["--n-in", "20", "--n-out", "20"], "no window of 20+20"),
+    ([], "val split has no window"),  # the dataset's 3+4 frames do not fit its 6 val frames
+    (["--crop", "100"], "crop 100 is larger than the 64x64 grid"),
+    (["--preset", "convlstm-9"], "unknown preset 'convlstm-9'"),
+    (["--model", "unet"], "unknown model 'unet'"),
+    (["--device", "cuda"], "CUDA is not available"),
+    (["--config", "bad.toml"], "unknown config key 'stpes'"),
+]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error for --device cuda")
+@pytest.mark.parametrize(("extra", "message"), BAD, ids=[m for _, m in BAD])
+def test_cli_bad_input_is_one_line(tiny_dataset, tmp_path, extra, message):
+    (tmp_path / "bad.toml").write_text("stpes = 3\n")
+    base = ["--out", "run", "--steps", "2", "--workers", "0"]
+    if "--n-in" not in extra and message != "val split has no window":
+        base += ["--n-in", "2", "--n-out", "3"]
+    r = _cli("train", str(tiny_dataset), *base, *extra, cwd=tmp_path)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cli_does_not_import_torch():
+    code = "import sys, radarcast.cli; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ}, timeout=60)
+    assert r.stdout.strip() == "False"
