@@ -92,7 +92,7 @@ def synth(
     h, w = _parse_shape(size, "--size")
     config = SynthConfig(sequences=sequences, frames=frames, height=h, width=w, timestep_s=timestep,
                          seed=seed, growth=growth, speed=speed, rotation=rotation, cells=cells, start=start)
-    with progress("synth") as bar:
+    with progress("synth", transient=True) as bar:
         out = write_synth(out_dir, config, fmt=fmt, overwrite=overwrite, progress=bar)
     console.print(f"wrote {sequences * frames:,} frames ({sequences} sequences of {frames}, {h}×{w}) to {out}")
     if fmt == "png":
@@ -140,7 +140,7 @@ def preprocess(
         n_in=n_in, n_out=n_out, cikm_level=cikm_level, max_start_end_corr=max_start_end_corr,
         overwrite=overwrite,
     )
-    with progress("preprocess") as bar:
+    with progress("preprocess", transient=True) as bar:
         out = run(inputs, output, config, progress=bar)
     s = summarize(out)
     rows = dict(s["rows"])
