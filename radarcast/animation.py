@@ -136,19 +136,33 @@ COLOUR_MAPS = {"radar": lambda index: RADAR_RGB[index], "grey": _grey}
 
 
 @functools.lru_cache(maxsize=8)
-def _hatch(shape: tuple[int, int], light: tuple, dark: tuple) -> np.ndarray:
+def _stripes(shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint16: 0 on the light, 1 on the dark diagonal stripes of the no-data hatch."""
     yy, xx = np.indices(shape)
-    stripe = ((yy + xx) // 2) % 3 == 0
-    return np.where(stripe[..., None], np.array(dark, np.uint8), np.array(light, np.uint8))
+    return ((yy + xx) // 2 % 3 == 0).astype(np.uint16)
+
+
+def _hatch(shape: tuple[int, int], light: tuple, dark: tuple) -> np.ndarray:
+    return np.take(np.array([light, dark], np.uint8), _stripes(shape), axis=0)
+
+
+def _draw(index: np.ndarray, table: np.ndarray, valid: np.ndarray | None,
+          nodata: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB of ``table[index]``, hatched with ``nodata`` (2, 3) where not ``valid``.
+
+    ``np.take`` on a small table is ~4× faster than ``table[index]`` for 2-D tables, and
+    folding the mask into the index (hatch = two extra rows) avoids a boolean scatter.
+    """
+    if valid is None or valid.all():
+        return np.take(table, index, axis=0)
+    n = len(table)
+    index = np.where(valid, index, _stripes(index.shape) + n)  # (H, W) uint16
+    return np.take(np.concatenate([table, nodata]), index, axis=0)
 
 
 def colourise(pixels: np.ndarray, valid: np.ndarray | None, scale: ColourScale) -> np.ndarray:
     """(H, W) uint8 pixels (+ bool validity) → (H, W, 3) uint8 RGB; invalid pixels hatched."""
-    rgb = scale.lut[pixels]
-    if valid is not None and not valid.all():
-        hatch = _hatch(pixels.shape, tuple(scale.nodata[0]), tuple(scale.nodata[1]))
-        rgb[~valid] = hatch[~valid]
-    return rgb
+    return _draw(pixels, scale.lut, valid, scale.nodata)
 
 
 def contingency_rgb(pred, truth, valid, event: np.ndarray, scale: ColourScale) -> np.ndarray:
@@ -160,11 +174,7 @@ def contingency_rgb(pred, truth, valid, event: np.ndarray, scale: ColourScale) -
     cat = event[pred].astype(np.uint8) + 2 * event[truth]  # 0 none, 1 FA, 2 miss, 3 hit
     table = np.array([WHITE, OVERLAY_RGB["false alarm"], OVERLAY_RGB["miss"], OVERLAY_RGB["hit"]],
                      np.uint8)
-    rgb = table[cat]
-    if not valid.all():
-        hatch = _hatch(pred.shape, tuple(scale.nodata[0]), tuple(scale.nodata[1]))
-        rgb[~valid] = hatch[~valid]
-    return rgb
+    return _draw(cat, table, valid, scale.nodata)
 
 
 # --------------------------------------------------------------------------- text
@@ -236,7 +246,7 @@ class Grid:
                  titles_above: int = 0) -> None:
         self.k, self.shape, self.titles_above = k, shape, titles_above
         self.h, self.w = shape[0] * k, shape[1] * k
-        self.fs = fs = int(np.clip(self.w // 14, 12, 20))
+        self.fs = fs = int(np.clip(self.w // 24, 12, 28))
         self.line = fs + 8
         margin, self.gap = 12, 8
         label_w = max((text_width(t, fs) for t in row_titles), default=-margin) + margin
