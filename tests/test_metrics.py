@@ -134,10 +134,11 @@ def test_bootstrap_weights_of_ones_equal_pooled():
     np.testing.assert_array_equal(doubled, 2 * acc.counts[0])
 
 
-def test_b_mse_weights_on_hand_case():
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_b_mse_weights_on_hand_case(dtype):
     # HKO-7 scale: pixels 50, 100, 130, 150, 170, 200 are 0.13, 0.97, 3.3, 7.3, 16.5,
     # 55.6 mm/h, so their weights are 1, 1, 2, 5, 10, 30; every error is 10 pixels
-    truth = _grid([50, 100, 130, 150, 170, 200], np.uint8)
+    truth = _grid([50, 100, 130, 150, 170, 200], dtype)
     pred = truth.astype(np.float32) + 10
     acc = ScoreAccumulator.init([100.5], 1, Units())
     acc.add(pred, truth)
