@@ -265,13 +265,13 @@ class Grid:
     def _right_size(self, scale, legend, grid_h):
         fs, n = self.fs, len(scale.levels)
         labels_w = max(text_width(scale.label(i), fs) for i in range(n))
-        legend_w = max((text_width(t, fs) + (0 if c is None else 26) for t, c in legend),
+        legend_w = max((text_width(t, fs) + (0 if c is None else fs + 10) for t, c in legend),
                        default=0)
         legend_h = len(legend) * self.line + self.line // 2
         box = max(fs + 2, (grid_h - legend_h - 2 * self.line) // n)
         bar_h = box * n
-        return bar_h, max(20 + labels_w, legend_w, text_width(UNIT_LABELS[scale.unit], fs)), \
-            2 * self.line + bar_h + legend_h
+        right_w = max(fs + 8 + labels_w, legend_w, text_width(UNIT_LABELS[scale.unit], fs))
+        return bar_h, right_w, 2 * self.line + bar_h + legend_h
 
     def box(self, r: int, c: int) -> tuple[int, int]:
         """(y, x) of the top-left corner of cell (r, c) in the canvas."""
@@ -300,8 +300,9 @@ class Grid:
         self._draw_bar(d, bar, scale)
         hatches = self._draw_legend(d, bar, legend)
         out = np.asarray(img).copy()
+        sw = self.fs  # swatch size
         for (y, x), colours in hatches:  # hatched swatches are pasted as pixels
-            out[y : y + 14, x : x + 14] = _hatch((14, 14), tuple(colours[0]), tuple(colours[1]))
+            out[y : y + sw, x : x + sw] = _hatch((sw, sw), tuple(colours[0]), tuple(colours[1]))
         return out
 
     def _draw_bar(self, d, bar, scale):
@@ -309,28 +310,29 @@ class Grid:
         top = self.y0 + 2 * self.line
         d.text((x, top - self.line // 2), UNIT_LABELS[scale.unit], font=font(fs), fill=(0, 0, 0),
                anchor="lm")
-        box = h // n
+        box, bw = h // n, fs  # box height, bar width
         for i in range(n):
             y1 = top + h - i * box  # level i's box spans (y1 - box, y1)
-            d.rectangle((x, y1 - box, x + 14, y1), fill=tuple(int(v) for v in scale.colours[i]))
-            d.line((x + 14, y1, x + 18, y1), fill=(0, 0, 0))
-            d.text((x + 21, y1), scale.label(i), font=font(fs), fill=(0, 0, 0), anchor="lm")
-        d.rectangle((x, top, x + 14, top + h), outline=(0, 0, 0))
+            d.rectangle((x, y1 - box, x + bw, y1), fill=tuple(int(v) for v in scale.colours[i]))
+            d.line((x + bw, y1, x + bw + 4, y1), fill=(0, 0, 0))
+            d.text((x + bw + 7, y1), scale.label(i), font=font(fs), fill=(0, 0, 0), anchor="lm")
+        d.rectangle((x, top, x + bw, top + h), outline=(0, 0, 0))
 
     def _draw_legend(self, d, bar, legend) -> list:
         x, y = bar[0], self.y0 + 3 * self.line + bar[1]
-        hatches = []
+        hatches, sw = [], self.fs  # swatch size
+        half = sw // 2
         for i, (text, colour) in enumerate(legend):
             yy = y + i * self.line
             if colour is None:  # a heading
                 d.text((x, yy), text, font=font(self.fs), fill=(0, 0, 0), anchor="lm")
                 continue
             if isinstance(colour, np.ndarray):  # (2, 3) hatch colours
-                hatches.append(((yy - 7, x), colour))
+                hatches.append(((yy - half, x), colour))
             else:
-                d.rectangle((x, yy - 7, x + 13, yy + 6), fill=colour)
-            d.rectangle((x - 1, yy - 8, x + 14, yy + 7), outline=(120, 120, 120))
-            d.text((x + 22, yy), text, font=font(self.fs), fill=(0, 0, 0), anchor="lm")
+                d.rectangle((x, yy - half, x + sw - 1, yy - half + sw - 1), fill=colour)
+            d.rectangle((x - 1, yy - half - 1, x + sw, yy - half + sw), outline=(120, 120, 120))
+            d.text((x + sw + 8, yy), text, font=font(self.fs), fill=(0, 0, 0), anchor="lm")
         return hatches
 
     def canvas(self) -> np.ndarray:
