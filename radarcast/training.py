@@ -444,5 +444,6 @@ def _loop(run: _Run, on_step: StepFn | None) -> None:
             st["epoch"] += 1
             st["batch_in_epoch"] = 0
     _log(run, {"event": "end", "step": st["step"], "best_val": st["best_val"],
-               "stopped_by": stopped, "out": str(run.out)}, on_step)
+               "stopped_by": stopped, "out": str(run.out),
+               "processes": run.dist.world}, on_step)
 
