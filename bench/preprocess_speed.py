@@ -29,7 +29,15 @@ from radarcast.data.preprocess import PreprocessConfig, preprocess
 from radarcast.data.synthetic import TIME_PATTERN, SynthConfig, write_synth
 
 OUT = Path(__file__).parent / "results" / "preprocess_speed.json"
-FMI = Path(__file__).resolve().parents[2] / "shared" / "data" / "pysteps-data" / "radar" / "fmi" / "pgm"
+FMI = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "pysteps-data"
+    / "radar"
+    / "fmi"
+    / "pgm"
+)
 
 RSS_CHILD = """
 import resource, sys
@@ -46,7 +54,9 @@ def decode(path: Path):
     return iio.imread(path)
 
 
-def compare(name: str, files: list[Path], config: PreprocessConfig, repeats: int, tmp: Path) -> dict:
+def compare(
+    name: str, files: list[Path], config: PreprocessConfig, repeats: int, tmp: Path
+) -> dict:
     dec, pre = [], []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -58,19 +68,35 @@ def compare(name: str, files: list[Path], config: PreprocessConfig, repeats: int
         pre.append(time.perf_counter() - t)
         (tmp / "bench.h5").unlink()
     d, p = statistics.median(dec), statistics.median(pre)
-    return {"case": name, "frames": len(files), "decode_s": d, "preprocess_s": p,
-            "decode_fps": len(files) / d, "preprocess_fps": len(files) / p, "ratio": p / d,
-            "decode_all_s": dec, "preprocess_all_s": pre}
+    return {
+        "case": name,
+        "frames": len(files),
+        "decode_s": d,
+        "preprocess_s": p,
+        "decode_fps": len(files) / d,
+        "preprocess_fps": len(files) / p,
+        "ratio": p / d,
+        "decode_all_s": dec,
+        "preprocess_all_s": pre,
+    }
 
 
 def peak_rss(n: int, tmp: Path) -> dict:
     cfg = SynthConfig(sequences=max(1, n // 500), frames=min(n, 500), height=64, width=64)
     folder = write_synth(tmp / f"mem{n}", cfg)
-    r = subprocess.run([sys.executable, "-c", RSS_CHILD, str(folder), str(tmp / f"mem{n}.h5"), TIME_PATTERN],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, str(folder), str(tmp / f"mem{n}.h5"), TIME_PATTERN],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     base, peak = (int(v) for v in r.stdout.split()[-2:])
-    return {"frames": cfg.sequences * cfg.frames, "grid": "64x64", "rss_after_imports_mib": base / 1024,
-            "peak_rss_mib": peak / 1024}
+    return {
+        "frames": cfg.sequences * cfg.frames,
+        "grid": "64x64",
+        "rss_after_imports_mib": base / 1024,
+        "peak_rss_mib": peak / 1024,
+    }
 
 
 def main() -> None:
@@ -82,10 +108,19 @@ def main() -> None:
     rows, memory = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        png = write_synth(tmp / "png", SynthConfig(sequences=1, frames=args.png_frames, height=480, width=480))
+        png = write_synth(
+            tmp / "png", SynthConfig(sequences=1, frames=args.png_frames, height=480, width=480)
+        )
         files = sorted(png.glob("*.png"))
-        rows.append(compare("480x480 PNG (synth)", files, PreprocessConfig(time_pattern=TIME_PATTERN),
-                            args.repeats, tmp))
+        rows.append(
+            compare(
+                "480x480 PNG (synth)",
+                files,
+                PreprocessConfig(time_pattern=TIME_PATTERN),
+                args.repeats,
+                tmp,
+            )
+        )
         fmi = sorted(FMI.glob("*/*.pgm.gz"))
         if fmi:
             cfg = PreprocessConfig(input_scale="fmi", time_pattern="%Y%m%d%H%M_fmi")
@@ -96,17 +131,28 @@ def main() -> None:
             memory.append(peak_rss(n, tmp))
     print(f"{'case':24s} {'frames':>6s} {'decode f/s':>11s} {'preprocess f/s':>15s} {'ratio':>6s}")
     for r in rows:
-        print(f"{r['case']:24s} {r['frames']:6d} {r['decode_fps']:11.0f} {r['preprocess_fps']:15.0f} "
-              f"{r['ratio']:6.2f}")
+        print(
+            f"{r['case']:24s} {r['frames']:6d} {r['decode_fps']:11.0f} {r['preprocess_fps']:15.0f} "
+            f"{r['ratio']:6.2f}"
+        )
     print(f"\n{'frames':>7s} {'RSS after imports MiB':>22s} {'peak RSS MiB':>13s}")
     for m in memory:
         print(f"{m['frames']:7d} {m['rss_after_imports_mib']:22.1f} {m['peak_rss_mib']:13.1f}")
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({
-        "goal": "preprocess time <= 1.5x bare imageio decoding time; flat peak memory",
-        "medians_of": args.repeats, "cpu_count": os.cpu_count(), "machine": platform.platform(),
-        "python": platform.python_version(), "throughput": rows, "memory": memory,
-    }, indent=2))
+    OUT.write_text(
+        json.dumps(
+            {
+                "goal": "preprocess time <= 1.5x bare imageio decoding time; flat peak memory",
+                "medians_of": args.repeats,
+                "cpu_count": os.cpu_count(),
+                "machine": platform.platform(),
+                "python": platform.python_version(),
+                "throughput": rows,
+                "memory": memory,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {OUT}")
 
 

@@ -34,21 +34,47 @@ def main() -> None:
     rows = []
     for growth in (0.0, 1.0, 4.0):
         cfg = SynthConfig(sequences=4, frames=args.frames // 4, growth=growth)
-        best = min(_time(lambda cfg=cfg: sum(1 for _ in generate(cfg))) for _ in range(args.repeats))
-        rows.append({"case": f"generate 128x128, growth {growth:g}", "frames": args.frames,
-                     "seconds": best, "frames_per_s": args.frames / best})
+        best = min(
+            _time(lambda cfg=cfg: sum(1 for _ in generate(cfg))) for _ in range(args.repeats)
+        )
+        rows.append(
+            {
+                "case": f"generate 128x128, growth {growth:g}",
+                "frames": args.frames,
+                "seconds": best,
+                "frames_per_s": args.frames / best,
+            }
+        )
     cfg = SynthConfig(sequences=4, frames=args.frames // 4)
     with tempfile.TemporaryDirectory() as tmp:
-        best = min(_time(lambda i=i: write_synth(Path(tmp) / f"s{i}", cfg)) for i in range(args.repeats))
-    rows.append({"case": "write_synth PNG 128x128", "frames": args.frames, "seconds": best,
-                 "frames_per_s": args.frames / best})
+        best = min(
+            _time(lambda i=i: write_synth(Path(tmp) / f"s{i}", cfg)) for i in range(args.repeats)
+        )
+    rows.append(
+        {
+            "case": "write_synth PNG 128x128",
+            "frames": args.frames,
+            "seconds": best,
+            "frames_per_s": args.frames / best,
+        }
+    )
     print(f"{'case':40s} {'frames':>7s} {'s':>8s} {'frames/s':>10s}")
     for r in rows:
         print(f"{r['case']:40s} {r['frames']:7d} {r['seconds']:8.3f} {r['frames_per_s']:10.0f}")
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"goal_frames_per_s": 200, "cores": 1, "best_of": args.repeats,
-                               "machine": platform.platform(), "python": platform.python_version(),
-                               "rows": rows}, indent=2))
+    OUT.write_text(
+        json.dumps(
+            {
+                "goal_frames_per_s": 200,
+                "cores": 1,
+                "best_of": args.repeats,
+                "machine": platform.platform(),
+                "python": platform.python_version(),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {OUT}")
 
 

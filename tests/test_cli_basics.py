@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from conftest import REPO
+
 from radarcast import __version__
 
 PROBE = """
@@ -21,8 +22,9 @@ print("HEAVY:" + ",".join(heavy))
 
 
 def _probe(cmd: str = "") -> str:
-    r = subprocess.run([sys.executable, "-c", PROBE.format(cmd=cmd)], capture_output=True,
-                       text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE.format(cmd=cmd)], capture_output=True, text=True, cwd=REPO
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.rsplit("HEAVY:", 1)[1].strip()
 
@@ -37,13 +39,17 @@ def test_data_command_help_imports_nothing_heavy():
 
 
 def test_version():
-    r = subprocess.run([sys.executable, "-m", "radarcast", "--version"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "radarcast", "--version"], capture_output=True, text=True
+    )
     assert r.returncode == 0
     assert __version__ in r.stdout
 
 
 def test_python_m_radarcast_lists_commands():
-    r = subprocess.run([sys.executable, "-m", "radarcast", "--help"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "radarcast", "--help"], capture_output=True, text=True
+    )
     assert r.returncode == 0
     for cmd in ("synth", "preprocess", "info"):
         assert cmd in r.stdout
@@ -52,8 +58,12 @@ def test_python_m_radarcast_lists_commands():
 def test_preprocess_help_names_every_reader():
     from radarcast.data.readers import READERS
 
-    r = subprocess.run([sys.executable, "-m", "radarcast", "preprocess", "--help"],
-                       capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
+    r = subprocess.run(
+        [sys.executable, "-m", "radarcast", "preprocess", "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": ""},
+    )
     assert r.returncode == 0
     for name in READERS:
         assert name in r.stdout

@@ -10,12 +10,18 @@ import time
 
 import numpy as np
 import pytest
+from conftest import REPO, require_shared
 from PIL import Image
 
-from conftest import REPO, require_shared
 from radarcast.data.preprocess import PreprocessConfig, downsample, preprocess
 from radarcast.data.store import open_dataset
-from radarcast.data.synthetic import TIME_PATTERN, SynthConfig, SynthSequence, sequence_start, write_synth
+from radarcast.data.synthetic import (
+    TIME_PATTERN,
+    SynthConfig,
+    SynthSequence,
+    sequence_start,
+    write_synth,
+)
 from radarcast.data.units import Units, get_preset
 from radarcast.errors import RadarcastError
 
@@ -23,8 +29,12 @@ SMALL = SynthConfig(sequences=2, frames=10, height=32, width=40, seed=5)
 
 
 def _cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "radarcast", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "radarcast", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
 
 
 def test_synth_png_round_trip(tmp_path):
@@ -34,7 +44,9 @@ def test_synth_png_round_trip(tmp_path):
     expected = np.concatenate([SynthSequence(SMALL, i).frames() for i in range(2)])
     np.testing.assert_array_equal(ds.frames(0, ds.n_frames), expected)
     starts = [sequence_start(SMALL, i) for i in range(2)]
-    np.testing.assert_array_equal(ds.times, np.concatenate([s + 300 * np.arange(10) for s in starts]))
+    np.testing.assert_array_equal(
+        ds.times, np.concatenate([s + 300 * np.arange(10) for s in starts])
+    )
     assert ds.segments[10] != ds.segments[9]  # the time gap starts a segment
     assert ds.masks(0, ds.n_frames).all()
 
@@ -70,8 +82,14 @@ def test_crop_and_resize(tmp_path):
 def test_fmi_real_files_with_mask(tmp_path):
     folder = require_shared("radar", "fmi", "pgm", "20160928")
     paths = sorted(folder.glob("*.pgm.gz"))[:4]
-    cfg = PreprocessConfig(input_scale="fmi", time_pattern="%Y%m%d%H%M_fmi", downsample=4,
-                           split=(1, 0, 0), n_in=2, n_out=2)
+    cfg = PreprocessConfig(
+        input_scale="fmi",
+        time_pattern="%Y%m%d%H%M_fmi",
+        downsample=4,
+        split=(1, 0, 0),
+        n_in=2,
+        n_out=2,
+    )
     ds = open_dataset(preprocess(paths, tmp_path / "d.h5", cfg))
     assert ds.shape == (4, 306, 190)
     assert 0.3 < ds.masks(0)[0].mean() < 1.0
@@ -97,8 +115,18 @@ def test_duplicate_times_name_the_file(tmp_path):
 def test_cli_synth_preprocess_info(tmp_path):
     r = _cli("synth", tmp_path / "syn", "-n", 2, "--frames", 12, "--size", "24x32")
     assert r.returncode == 0, r.stderr
-    r = _cli("preprocess", tmp_path / "syn", "--time-pattern", TIME_PATTERN, "-o", tmp_path / "d.h5",
-             "--n-in", 2, "--n-out", 3)
+    r = _cli(
+        "preprocess",
+        tmp_path / "syn",
+        "--time-pattern",
+        TIME_PATTERN,
+        "-o",
+        tmp_path / "d.h5",
+        "--n-in",
+        2,
+        "--n-out",
+        3,
+    )
     assert r.returncode == 0, r.stderr
     assert "windows" in r.stdout and "train" in r.stdout
     r = _cli("info", tmp_path / "d.h5")
@@ -146,10 +174,17 @@ def test_cli_existing_output_refused(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_signal_during_preprocess_leaves_no_output(tmp_path, sig):
-    np.save(tmp_path / "s.npy", np.random.default_rng(0).integers(0, 256, (4000, 96, 96), dtype=np.uint8))
+    np.save(
+        tmp_path / "s.npy",
+        np.random.default_rng(0).integers(0, 256, (4000, 96, 96), dtype=np.uint8),
+    )
     out = tmp_path / "d.h5"
-    proc = subprocess.Popen([sys.executable, "-m", "radarcast", "preprocess", str(tmp_path / "s.npy"),
-                             "-o", str(out)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "radarcast", "preprocess", str(tmp_path / "s.npy"), "-o", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not list(tmp_path.glob(".d.h5.*.tmp")) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_shared
 from PIL import Image
 
-from conftest import require_shared
 from radarcast.data.readers import (
     READERS,
     ReadOptions,
@@ -34,7 +34,7 @@ def test_fmi_pgm_gz_real_files():
     paths = sorted(folder.glob("*.pgm.gz"))[:3]
     items = list(read_images(paths, ReadOptions(time_pattern=FMI_PATTERN)))
     assert items[0].frame.shape == (1226, 760) and items[0].frame.dtype == np.uint8
-    assert [b.time - a.time for a, b in zip(items, items[1:])] == [300, 300]
+    assert [b.time - a.time for a, b in zip(items, items[1:], strict=False)] == [300, 300]
     assert (items[0].frame == 255).any()  # FMI's nodata value is present
 
 
@@ -160,7 +160,9 @@ def test_sixteen_bit_beyond_255_is_refused(tmp_path):
 
 
 def test_truncated_image_is_refused(tmp_path):
-    Image.fromarray(np.arange(4096, dtype=np.uint16).reshape(64, 64).astype(np.uint8)).save(tmp_path / "t.png")
+    Image.fromarray(np.arange(4096, dtype=np.uint16).reshape(64, 64).astype(np.uint8)).save(
+        tmp_path / "t.png"
+    )
     data = (tmp_path / "t.png").read_bytes()
     (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(RadarcastError, match="t.png"):

@@ -46,7 +46,9 @@ def test_mask_that_starts_late_reads_valid_before(tmp_path):
 
 def test_large_grid_tiles_with_partial_edges(tmp_path):
     frames = _random(2, h=600, w=530)
-    ds = open_dataset(_write(tmp_path / "d.h5", frames, T0 + 300 * np.arange(2), fractions=(1, 0, 0)))
+    ds = open_dataset(
+        _write(tmp_path / "d.h5", frames, T0 + 300 * np.arange(2), fractions=(1, 0, 0))
+    )
     np.testing.assert_array_equal(ds.frames(0, 2), frames)
     assert ds.file["frames"].chunks == (1, 512, 512)
 

@@ -15,8 +15,12 @@ DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", s
 @command()
 def info(
     dataset: DatasetArg,
-    n_in: Annotated[int | None, typer.Option(help="Input frames per window (dataset default).")] = None,
-    n_out: Annotated[int | None, typer.Option(help="Output frames per window (dataset default).")] = None,
+    n_in: Annotated[
+        int | None, typer.Option(help="Input frames per window (dataset default).")
+    ] = None,
+    n_out: Annotated[
+        int | None, typer.Option(help="Output frames per window (dataset default).")
+    ] = None,
 ) -> None:
     """Summarise a dataset: grid, time span, segments, windows per split, units, provenance."""
     from rich.table import Table
@@ -34,7 +38,9 @@ def info(
     for col in ("split", "frames", "segments", "windows", "rainy px"):
         splits.add_column(col, justify="left" if col == "split" else "right")
     for name, c in s["splits"].items():
-        splits.add_row(name, f"{c['frames']:,}", f"{c['segments']:,}", f"{c['windows']:,}", c["rainy"])
+        splits.add_row(
+            name, f"{c['frames']:,}", f"{c['segments']:,}", f"{c['windows']:,}", c["rainy"]
+        )
     console.print(splits)
 
 
@@ -66,63 +72,127 @@ def _parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
         rows, cols = text.split(",")
         (y0, y1), (x0, x1) = (tuple(int(v) for v in part.split(":")) for part in (rows, cols))
     except ValueError:
-        raise RadarcastError(f"--crop must be y0:y1,x0:x1 (rows, then columns), got {text!r}") from None
+        raise RadarcastError(
+            f"--crop must be y0:y1,x0:x1 (rows, then columns), got {text!r}"
+        ) from None
     return y0, y1, x0, x1
 
 
 @command()
 def synth(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write the frames into.", show_default=False)],
+    out_dir: Annotated[
+        Path, typer.Argument(help="Folder to write the frames into.", show_default=False)
+    ],
     sequences: Annotated[int, typer.Option("--sequences", "-n", help="Independent sequences.")] = 4,
     frames: Annotated[int, typer.Option(help="Frames per sequence.")] = 40,
     size: Annotated[str, typer.Option(help="Grid size HxW (or N for NxN).")] = "128x128",
     timestep: Annotated[int, typer.Option(help="Time step in seconds.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 0,
-    growth: Annotated[float, typer.Option(help="Growth/decay strength: 0 pure advection, 1 normal, 4 strong.")] = 1.0,
+    growth: Annotated[
+        float, typer.Option(help="Growth/decay strength: 0 pure advection, 1 normal, 4 strong.")
+    ] = 1.0,
     speed: Annotated[float, typer.Option(help="Largest translation speed, pixels per step.")] = 2.0,
-    rotation: Annotated[float, typer.Option(help="Largest rotation of the motion field, rad per step.")] = 0.01,
+    rotation: Annotated[
+        float, typer.Option(help="Largest rotation of the motion field, rad per step.")
+    ] = 0.01,
     cells: Annotated[float, typer.Option(help="Mean number of storm cells over the grid.")] = 8.0,
     start: Annotated[str, typer.Option(help="UTC time of the first frame.")] = "2024-01-01T00:00Z",
-    fmt: Annotated[str, typer.Option("--format", help="png (one file per frame) or npy (one (N,T,H,W) stack).")] = "png",
+    fmt: Annotated[
+        str, typer.Option("--format", help="png (one file per frame) or npy (one (N,T,H,W) stack).")
+    ] = "png",
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT_DIR.")] = False,
 ) -> None:
     """Write synthetic radar sequences (HKO pixels) with known motion, growth and decay."""
     from radarcast.data.synthetic import TIME_PATTERN, SynthConfig, write_synth
 
     h, w = _parse_shape(size, "--size")
-    config = SynthConfig(sequences=sequences, frames=frames, height=h, width=w, timestep_s=timestep,
-                         seed=seed, growth=growth, speed=speed, rotation=rotation, cells=cells, start=start)
+    config = SynthConfig(
+        sequences=sequences,
+        frames=frames,
+        height=h,
+        width=w,
+        timestep_s=timestep,
+        seed=seed,
+        growth=growth,
+        speed=speed,
+        rotation=rotation,
+        cells=cells,
+        start=start,
+    )
     with progress("synth", transient=True) as bar:
         out = write_synth(out_dir, config, fmt=fmt, overwrite=overwrite, progress=bar)
-    console.print(f"wrote {sequences * frames:,} frames ({sequences} sequences of {frames}, {h}×{w}) to {out}")
+    console.print(
+        f"wrote {sequences * frames:,} frames ({sequences} sequences of {frames}, {h}×{w}) to {out}"
+    )
     if fmt == "png":
-        console.print(f"next: radarcast preprocess {out} --time-pattern '{TIME_PATTERN}' "
-                      f"--timestep {timestep} -o DATASET.h5")
+        console.print(
+            f"next: radarcast preprocess {out} --time-pattern '{TIME_PATTERN}' "
+            f"--timestep {timestep} -o DATASET.h5"
+        )
 
 
 @command()
 def preprocess(
-    inputs: Annotated[list[str], typer.Argument(help="Files, folders or globs.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The dataset file to write (.h5).", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", help="auto, images, npy, cikm or pysteps:IMPORTER (e.g. pysteps:fmi_pgm).")] = "auto",
-    time_pattern: Annotated[str | None, typer.Option(help="strftime pattern of the time in file names, e.g. %Y%m%d%H%M (* and ? match any text).")] = None,
-    timestep: Annotated[int, typer.Option(help="Time step in seconds (a larger gap starts a segment).")] = 300,
-    start: Annotated[str, typer.Option(help="Time of the first frame when names carry no time.")] = "2000-01-01T00:00Z",
-    input_scale: Annotated[str | None, typer.Option(help="Unit preset of the raw values: hko, fmi, mch, ... (default: same as --scale).")] = None,
+    inputs: Annotated[
+        list[str], typer.Argument(help="Files, folders or globs.", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The dataset file to write (.h5).", show_default=False),
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="auto, images, npy, cikm or pysteps:IMPORTER (e.g. pysteps:fmi_pgm)."
+        ),
+    ] = "auto",
+    time_pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="strftime pattern of the time in file names, e.g. %Y%m%d%H%M (* ? match any text)."
+        ),
+    ] = None,
+    timestep: Annotated[
+        int, typer.Option(help="Time step in seconds (a larger gap starts a segment).")
+    ] = 300,
+    start: Annotated[
+        str, typer.Option(help="Time of the first frame when names carry no time.")
+    ] = "2000-01-01T00:00Z",
+    input_scale: Annotated[
+        str | None,
+        typer.Option(
+            help="Unit preset of the raw values: hko, fmi, mch, ... (default: same as --scale)."
+        ),
+    ] = None,
     scale: Annotated[str, typer.Option(help="Unit preset of the dataset's pixels.")] = "hko",
-    dbz_gain: Annotated[float | None, typer.Option(help="Dataset dBZ = gain·pixel + offset (overrides --scale).")] = None,
+    dbz_gain: Annotated[
+        float | None, typer.Option(help="Dataset dBZ = gain·pixel + offset (overrides --scale).")
+    ] = None,
     dbz_offset: Annotated[float | None, typer.Option(help="See --dbz-gain.")] = None,
-    zr_a: Annotated[float | None, typer.Option(help="Z = a·R^b of the dataset (overrides --scale).")] = None,
+    zr_a: Annotated[
+        float | None, typer.Option(help="Z = a·R^b of the dataset (overrides --scale).")
+    ] = None,
     zr_b: Annotated[float | None, typer.Option(help="See --zr-a.")] = None,
-    nodata: Annotated[str | None, typer.Option(help="Raw values meaning missing, e.g. 255 or 0,255 (overrides the input preset).")] = None,
+    nodata: Annotated[
+        str | None,
+        typer.Option(
+            help="Raw values meaning missing, e.g. 255 or 0,255 (overrides the input preset)."
+        ),
+    ] = None,
     downsample: Annotated[int, typer.Option(help="Average KxK blocks.")] = 1,
     resize: Annotated[str | None, typer.Option(help="Resample to HxW.")] = None,
-    crop: Annotated[str | None, typer.Option(help="Keep rows y0:y1 and columns x0:x1 ('y0:y1,x0:x1'), before resampling.")] = None,
+    crop: Annotated[
+        str | None,
+        typer.Option(help="Keep rows y0:y1 and columns x0:x1 ('y0:y1,x0:x1'), before resampling."),
+    ] = None,
     split: Annotated[str, typer.Option(help="Train,val,test fractions.")] = "0.8,0.1,0.1",
     n_in: Annotated[int, typer.Option(help="Default input frames per window.")] = 5,
     n_out: Annotated[int, typer.Option(help="Default output frames per window.")] = 15,
     cikm_level: Annotated[int, typer.Option(help="CIKM height index 0..3 (0 = lowest).")] = 0,
-    max_start_end_corr: Annotated[float | None, typer.Option(help="CIKM: drop samples whose first and last frames correlate above this.")] = None,
+    max_start_end_corr: Annotated[
+        float | None,
+        typer.Option(help="CIKM: drop samples whose first and last frames correlate above this."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Turn raw radar grids into a radarcast dataset (HDF5)."""
@@ -133,11 +203,25 @@ def preprocess(
 
     fractions = parse_floats(split, "--split")
     config = PreprocessConfig(
-        format=fmt, input_scale=input_scale, scale=scale, dbz_gain=dbz_gain, dbz_offset=dbz_offset,
-        zr_a=zr_a, zr_b=zr_b, nodata=None if nodata is None else tuple(int(v) for v in parse_floats(nodata, "--nodata")),
-        time_pattern=time_pattern, timestep_s=timestep, start=start, downsample=downsample,
-        resize=_parse_shape(resize, "--resize"), crop=_parse_crop(crop), split=tuple(fractions),
-        n_in=n_in, n_out=n_out, cikm_level=cikm_level, max_start_end_corr=max_start_end_corr,
+        format=fmt,
+        input_scale=input_scale,
+        scale=scale,
+        dbz_gain=dbz_gain,
+        dbz_offset=dbz_offset,
+        zr_a=zr_a,
+        zr_b=zr_b,
+        nodata=None if nodata is None else tuple(int(v) for v in parse_floats(nodata, "--nodata")),
+        time_pattern=time_pattern,
+        timestep_s=timestep,
+        start=start,
+        downsample=downsample,
+        resize=_parse_shape(resize, "--resize"),
+        crop=_parse_crop(crop),
+        split=tuple(fractions),
+        n_in=n_in,
+        n_out=n_out,
+        cikm_level=cikm_level,
+        max_start_end_corr=max_start_end_corr,
         overwrite=overwrite,
     )
     with progress("preprocess", transient=True) as bar:
@@ -145,5 +229,7 @@ def preprocess(
     s = summarize(out)
     rows = dict(s["rows"])
     windows = ", ".join(f"{name} {c['windows']:,}" for name, c in s["splits"].items())
-    console.print(f"wrote {out}: {rows['frames']}, {rows['segments']} segments; "
-                  f"windows of {s['n_in']}→{s['n_out']}: {windows}")
+    console.print(
+        f"wrote {out}: {rows['frames']}, {rows['segments']} segments; "
+        f"windows of {s['n_in']}→{s['n_out']}: {windows}"
+    )

@@ -67,8 +67,9 @@ class PreprocessConfig:
     def target_units(self) -> Units:
         """The dataset's scale: the ``scale`` preset with the gain/offset/Z–R overrides."""
         base = get_preset(self.scale)
-        return base.with_(dbz_gain=self.dbz_gain, dbz_offset=self.dbz_offset,
-                          zr_a=self.zr_a, zr_b=self.zr_b)
+        return base.with_(
+            dbz_gain=self.dbz_gain, dbz_offset=self.dbz_offset, zr_a=self.zr_a, zr_b=self.zr_b
+        )
 
     def input_units(self) -> Units:
         """The raw values' scale (the target's when ``input_scale`` is None) and nodata."""
@@ -85,7 +86,9 @@ class PreprocessConfig:
         if self.crop is not None:
             y0, y1, x0, x1 = self.crop
             if not (0 <= y0 < y1 and 0 <= x0 < x1):
-                raise RadarcastError(f"--crop wants y0:y1,x0:x1 with y0 < y1 and x0 < x1, got {self.crop}")
+                raise RadarcastError(
+                    f"--crop wants y0:y1,x0:x1 with y0 < y1 and x0 < x1, got {self.crop}"
+                )
         for v in self.nodata or ():
             if not 0 <= v <= 255:
                 raise RadarcastError(f"--nodata values must be 0..255, got {v}")
@@ -166,8 +169,13 @@ def resize(frame: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int]):
     """Bilinear resampling (anti-aliased when shrinking); the mask by nearest neighbour."""
     from skimage.transform import resize as sk_resize
 
-    out = sk_resize(frame.astype(np.float32), shape, order=1, preserve_range=True,
-                    anti_aliasing=shape[0] < frame.shape[0] or shape[1] < frame.shape[1])
+    out = sk_resize(
+        frame.astype(np.float32),
+        shape,
+        order=1,
+        preserve_range=True,
+        anti_aliasing=shape[0] < frame.shape[0] or shape[1] < frame.shape[1],
+    )
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     if mask is None:
         return out, None
@@ -242,18 +250,29 @@ def preprocess(
     if kind == "auto":
         kind = detect_kind(paths)
     target = config.target_units()
-    opts = ReadOptions(time_pattern=config.time_pattern, cikm_level=config.cikm_level,
-                       max_start_end_corr=config.max_start_end_corr,
-                       pysteps_importer=importer, target=target)
+    opts = ReadOptions(
+        time_pattern=config.time_pattern,
+        cikm_level=config.cikm_level,
+        max_start_end_corr=config.max_start_end_corr,
+        pysteps_importer=importer,
+        target=target,
+    )
     total = count_frames(kind, paths, opts)
     # pysteps frames arrive already on the target scale
     transform = FrameTransform(config, convert=kind != "pysteps")
     items = assign_times(READERS[kind](paths, opts), parse_time(config.start), config.timestep_s)
     source = f"{kind}{':' + importer if importer else ''}: " + ", ".join(str(p) for p in inputs)
-    with DatasetWriter(output, units=target, timestep_s=config.timestep_s, n_in=config.n_in,
-                       n_out=config.n_out, source=source[:2000], overwrite=config.overwrite,
-                       compression_level=config.compression_level,
-                       command=" ".join(sys.argv)) as writer:
+    with DatasetWriter(
+        output,
+        units=target,
+        timestep_s=config.timestep_s,
+        n_in=config.n_in,
+        n_out=config.n_out,
+        source=source[:2000],
+        overwrite=config.overwrite,
+        compression_level=config.compression_level,
+        command=" ".join(sys.argv),
+    ) as writer:
         ready = prefetch((raw, *transform(raw)) for raw in items)
         for i, (raw, frame, mask) in enumerate(ready):
             writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)

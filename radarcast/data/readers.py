@@ -27,8 +27,12 @@ from radarcast.errors import RadarcastError
 IMAGE_SUFFIXES = (".png", ".gif", ".pgm", ".pgm.gz", ".tif", ".tiff", ".bmp")
 NUMPY_SUFFIXES = (".npy", ".npz")
 CIKM_SUFFIXES = (".txt", ".csv")
-SUFFIXES = {"images": IMAGE_SUFFIXES, "npy": NUMPY_SUFFIXES, "cikm": CIKM_SUFFIXES,
-            "auto": IMAGE_SUFFIXES + NUMPY_SUFFIXES + CIKM_SUFFIXES}
+SUFFIXES = {
+    "images": IMAGE_SUFFIXES,
+    "npy": NUMPY_SUFFIXES,
+    "cikm": CIKM_SUFFIXES,
+    "auto": IMAGE_SUFFIXES + NUMPY_SUFFIXES + CIKM_SUFFIXES,
+}
 CIKM_FRAMES, CIKM_LEVELS, CIKM_SIZE = 15, 4, 101
 PYSTEPS_INSTALL = "pip install 'radarcast[pysteps]'"
 
@@ -77,8 +81,10 @@ def resolve_inputs(inputs: list[str], suffixes: tuple[str, ...] | None = None) -
         p = Path(item)
         if p.is_dir():
             found = sorted(
-                q for q in p.iterdir()
-                if q.is_file() and not q.name.startswith(".")
+                q
+                for q in p.iterdir()
+                if q.is_file()
+                and not q.name.startswith(".")
                 and (suffixes is None or has_suffix(q, suffixes))
             )
             if not found:
@@ -114,13 +120,23 @@ def detect_kind(paths: list[Path]) -> str:
                 " or a CIKM .txt (or pass --format)"
             )
     if len(kinds) > 1:
-        raise RadarcastError(f"inputs mix kinds ({', '.join(sorted(kinds))}); give one kind per run")
+        raise RadarcastError(
+            f"inputs mix kinds ({', '.join(sorted(kinds))}); give one kind per run"
+        )
     return kinds.pop()
 
 
 # --------------------------------------------------------------------------- times
-_DIRECTIVES = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}", "j": r"\d{3}",
-               "H": r"\d{2}", "M": r"\d{2}", "S": r"\d{2}"}
+_DIRECTIVES = {
+    "Y": r"\d{4}",
+    "y": r"\d{2}",
+    "m": r"\d{2}",
+    "d": r"\d{2}",
+    "j": r"\d{3}",
+    "H": r"\d{2}",
+    "M": r"\d{2}",
+    "S": r"\d{2}",
+}
 
 
 def compile_time_pattern(pattern: str) -> Callable[[str], int | None]:
@@ -139,7 +155,8 @@ def compile_time_pattern(pattern: str) -> Callable[[str], int | None]:
                 directives.append("%" + d)
             else:
                 raise RadarcastError(
-                    f"--time-pattern {pattern!r}: %{d} is not supported; use %Y %y %m %d %j %H %M %S"
+                    f"--time-pattern {pattern!r}: %{d} is not supported; "
+                    "use %Y %y %m %d %j %H %M %S"
                 )
             i += 2
             continue
@@ -190,7 +207,9 @@ def as_grid(a: np.ndarray, name: str) -> np.ndarray:
         return a.astype(np.uint8)
     if a.dtype.kind == "f":
         finite = a[np.isfinite(a)]
-        if finite.size and (finite.min() < 0 or finite.max() > 255 or np.any(finite != np.round(finite))):
+        if finite.size and (
+            finite.min() < 0 or finite.max() > 255 or np.any(finite != np.round(finite))
+        ):
             raise RadarcastError(
                 f"{name}: float values (range {finite.min():g}..{finite.max():g}) where a grid of "
                 "integers 0–255 is expected"
@@ -238,7 +257,7 @@ def read_image(path: Path) -> np.ndarray:
 def read_images(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
     """Image files (PNG, GIF, PGM, PGM.gz, TIFF, BMP), one frame each, in the given order."""
     times = times_from_names(paths, opts.time_pattern)
-    for p, t in zip(paths, times):
+    for p, t in zip(paths, times, strict=True):
         yield RawFrame(read_image(p), t, None, False, str(p))
 
 
@@ -262,7 +281,9 @@ def read_numpy(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
             if a.ndim == 3:
                 a = a[None]
             if a.ndim != 4:
-                raise RadarcastError(f"{name}: expected (T, H, W) or (N, T, H, W), got shape {a.shape}")
+                raise RadarcastError(
+                    f"{name}: expected (T, H, W) or (N, T, H, W), got shape {a.shape}"
+                )
             for n in range(a.shape[0]):
                 for t in range(a.shape[1]):
                     raw = np.asarray(a[n, t])
@@ -284,19 +305,30 @@ def read_cikm(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
                 where = f"{path} line {lineno}"
                 parts = line.split(b",", 2)
                 if len(parts) != 3:
-                    raise RadarcastError(f"{where}: expected 'id,label,values', found no two commas")
+                    raise RadarcastError(
+                        f"{where}: expected 'id,label,values', found no two commas"
+                    )
                 try:
                     values = np.array(parts[2].split(), dtype=np.int64)
                 except ValueError:
                     raise RadarcastError(f"{where}: non-integer values") from None
                 if values.size != expected:
-                    raise RadarcastError(f"{where}: {values.size} values, expected {expected} (15×4×101×101)")
-                seq = values.reshape(CIKM_FRAMES, CIKM_LEVELS, CIKM_SIZE, CIKM_SIZE)[:, opts.cikm_level]
-                if opts.max_start_end_corr is not None and _corr(seq[0], seq[-1]) > opts.max_start_end_corr:
+                    raise RadarcastError(
+                        f"{where}: {values.size} values, expected {expected} (15×4×101×101)"
+                    )
+                seq = values.reshape(CIKM_FRAMES, CIKM_LEVELS, CIKM_SIZE, CIKM_SIZE)[
+                    :, opts.cikm_level
+                ]
+                if (
+                    opts.max_start_end_corr is not None
+                    and _corr(seq[0], seq[-1]) > opts.max_start_end_corr
+                ):
                     continue
                 sample = parts[0].decode(errors="replace").strip()
                 for t in range(CIKM_FRAMES):
-                    yield RawFrame(as_grid(seq[t], where), None, None, t == 0, f"{where} ({sample})")
+                    yield RawFrame(
+                        as_grid(seq[t], where), None, None, t == 0, f"{where} ({sample})"
+                    )
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -361,7 +393,7 @@ def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
             f"unknown pysteps importer {opts.pysteps_importer!r}; choose one of: {names}"
         ) from None
     times = times_from_names(paths, opts.time_pattern)
-    for p, t in zip(paths, times):
+    for p, t in zip(paths, times, strict=True):
         try:
             values, _, metadata = importer(str(p), **_importer_kwargs(opts.pysteps_importer, p))
         except (OSError, ValueError, KeyError, EOFError, ImportError, MissingDependency) as e:

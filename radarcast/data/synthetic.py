@@ -118,9 +118,11 @@ class SynthSequence:
         speed = config.speed * rng.uniform(0.5, 1.0)
         angle = rng.uniform(0, 2 * np.pi)
         self.motion = Motion(
-            u=float(speed * np.cos(angle)), v=float(speed * np.sin(angle)),
+            u=float(speed * np.cos(angle)),
+            v=float(speed * np.sin(angle)),
             omega=float(rng.uniform(-1, 1) * config.rotation),
-            cx=float(rng.uniform(0, w)), cy=float(rng.uniform(0, h)),
+            cx=float(rng.uniform(0, w)),
+            cy=float(rng.uniform(0, h)),
         )
         self.texture = smooth_noise(rng, _texture_size(h, w), 0.03 * min(h, w))
         self._make_cells(rng)
@@ -147,7 +149,10 @@ class SynthSequence:
         tb_pos = np.where(np.isfinite(tb), np.maximum(tb, 0), 0)  # where the cell is at birth
         x0, y0 = self.motion.back(xs, ys, tb_pos)
         self.cells = {
-            "x0": x0, "y0": y0, "birth": tb, "life": np.full(n, life),
+            "x0": x0,
+            "y0": y0,
+            "birth": tb,
+            "life": np.full(n, life),
             "peak": rng.uniform(160, 255, n),
             "sigma": rng.uniform(0.04, 0.10, n) * min(h, w),
         }
@@ -163,7 +168,13 @@ class SynthSequence:
         x, y = self.motion.flow(c["x0"], c["y0"], t)
         sigma = c["sigma"] * (0.6 + 0.4 * s)
         h, w = self.shape
-        on = (s > 0.01) & (x > -3 * sigma) & (x < w + 3 * sigma) & (y > -3 * sigma) & (y < h + 3 * sigma)
+        on = (
+            (s > 0.01)
+            & (x > -3 * sigma)
+            & (x < w + 3 * sigma)
+            & (y > -3 * sigma)
+            & (y < h + 3 * sigma)
+        )
         a, x, y, sigma = (c["peak"] * s)[on], x[on], y[on], sigma[on]
         gy = np.exp(-((self._yy[None] - y[:, None]) ** 2) / (2 * sigma[:, None] ** 2))  # (K, H)
         gx = np.exp(-((self._xx[None] - x[:, None]) ** 2) / (2 * sigma[:, None] ** 2))  # (K, W)
@@ -267,7 +278,9 @@ def _write_frames(folder: Path, config: SynthConfig, fmt: str, progress: Progres
     stack = None
     if fmt == "npy":
         shape = (config.sequences, config.frames, config.height, config.width)
-        stack = np.lib.format.open_memmap(folder / "synth.npy", mode="w+", dtype=np.uint8, shape=shape)
+        stack = np.lib.format.open_memmap(
+            folder / "synth.npy", mode="w+", dtype=np.uint8, shape=shape
+        )
     for done, (i, t, frame) in enumerate(generate(config), 1):
         if stack is not None:
             stack[i, (done - 1) % config.frames] = frame
@@ -290,6 +303,8 @@ def _write_meta(folder: Path, config: SynthConfig, fmt: str) -> None:
         "motion": [asdict(true_motion(config, i)) for i in range(config.sequences)],
         "motion_convention": "u along columns, v along rows, px per step; "
         "u = U - omega*(y - cy), v = V + omega*(x - cx)",
-        "sequence_starts": [format_time(sequence_start(config, i)) for i in range(config.sequences)],
+        "sequence_starts": [
+            format_time(sequence_start(config, i)) for i in range(config.sequences)
+        ],
     }
     (folder / "synth.json").write_text(json.dumps(meta, indent=2))
