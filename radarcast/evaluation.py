@@ -182,7 +182,8 @@ def evaluate(
     forecasts
         Forecast files (``radarcast forecast``) covering every scored window.
     thresholds, units, preset
-        Thresholds in ``units`` ('mmh', 'dbz', 'pixel') or a preset name (hko7, dgmr, sevir).
+        Thresholds in ``units`` ('mmh', 'dbz', 'pixel'), or a preset name (hko7, dgmr,
+        sevir) given as ``preset`` or as ``thresholds``.
     split, n_in, n_out, limit
         Which windows: a split ('train', 'val', 'test', 'all'), the window lengths (dataset
         defaults when None) and at most ``limit`` of them (the first, in time order).
@@ -197,6 +198,8 @@ def evaluate(
     if not isinstance(ds, RadarDataset):
         ds = open_dataset(ds)
     n_in, n_out = _lengths(ds, n_in, n_out)
+    if isinstance(thresholds, str):  # a preset name given as thresholds
+        preset, thresholds = thresholds, None
     thr = resolve_thresholds(ds.units, preset, thresholds, units, where=str(ds.path))
     starts = select_windows(ds, split, n_in, n_out, limit)
     specs = list(dict.fromkeys(methods))

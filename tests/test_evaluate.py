@@ -102,6 +102,16 @@ def test_persistence_always_added_as_reference(tiny_dataset, tmp_path):
     assert [m.reference_only for m in scores.methods] == [True, False]
 
 
+def test_no_events_give_null_in_json(tiny_dataset, tmp_path):
+    # the blob peaks at pixel 200: no pixel reaches 250, so CSI is 0/0
+    scores = evaluate(tiny_dataset, split="all", thresholds=[250], units="pixel", limit=3)
+    doc = json.loads(scores.to_json(tmp_path / "s.json").read_text())
+    assert doc["methods"][0]["per_lead"]["csi"][0] == [None]
+    assert doc["methods"][0]["per_lead"]["counts"][0][0][0:3] == [0, 0, 0]
+    sevir = evaluate(tiny_dataset, split="all", thresholds="sevir", limit=1)
+    assert sevir.thresholds.unit == "pixel"
+
+
 def test_cli_writes_three_files(tiny_dataset, tmp_path):
     out = tmp_path / "scores"
     p = _cli(str(tiny_dataset), "--split", "all", "--thresholds", "20,40", "--units", "dbz",
