@@ -26,6 +26,7 @@ from radarcast.errors import RadarcastError
 
 FORMATS = (".gif", ".mp4", ".png")
 VIDEO_HINT = "pip install 'radarcast[video]'"
+MAX_PANEL = 8192  # px per panel side after --scale
 
 
 @dataclass(frozen=True)
@@ -468,7 +469,8 @@ def _legend(scale: ColourScale, cfg: AnimateConfig) -> list:
 
 def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
     t0 = panels.times[panels.n_in - 1]
-    return f"{panels.source} · window at frame {panels.start} · t0 = {clock(t0, True)}"
+    last = panels.start + panels.n_in + panels.n_out - 1
+    return f"{panels.source} · frames {panels.start}-{last} · t0 = {clock(t0, True)}"
 
 
 def _method_rgb(panels: WindowPanels, m: int, k: int, scale: ColourScale, event) -> np.ndarray:
@@ -663,6 +665,9 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
     out = check_output(output, overwrite)
     with open_dataset(dataset) as ds:
         scale = colour_scale(ds.units, config.units, config.cmap)
+        if max(ds.height, ds.width) * config.scale > MAX_PANEL:
+            raise RadarcastError(f"--scale {config.scale} makes {ds.height}x{ds.width} panels "
+                                 f"larger than {MAX_PANEL} px; use a smaller --scale")
         files = [open_forecast(p) for p in forecasts]
         try:
             n_in, n_out = _lengths(ds, files, config)
