@@ -13,7 +13,7 @@ import pytest
 
 from radarcast.data.units import Units
 from radarcast.evaluation import CSV_COLUMNS, evaluate
-from tests.conftest import REPO
+from tests.conftest import REPO, require_shared
 
 
 def _write_dataset(path: Path, units: Units, t0: int = 1_600_000_000, fractions=(0.8, 0.1, 0.1)):
@@ -165,3 +165,36 @@ def test_bad_input_exits_1_with_one_line(case, bad_cases, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error:"), p.stderr
     assert "Traceback" not in p.stderr
     assert not out.exists()
+
+
+def test_real_meteoswiss_persistence_matches_pysteps(tmp_path):
+    """Real MeteoSwiss composites: DN 255 masked; counts equal pysteps' on the valid pixels."""
+    from PIL import Image
+
+    from radarcast.data.store import DatasetWriter, parse_time
+    from radarcast.data.units import get_preset
+
+    detcat = pytest.importorskip("pysteps.verification.detcatscores")
+    folder = require_shared("radar", "mch", "20160711")
+    files = sorted(folder.glob("AQC*.gif"))[:10]
+    units = get_preset("mch")
+    path = tmp_path / "mch.h5"
+    with DatasetWriter(path, units=units, timestep_s=300, n_in=2, n_out=4, command="test") as w:
+        for i, f in enumerate(files):
+            dn = np.asarray(Image.open(f))[200:328, 300:428]  # palette index = DN, 128x128
+            w.append(dn, parse_time("2016-07-11T20:45") + 300 * i, mask=dn != 255)
+        w.finish((1.0, 0.0, 0.0))
+    scores = evaluate(path, ["persistence"], split="train", thresholds=[0.5, 2.0], units="mmh")
+    counts = scores.method("persistence").result()["counts"]  # (4, 2, 4)
+    frames = np.stack([np.asarray(Image.open(f))[200:328, 300:428] for f in files])
+    pix = scores.thresholds.pixels
+    for lead in range(4):
+        truth = np.stack([frames[s + 2 + lead] for s in scores.starts])
+        pred = np.stack([frames[s + 1] for s in scores.starts])
+        ok = (truth != 255) & (pred != 255)
+        for k, t in enumerate(pix):
+            tab = detcat.det_cat_fct_init(t)
+            detcat.det_cat_fct_accum(tab, pred[ok].astype(float), truth[ok].astype(float))
+            theirs = [int(tab[c]) for c in ("hits", "misses", "false_alarms", "correct_negatives")]
+            assert counts[lead, k].tolist() == theirs
+    assert counts[0, 0, 0] > 0  # it rained in this crop
