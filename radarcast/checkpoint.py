@@ -54,10 +54,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RadarcastError(f"{path}: not a readable radarcast checkpoint ({first[:120]})") from None
+        raise RadarcastError(
+            f"{path}: not a readable radarcast checkpoint ({first[:120]})"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise RadarcastError(f"{path}: not a radarcast checkpoint (format {found!r}, expected {FORMAT!r})")
+        raise RadarcastError(
+            f"{path}: not a radarcast checkpoint (format {found!r}, expected {FORMAT!r})"
+        )
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise RadarcastError(f"{path}: checkpoint lacks {', '.join(missing)}")
@@ -70,7 +74,9 @@ def model_from_checkpoint(data: dict, path: str | os.PathLike = "checkpoint") ->
     try:
         model.load_state_dict(data["state_dict"])
     except RuntimeError as e:
-        raise RadarcastError(f"{path}: weights do not fit model {data['model']!r} ({str(e)[:160]})") from None
+        raise RadarcastError(
+            f"{path}: weights do not fit model {data['model']!r} ({str(e)[:160]})"
+        ) from None
     return model
 
 
@@ -78,7 +84,7 @@ def rng_state() -> dict:
     """Every RNG state that training touches, as plain values and tensors."""
     import random
 
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002 - the legacy global state is saved too
     state = {
         "python": random.getstate(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
@@ -95,7 +101,8 @@ def set_rng_state(state: dict) -> None:
 
     random.setstate(state["python"])
     kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    legacy = (kind, keys.numpy().astype(np.uint32), *rest)
+    np.random.set_state(legacy)  # noqa: NPY002
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -141,7 +148,8 @@ def load_forecaster(
     units = Units(**{k: v for k, v in data["units"].items() if k != "nodata"})
     if dataset is not None and _scale(dataset.units) != _scale(units):
         raise RadarcastError(
-            f"{path}: trained on pixel scale {_scale(units)}, but {dataset.path} uses {_scale(dataset.units)}"
+            f"{path}: trained on pixel scale {_scale(units)}, "
+            f"but {dataset.path} uses {_scale(dataset.units)}"
         )
     dev = _pick_device(str(device))
     model = model_from_checkpoint(data, path).to(dev).eval()
@@ -151,7 +159,10 @@ def load_forecaster(
     def predict(x: np.ndarray, n: int) -> np.ndarray:
         xt = torch.from_numpy(np.nan_to_num(x, nan=0.0) / 255.0).float()  # (B, n_in, H, W)
         xt = xt.unsqueeze(2).to(dev)  # (B, n_in, 1, H, W)
-        with torch.inference_mode(), torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
+        with (
+            torch.inference_mode(),
+            torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"),
+        ):
             y = model(xt, n)  # (B, n, 1, H, W) in [0, 1]
         return (y[:, :, 0].float() * 255.0).cpu().numpy()  # (B, n, H, W) pixels
 
@@ -168,7 +179,10 @@ def load_forecaster(
 
 
 def _scale(u: Units) -> tuple:
-    return tuple(None if v is None else round(float(v), 6) for v in (u.dbz_gain, u.dbz_offset, u.zr_a, u.zr_b))
+    return tuple(
+        None if v is None else round(float(v), 6)
+        for v in (u.dbz_gain, u.dbz_offset, u.zr_a, u.zr_b)
+    )
 
 
 def model_config_dict(model) -> dict:

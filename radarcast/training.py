@@ -180,7 +180,9 @@ def _check_config(cfg: TrainConfig) -> None:
     if not cfg.datasets:
         raise RadarcastError("no dataset given: pass at least one DATASET.h5")
     if cfg.schedule not in SCHEDULES:
-        raise RadarcastError(f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        raise RadarcastError(
+            f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+        )
     for name in ("batch_size", "steps", "val_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise RadarcastError(f"{name} must be ≥ 1, got {getattr(cfg, name)}")
@@ -198,7 +200,9 @@ def _open_sources(cfg: TrainConfig):
             raise RadarcastError(f"{ds.path} uses a different pixel scale from {sources[0].path}")
     n_in = cfg.n_in or sources[0].n_in
     n_out = cfg.n_out or sources[0].n_out
-    aug = Augment(crop=cfg.crop, flips=cfg.augment, rotations=cfg.augment, reverse_time=cfg.reverse_time)
+    aug = Augment(
+        crop=cfg.crop, flips=cfg.augment, rotations=cfg.augment, reverse_time=cfg.reverse_time
+    )
     train_set = WindowDataset(sources, "train", n_in, n_out, aug)
     val_set = WindowDataset(sources, "val", n_in, n_out, Augment(crop=cfg.crop, random_crop=False))
     names = ", ".join(str(ds.path) for ds in sources)
@@ -227,14 +231,16 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
     dist = setup_dist(cfg.device)
     device = _pick_device(cfg, dist)
     if cfg.batch_size % dist.world:
-        raise RadarcastError(f"batch_size {cfg.batch_size} does not split over {dist.world} processes")
+        raise RadarcastError(
+            f"batch_size {cfg.batch_size} does not split over {dist.world} processes"
+        )
     preset = cfg.preset or (None if cfg.model else DEFAULT_PRESET)
     name, fields = resolve_preset(preset, cfg.model)
     mcfg = model_config(name, {**fields, **cfg.model_config})
     sources, units, n_in, n_out, train_set, val_set = _open_sources(cfg)
     loss_fn = get_loss(cfg.loss, units)
     torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
+    np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - for third-party code using it
     torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
     model = build_model(name, mcfg).to(device)
     if device.type == "cuda":
@@ -255,8 +261,25 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
         net = dist.wrap(net, device)
     out = Path(cfg.out) if cfg.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf, "bad_evals": 0}
-    run = _Run(cfg, dist, device, name, model, net, optimizer, scheduler, loss_fn, train_set,
-               val_set, units, n_in, n_out, total, out, state)
+    run = _Run(
+        cfg,
+        dist,
+        device,
+        name,
+        model,
+        net,
+        optimizer,
+        scheduler,
+        loss_fn,
+        train_set,
+        val_set,
+        units,
+        n_in,
+        n_out,
+        total,
+        out,
+        state,
+    )
     _prepare_out(run, resume)
     return run
 
@@ -355,9 +378,17 @@ def validate(run: _Run) -> float:
     """Mean loss over the (capped) validation windows, pooled over processes."""
     run.net.eval()
     n = len(run.val_set) if run.cfg.val_windows < 1 else min(len(run.val_set), run.cfg.val_windows)
-    sampler = WindowSampler(n, seed=run.cfg.seed, shuffle=False, rank=run.dist.rank,
-                            world=run.dist.world, drop_last=False)
-    loader = make_loader(run.val_set, sampler, run.cfg.batch_size // run.dist.world, run.cfg.workers)
+    sampler = WindowSampler(
+        n,
+        seed=run.cfg.seed,
+        shuffle=False,
+        rank=run.dist.rank,
+        world=run.dist.world,
+        drop_last=False,
+    )
+    loader = make_loader(
+        run.val_set, sampler, run.cfg.batch_size // run.dist.world, run.cfg.workers
+    )
     total, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     for batch in loader:
         b = _to(batch, run.device)
@@ -383,8 +414,17 @@ def _evaluate(run: _Run, on_step: StepFn | None) -> bool:
     if improved:
         _save(run, "best.pt")
     _save(run, "last.pt")
-    _log(run, {"event": "val", "step": st["step"], "val_loss": val, "best_val": st["best_val"],
-               "improved": improved}, on_step)
+    _log(
+        run,
+        {
+            "event": "val",
+            "step": st["step"],
+            "val_loss": val,
+            "best_val": st["best_val"],
+            "improved": improved,
+        },
+        on_step,
+    )
     run.dist.barrier()
     return cfg.patience > 0 and st["bad_evals"] >= cfg.patience
 
@@ -409,14 +449,21 @@ def train(cfg: TrainConfig, on_step: StepFn | None = None, resume: bool = False)
 def _loop(run: _Run, on_step: StepFn | None) -> None:
     cfg, st = run.cfg, run.state
     per_rank = cfg.batch_size // run.dist.world
-    sampler = WindowSampler(len(run.train_set), seed=cfg.seed, shuffle=True,
-                            global_batch=cfg.batch_size, rank=run.dist.rank, world=run.dist.world)
+    sampler = WindowSampler(
+        len(run.train_set),
+        seed=cfg.seed,
+        shuffle=True,
+        global_batch=cfg.batch_size,
+        rank=run.dist.rank,
+        world=run.dist.world,
+    )
     run.net.train()
     stopped = "steps"
     while st["step"] < run.total_steps and stopped == "steps":
         sampler.set_epoch(st["epoch"], skip=st["batch_in_epoch"] * per_rank)
-        loader = make_loader(run.train_set, sampler, per_rank, cfg.workers,
-                             pin_memory=run.device.type == "cuda")
+        loader = make_loader(
+            run.train_set, sampler, per_rank, cfg.workers, pin_memory=run.device.type == "cuda"
+        )
         tick = time.perf_counter()
         for batch in loader:
             loss = _train_step(run, batch)
@@ -429,9 +476,18 @@ def _loop(run: _Run, on_step: StepFn | None) -> None:
             st["batch_in_epoch"] += 1
             now = time.perf_counter()
             if st["step"] % cfg.log_every == 0:
-                _log(run, {"event": "step", "step": st["step"], "steps": run.total_steps,
-                           "loss": loss, "lr": run.scheduler.get_last_lr()[0],
-                           "samples_per_s": cfg.batch_size / max(now - tick, 1e-9)}, on_step)
+                _log(
+                    run,
+                    {
+                        "event": "step",
+                        "step": st["step"],
+                        "steps": run.total_steps,
+                        "loss": loss,
+                        "lr": run.scheduler.get_last_lr()[0],
+                        "samples_per_s": cfg.batch_size / max(now - tick, 1e-9),
+                    },
+                    on_step,
+                )
             tick = now
             done = st["step"] >= run.total_steps
             if st["step"] % cfg.val_every == 0 or done:
@@ -443,7 +499,15 @@ def _loop(run: _Run, on_step: StepFn | None) -> None:
         else:
             st["epoch"] += 1
             st["batch_in_epoch"] = 0
-    _log(run, {"event": "end", "step": st["step"], "best_val": st["best_val"],
-               "stopped_by": stopped, "out": str(run.out),
-               "processes": run.dist.world}, on_step)
-
+    _log(
+        run,
+        {
+            "event": "end",
+            "step": st["step"],
+            "best_val": st["best_val"],
+            "stopped_by": stopped,
+            "out": str(run.out),
+            "processes": run.dist.world,
+        },
+        on_step,
+    )

@@ -13,22 +13,67 @@ from radarcast.checkpoint import load_checkpoint
 from radarcast.models import build_model
 from radarcast.training import TrainConfig, train
 
+
 def test_two_gloo_processes_match_one_process(tiny_dataset, tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text('preset = "convlstm-1"\n\n[model_config]\nhidden = [4]\n')
-    flags = ["--n-in", "2", "--n-out", "3", "--crop", "16", "--batch-size", "4", "--steps", "4",
-             "--val-every", "2", "--lr", "0.01", "--seed", "3", "--workers", "0",
-             "--device", "cpu", "--config", str(toml)]
+    flags = [
+        "--n-in",
+        "2",
+        "--n-out",
+        "3",
+        "--crop",
+        "16",
+        "--batch-size",
+        "4",
+        "--steps",
+        "4",
+        "--val-every",
+        "2",
+        "--lr",
+        "0.01",
+        "--seed",
+        "3",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--config",
+        str(toml),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-           "-m", "radarcast", "train", str(tiny_dataset), "--out", str(tmp_path / "ddp"), *flags]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "radarcast",
+        "train",
+        str(tiny_dataset),
+        "--out",
+        str(tmp_path / "ddp"),
+        *flags,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     # warmup_steps is not a flag: the TOML default (100) applies to both runs alike
     single = TrainConfig(
-        datasets=(str(tiny_dataset),), preset="convlstm-1", model_config={"hidden": (4,)},
-        n_in=2, n_out=3, crop=16, batch_size=4, steps=4, val_every=2, lr=0.01, seed=3,
-        workers=0, device="cpu", out=str(tmp_path / "one"),
+        datasets=(str(tiny_dataset),),
+        preset="convlstm-1",
+        model_config={"hidden": (4,)},
+        n_in=2,
+        n_out=3,
+        crop=16,
+        batch_size=4,
+        steps=4,
+        val_every=2,
+        lr=0.01,
+        seed=3,
+        workers=0,
+        device="cpu",
+        out=str(tmp_path / "one"),
     )
     torch.set_num_threads(1)
     train(single)
@@ -43,5 +88,8 @@ def test_two_gloo_processes_match_one_process(tiny_dataset, tmp_path):
     end = json.loads((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()[-1])
     assert end["event"] == "end" and end["processes"] == 2
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
-        "best.pt", "config.toml", "last.pt", "metrics.jsonl"
+        "best.pt",
+        "config.toml",
+        "last.pt",
+        "metrics.jsonl",
     ]

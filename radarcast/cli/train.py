@@ -15,34 +15,49 @@ Opt = typer.Option
 
 @command()
 def train(
-    datasets: Annotated[list[Path], typer.Argument(help="One or more radarcast datasets (.h5).",
-                                                   show_default=False)],
+    datasets: Annotated[
+        list[Path], typer.Argument(help="One or more radarcast datasets (.h5).", show_default=False)
+    ],
     model: Annotated[str | None, Opt(help="Model name: convlstm, fc-lstm.")] = None,
-    preset: Annotated[str | None, Opt(help="Named architecture, e.g. convlstm-1/2/3, shi2015, "
-                                           "fc-lstm (default convlstm-2).")] = None,
+    preset: Annotated[
+        str | None,
+        Opt(help="Named architecture, e.g. convlstm-1/2/3, shi2015, fc-lstm (default convlstm-2)."),
+    ] = None,
     config: Annotated[Path | None, Opt(help="A TOML file of TrainConfig keys; flags win.")] = None,
     out: Annotated[Path | None, Opt(help="Run folder (default runs/DATE-TIME).")] = None,
     steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
-    epochs: Annotated[int | None, Opt(help="Passes over the train windows (replaces --steps).")] = None,
+    epochs: Annotated[
+        int | None, Opt(help="Passes over the train windows (replaces --steps).")
+    ] = None,
     batch_size: Annotated[int | None, Opt(help="Global batch size.")] = None,
     lr: Annotated[float | None, Opt(help="Peak learning rate (AdamW).")] = None,
     crop: Annotated[int | None, Opt(help="Square random crop in pixels.")] = None,
     loss: Annotated[str | None, Opt(help="mse, mae or bmse (HKO-7 balanced MSE+MAE).")] = None,
-    augment: Annotated[bool | None, Opt("--augment/--no-augment",
-                                        help="Random flips and 90° rotations.")] = None,
-    reverse_time: Annotated[bool | None, Opt("--reverse-time/--no-reverse-time",
-                                             help="Randomly reverse windows in time.")] = None,
+    augment: Annotated[
+        bool | None, Opt("--augment/--no-augment", help="Random flips and 90° rotations.")
+    ] = None,
+    reverse_time: Annotated[
+        bool | None,
+        Opt("--reverse-time/--no-reverse-time", help="Randomly reverse windows in time."),
+    ] = None,
     val_every: Annotated[int | None, Opt(help="Validate and write last.pt every N steps.")] = None,
-    patience: Annotated[int | None, Opt(help="Stop after N validations without gain (0: never).")] = None,
+    patience: Annotated[
+        int | None, Opt(help="Stop after N validations without gain (0: never).")
+    ] = None,
     seed: Annotated[int | None, Opt(help="Random seed.")] = None,
-    deterministic: Annotated[bool | None, Opt("--deterministic/--no-deterministic",
-                                              help="Deterministic kernels.")] = None,
+    deterministic: Annotated[
+        bool | None, Opt("--deterministic/--no-deterministic", help="Deterministic kernels.")
+    ] = None,
     device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
-    compile: Annotated[bool | None, Opt("--compile/--no-compile", help="torch.compile the model.")] = None,
+    compile: Annotated[
+        bool | None, Opt("--compile/--no-compile", help="torch.compile the model.")
+    ] = None,
     workers: Annotated[int | None, Opt(help="Data loader worker processes.")] = None,
     n_in: Annotated[int | None, Opt(help="Input frames (dataset default).")] = None,
     n_out: Annotated[int | None, Opt(help="Output frames (dataset default).")] = None,
-    resume: Annotated[bool, Opt("--resume", help="Continue the run in --out from last.pt.")] = False,
+    resume: Annotated[
+        bool, Opt("--resume", help="Continue the run in --out from last.pt.")
+    ] = False,
 ) -> None:
     """Train a ConvLSTM or FC-LSTM encoder–forecaster; writes best.pt, last.pt, metrics.jsonl."""
     from radarcast import config as cfgmod
@@ -51,12 +66,27 @@ def train(
 
     toml = cfgmod.load_toml(config) if config else {}
     flags = {
-        "datasets": tuple(str(p) for p in datasets), "model": model, "preset": preset,
-        "out": str(out) if out else None, "steps": steps, "epochs": epochs,
-        "batch_size": batch_size, "lr": lr, "crop": crop, "loss": loss, "augment": augment,
-        "reverse_time": reverse_time, "val_every": val_every, "patience": patience,
-        "seed": seed, "deterministic": deterministic, "device": device, "compile": compile,
-        "workers": workers, "n_in": n_in, "n_out": n_out,
+        "datasets": tuple(str(p) for p in datasets),
+        "model": model,
+        "preset": preset,
+        "out": str(out) if out else None,
+        "steps": steps,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "crop": crop,
+        "loss": loss,
+        "augment": augment,
+        "reverse_time": reverse_time,
+        "val_every": val_every,
+        "patience": patience,
+        "seed": seed,
+        "deterministic": deterministic,
+        "device": device,
+        "compile": compile,
+        "workers": workers,
+        "n_in": n_in,
+        "n_out": n_out,
     }
     cfg = cfgmod.resolve(TrainConfig, toml, flags)
     if resume and cfg.out is None:
@@ -82,13 +112,23 @@ class _Bar:
         return self
 
     def _start(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
             disable=not self.enabled,
         )
         self.bar.__enter__()
@@ -104,8 +144,13 @@ class _Bar:
         if self.bar is None:
             self._start()
         if rec["event"] == "step":
-            self.bar.update(self.task, completed=rec["step"], total=rec["steps"],
-                            loss=f"{rec['loss']:.4g}", rate=f"{rec['samples_per_s']:.1f} samples/s")
+            self.bar.update(
+                self.task,
+                completed=rec["step"],
+                total=rec["steps"],
+                loss=f"{rec['loss']:.4g}",
+                rate=f"{rec['samples_per_s']:.1f} samples/s",
+            )
         elif rec["event"] == "val":
             self.bar.update(self.task, val=f"{rec['val_loss']:.4g}")
 

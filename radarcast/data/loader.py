@@ -124,8 +124,17 @@ class WindowSampler(Sampler):
     depends only on ``(seed, epoch, position)``.
     """
 
-    def __init__(self, n: int, *, seed: int, shuffle: bool, global_batch: int = 1,
-                 rank: int = 0, world: int = 1, drop_last: bool = True) -> None:
+    def __init__(
+        self,
+        n: int,
+        *,
+        seed: int,
+        shuffle: bool,
+        global_batch: int = 1,
+        rank: int = 0,
+        world: int = 1,
+        drop_last: bool = True,
+    ) -> None:
         self.n, self.seed, self.shuffle = n, seed, shuffle
         self.rank, self.world = rank, world
         self.global_batch, self.drop_last = global_batch, drop_last
@@ -150,7 +159,9 @@ class WindowSampler(Sampler):
         else:
             order = np.arange(self.n)
         for pos in self.positions()[self.skip :]:
-            seed = int(np.random.SeedSequence([self.seed, self.epoch, int(pos)]).generate_state(1)[0])
+            seed = int(
+                np.random.SeedSequence([self.seed, self.epoch, int(pos)]).generate_state(1)[0]
+            )
             yield int(order[pos]), seed
 
 

@@ -41,7 +41,9 @@ def get_model_class(name: str) -> type:
     try:
         return MODELS[name]
     except KeyError:
-        raise RadarcastError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+        raise RadarcastError(
+            f"unknown model {name!r}; choose one of: {', '.join(MODELS)}"
+        ) from None
 
 
 def resolve_preset(preset: str | None, model: str | None) -> tuple[str, dict[str, Any]]:
@@ -55,7 +57,9 @@ def resolve_preset(preset: str | None, model: str | None) -> tuple[str, dict[str
             f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}"
         ) from None
     if model is not None and model != name:
-        raise RadarcastError(f"preset {preset!r} is a {name!r} model, but model {model!r} was asked")
+        raise RadarcastError(
+            f"preset {preset!r} is a {name!r} model, but model {model!r} was asked"
+        )
     return name, dict(fields)
 
 

@@ -108,10 +108,11 @@ class EncoderForecaster(nn.Module):
         ins = [depth + self.in_pad, *config.hidden[:-1]]
         fb = config.forget_bias
         self.encoder = nn.ModuleList(
-            ConvLSTMCell(i, h, k, fb) for i, h in zip(ins, config.hidden)
+            ConvLSTMCell(i, h, k, fb) for i, h in zip(ins, config.hidden, strict=True)
         )
         self.forecaster = nn.ModuleList(
-            ConvLSTMCell(i, h, k, fb) for i, h in zip([0, *config.hidden[:-1]], config.hidden)
+            ConvLSTMCell(i, h, k, fb)
+            for i, h in zip([0, *config.hidden[:-1]], config.hidden, strict=True)
         )
         self.head = nn.Conv2d(sum(config.hidden), depth, kernel_size=1)
         self.memory_format = torch.contiguous_format  # training sets channels_last on CUDA

@@ -49,7 +49,9 @@ class BalancedLoss:
 
     def __init__(self, units, thresholds=HKO7_THRESHOLDS_MMH, weights=HKO7_WEIGHTS):
         if not units.has_zr:
-            raise RadarcastError("loss 'bmse' needs rain rates, but the dataset has no Z-R relation")
+            raise RadarcastError(
+                "loss 'bmse' needs rain rates, but the dataset has no Z-R relation"
+            )
         edges = [float(units.to_pixel(t, "mmh")) / 255.0 for t in thresholds]
         self.edges = torch.tensor(edges, dtype=torch.float32)  # (K,) in pixel/255
         w = torch.tensor(weights, dtype=torch.float32)
@@ -59,7 +61,7 @@ class BalancedLoss:
     def weights(self, target: torch.Tensor) -> torch.Tensor:
         """Per-pixel weight, same shape as ``target``."""
         w = torch.full_like(target, self.base, dtype=torch.float32)
-        for edge, step in zip(self.edges.tolist(), self.steps.tolist()):
+        for edge, step in zip(self.edges.tolist(), self.steps.tolist(), strict=True):
             if step:
                 w = w + step * (target >= edge).float()
         return w

@@ -46,7 +46,9 @@ class FCLSTMConfig:
         if not self.hidden or min(self.hidden) < 1:
             raise RadarcastError(f"hidden must be ≥ 1 units per layer, got {self.hidden}")
         if self.patch < 1 or self.channels < 1:
-            raise RadarcastError(f"patch and channels must be ≥ 1, got {self.patch}, {self.channels}")
+            raise RadarcastError(
+                f"patch and channels must be ≥ 1, got {self.patch}, {self.channels}"
+            )
 
 
 class FCLSTM(EncoderForecaster):
