@@ -443,6 +443,10 @@ def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] 
         if progress:
             progress(len(names), total)
     for ff in forecasts:
+        if start not in ff.starts:
+            raise RadarcastError(f"{ff.path} has no forecast for the window at frames "
+                                 f"{start}-{start + n_in + n_out - 1} (it holds "
+                                 f"{len(ff.starts)} windows of the {ff.split} split)")
         p, v = _as_pixels(ff.pred(ff.row_of(start))[0, :n_out])
         name = ff.method if ff.method not in names else f"{ff.method} ({Path(ff.path).stem})"
         names.append(name), preds.append(p), valid.append(v)

@@ -275,6 +275,7 @@ def another_dataset(path):
         ("ext", ["--window", 0, "--split", "train"], "unsupported output"),
         ("other", ["--window", 0, "--split", "train"], "another dataset"),
         ("exists", ["--window", 0, "--split", "train"], "exists"),
+        ("notinfile", ["--window", 20, "--split", "train"], "has no forecast for the window"),
     ],
 )
 def test_cli_bad_input_one_line_no_file(tiny_dataset, tmp_path, case, args, message):
@@ -283,6 +284,8 @@ def test_cli_bad_input_one_line_no_file(tiny_dataset, tmp_path, case, args, mess
     if case == "other":
         other = another_dataset(tmp_path / "other.h5")
         extra = ["--forecast", write_persistence_forecast(other, tmp_path / "fc.h5")]
+    if case == "notinfile":  # the file holds the first 5 train windows only
+        extra = ["--forecast", write_persistence_forecast(tiny_dataset, tmp_path / "fc.h5")]
     if case == "exists":
         out.write_bytes(b"old")
     r = cli(tiny_dataset, *args, *extra, "-o", out)
