@@ -1,7 +1,7 @@
 """Input | truth | predictions of one window as a GIF, an MP4 or a PNG contact sheet.
 
 Frames are composed with numpy: each panel is a 256-entry lookup from pixel level to RGB
-(one fancy index per panel), pasted into a pre-drawn canvas that already holds titles,
+(one ``np.take`` per panel), pasted into a pre-drawn canvas that already holds titles,
 colour bar and legend; only the per-frame time stamps are drawn with Pillow, and cached.
 
 Panels: **Input** plays the ``n_in`` observed frames, then holds the last (t0); **Truth**

@@ -8,6 +8,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import require_shared
 
 from radarcast import animation as A
 from radarcast.data.units import Units
@@ -297,3 +298,33 @@ def test_cli_bad_input_one_line_no_file(tiny_dataset, tmp_path, case, args, mess
     else:
         assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_real_meteoswiss_window_hatches_outside_coverage(tmp_path):
+    """Real MeteoSwiss composites: DN 255 (outside radar coverage) must not look dry."""
+    from datetime import datetime, timezone
+
+    from PIL import Image
+
+    from radarcast.data.store import DatasetWriter, open_dataset
+    from radarcast.data.units import PRESETS
+
+    files = sorted(require_shared("radar", "mch", "20160711").glob("*.gif"))[:7]
+    path = tmp_path / "mch.h5"
+    with DatasetWriter(path, units=PRESETS["mch"], timestep_s=300, n_in=3, n_out=4,
+                       command="test") as w:
+        for f in files:
+            t = datetime.strptime(f.name[3:12], "%y%j%H%M").replace(tzinfo=timezone.utc)
+            dn = np.asarray(Image.open(f))  # palette index = DN
+            w.append(dn.astype(np.uint8), int(t.timestamp()), mask=dn != 255)
+        w.finish((0.0, 0.0, 1.0))
+    with open_dataset(path) as ds:
+        panels = A.gather_panels(ds, 0, 3, 4, ["persistence"])
+        scale = A.colour_scale(ds.units, "mmh")
+    cfg = A.AnimateConfig(scale=1, leads=(4,))
+    sheet = A.contact_sheet(panels, scale, cfg)
+    truth = cell_of(sheet, A.sheet_grid(panels, scale, cfg), 1, 0)  # Truth at lead 4
+    outside = ~panels.mask_y[3]
+    assert outside.any() and (~outside).any()
+    assert {tuple(c) for c in truth[outside]} == {tuple(c) for c in scale.nodata}
+    assert (truth[~outside] == 255).all(axis=-1).mean() > 0.5  # mostly dry, white
