@@ -144,6 +144,7 @@ def main() -> None:
             {
                 "goal": "preprocess time <= 1.5x bare imageio decoding time; flat peak memory",
                 "medians_of": args.repeats,
+                "load_average_1_5_15_min": os.getloadavg(),
                 "cpu_count": os.cpu_count(),
                 "machine": platform.platform(),
                 "python": platform.python_version(),

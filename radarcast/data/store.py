@@ -191,7 +191,8 @@ class DatasetWriter:
         self._starts: list[bool] = []
         self._shape: tuple[int, int] | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque = deque()  # (frame index, future of compressed chunks)
+        self._pending: deque = deque()  # (dataset, frame index, future of compressed chunks)
+        self._last: dict = {}  # dataset name → (last grid, its compression job)
 
     # -- context management
     def __enter__(self) -> DatasetWriter:
@@ -293,7 +294,12 @@ class DatasetWriter:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
         grid = np.ascontiguousarray(grid)
-        job = self._pool.submit(compress_chunks, grid, dataset.chunks, self.compression_level)
+        last = self._last.get(dataset.name)
+        if last is not None and np.array_equal(last[0], grid):
+            job = last[1]  # masks repeat (a radar's coverage): reuse the compressed chunks
+        else:
+            job = self._pool.submit(compress_chunks, grid, dataset.chunks, self.compression_level)
+            self._last[dataset.name] = (grid, job)
         self._pending.append((dataset, i, job))
         while len(self._pending) > MAX_PENDING:
             self._drain_one()
