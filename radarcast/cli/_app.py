@@ -79,7 +79,10 @@ def command(*args, **kwargs) -> Callable:
 
 @contextmanager
 def progress(description: str, transient: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar, handed to library code as ``callback(done, total)``."""
+    """A Rich progress bar, handed to library code as ``callback(done, total)``.
+
+    The bar is drawn only when stderr is a terminal, so logs and error output stay clean.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -97,6 +100,7 @@ def progress(description: str, transient: bool = False) -> Iterator[Callable[[in
         TimeRemainingColumn(),
         console=err_console,
         transient=transient,
+        disable=not err_console.is_terminal,  # no bar, and no stray blank line, in logs
     ) as bar:
         task = bar.add_task(description, total=None)
 
