@@ -281,7 +281,7 @@ def test_cli_bad_input_is_one_line(tiny_dataset, tmp_path, extra, message):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
-    assert not (tmp_path / "run" / "last.pt").exists()
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_does_not_import_torch():
