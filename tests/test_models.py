@@ -188,3 +188,18 @@ def test_balanced_loss_needs_a_zr_relation():
 def test_unknown_loss_lists_the_choices():
     with pytest.raises(RadarcastError, match=", ".join(LOSSES)):
         get_loss("huber")
+
+
+def test_channels_last_and_bf16_autocast_paths_run_on_cpu():
+    """The CUDA settings (channels_last, bf16 autocast) exercised on CPU."""
+    torch.manual_seed(0)
+    m = build_model("convlstm", {"hidden": (8, 8), "pad_channels": 16})
+    x, _ = _batch()
+    ref = m(x, 3)
+    m = m.to(memory_format=torch.channels_last)
+    m.memory_format = torch.channels_last
+    torch.testing.assert_close(m(x, 3), ref, rtol=1e-5, atol=1e-6)
+    with torch.autocast("cpu", torch.bfloat16):
+        y = m(x, 3)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, ref, rtol=0, atol=0.05)
