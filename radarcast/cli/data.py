@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +45,35 @@ def info(
             name, f"{c['frames']:,}", f"{c['segments']:,}", f"{c['windows']:,}", c["rainy"]
         )
     console.print(splits)
+
+
+@contextmanager
+def _bar_with_safe_interrupt(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback that also turns Ctrl-C into KeyboardInterrupt at the next frame.
+
+    Python's default handler can raise KeyboardInterrupt inside a garbage-collection callback,
+    where it is swallowed ("Exception ignored") and the run goes on; so the first Ctrl-C only
+    sets a flag that the callback checks between frames, and a second one interrupts at once.
+    """
+    hits = []
+
+    def on_sigint(signum, frame) -> None:
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with progress(description, transient=True) as bar:
+
+            def update(done: int, total: int) -> None:
+                bar(done, total)
+                if hits:
+                    raise KeyboardInterrupt
+
+            yield update
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _parse_shape(text: str | None, what: str) -> tuple[int, int] | None:
@@ -119,7 +151,7 @@ def synth(
         cells=cells,
         start=start,
     )
-    with progress("synth", transient=True) as bar:
+    with _bar_with_safe_interrupt("synth") as bar:
         out = write_synth(out_dir, config, fmt=fmt, overwrite=overwrite, progress=bar)
     console.print(
         f"wrote {sequences * frames:,} frames ({sequences} sequences of {frames}, {h}×{w}) to {out}"
@@ -224,7 +256,7 @@ def preprocess(
         max_start_end_corr=max_start_end_corr,
         overwrite=overwrite,
     )
-    with progress("preprocess", transient=True) as bar:
+    with _bar_with_safe_interrupt("preprocess") as bar:
         out = run(inputs, output, config, progress=bar)
     s = summarize(out)
     rows = dict(s["rows"])

@@ -294,12 +294,13 @@ class DatasetWriter:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
         grid = np.ascontiguousarray(grid)
-        last = self._last.get(dataset.name)
+        last = self._last.get(dataset.name) if dataset is self._mask else None
         if last is not None and np.array_equal(last[0], grid):
             job = last[1]  # masks repeat (a radar's coverage): reuse the compressed chunks
         else:
             job = self._pool.submit(compress_chunks, grid, dataset.chunks, self.compression_level)
-            self._last[dataset.name] = (grid, job)
+            if dataset is self._mask:
+                self._last[dataset.name] = (grid, job)
         self._pending.append((dataset, i, job))
         while len(self._pending) > MAX_PENDING:
             self._drain_one()
