@@ -8,6 +8,7 @@ scale: unit conversion, masking of nodata values and resampling happen in
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import io
@@ -379,8 +380,8 @@ def pysteps_to_pixels(values: np.ndarray, metadata: dict, target: Units, name: s
 def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
     """Radar products through a pysteps importer; frames come out on ``opts.target``'s scale."""
     try:
-        import pysteps.io
-        from pysteps.exceptions import MissingOptionalDependency as MissingDependency
+        with contextlib.redirect_stdout(io.StringIO()):  # pysteps prints its config path
+            import pysteps.io
     except ImportError:
         raise RadarcastError(
             f"--format pysteps:{opts.pysteps_importer} needs pysteps: {PYSTEPS_INSTALL}"
@@ -396,9 +397,11 @@ def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
     for p, t in zip(paths, times, strict=True):
         try:
             values, _, metadata = importer(str(p), **_importer_kwargs(opts.pysteps_importer, p))
-        except (OSError, ValueError, KeyError, EOFError, ImportError, MissingDependency) as e:
+        except Exception as e:  # noqa: BLE001 - any importer failure is about this file
+            # pysteps importers fail with many types (OSError, KeyError, even NameError
+            # when an optional package such as pyproj is missing)
             raise RadarcastError(
-                f"{p}: pysteps {opts.pysteps_importer} cannot read it ({e})"
+                f"{p}: pysteps {opts.pysteps_importer} cannot read it ({type(e).__name__}: {e})"
             ) from None
         frame, valid = pysteps_to_pixels(values, metadata, opts.target, str(p))
         yield RawFrame(frame, t, None if valid.all() else valid, False, str(p))
