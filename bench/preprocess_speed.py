@@ -42,9 +42,12 @@ FMI = (
 RSS_CHILD = """
 import resource, sys
 from radarcast.data.preprocess import PreprocessConfig, preprocess
+def rss_now():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 preprocess([sys.argv[1]], sys.argv[2], PreprocessConfig(time_pattern=sys.argv[3]))
-print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_now())
 """
 
 
@@ -90,12 +93,13 @@ def peak_rss(n: int, tmp: Path) -> dict:
         text=True,
         check=True,
     )
-    base, peak = (int(v) for v in r.stdout.split()[-2:])
+    base, peak, end = (int(v) for v in r.stdout.split()[-3:])
     return {
         "frames": cfg.sequences * cfg.frames,
         "grid": "64x64",
         "rss_after_imports_mib": base / 1024,
         "peak_rss_mib": peak / 1024,
+        "rss_at_end_mib": end / 1024,
     }
 
 
@@ -135,9 +139,14 @@ def main() -> None:
             f"{r['case']:24s} {r['frames']:6d} {r['decode_fps']:11.0f} {r['preprocess_fps']:15.0f} "
             f"{r['ratio']:6.2f}"
         )
-    print(f"\n{'frames':>7s} {'RSS after imports MiB':>22s} {'peak RSS MiB':>13s}")
+    print(
+        f"\n{'frames':>7s} {'RSS after imports MiB':>22s} {'peak RSS MiB':>13s} {'RSS at end':>11s}"
+    )
     for m in memory:
-        print(f"{m['frames']:7d} {m['rss_after_imports_mib']:22.1f} {m['peak_rss_mib']:13.1f}")
+        print(
+            f"{m['frames']:7d} {m['rss_after_imports_mib']:22.1f} {m['peak_rss_mib']:13.1f}"
+            f" {m['rss_at_end_mib']:11.1f}"
+        )
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(
         json.dumps(
