@@ -195,3 +195,12 @@ def test_signal_during_preprocess_leaves_no_output(tmp_path, sig):
     assert not out.exists()
     if sig == signal.SIGINT:
         assert not list(tmp_path.glob(".d.h5.*"))  # Ctrl-C also removes the temporary file
+
+
+def test_name_order_times_from_start_and_timestep(tmp_path):
+    for name in ("b.png", "a.png", "c.png"):
+        Image.fromarray(np.full((4, 4), ord(name[0]), np.uint8)).save(tmp_path / name)
+    cfg = PreprocessConfig(timestep_s=600, start="2021-06-01T12:00Z", split=(1, 0, 0))
+    ds = open_dataset(preprocess([tmp_path], tmp_path / "d.h5", cfg))
+    assert ds.frames(0, 3)[:, 0, 0].tolist() == [ord("a"), ord("b"), ord("c")]
+    assert (ds.times - 1622548800).tolist() == [0, 600, 1200]

@@ -217,3 +217,18 @@ def test_every_reader_is_a_format_choice():
     for name in READERS:
         kind, _ = get_reader(f"{name}:fmi_pgm" if name == "pysteps" else name)
         assert kind == name
+
+
+def test_pysteps_values_converted_to_target_pixels():
+    from radarcast.data.readers import pysteps_to_pixels
+    from radarcast.data.units import Units
+
+    hko = Units()
+    depth = np.array([[0.0, 1.0], [np.nan, 0.25]])  # mm in 15 minutes → 0, 4, NaN, 1 mm/h
+    pixels, valid = pysteps_to_pixels(depth, {"unit": "mm", "accutime": 15}, hko, "x")
+    expected = np.clip(np.rint(hko.rain_to_pixel(np.array([4.0, 1.0]))), 0, 255)
+    assert pixels[0, 1] == expected[0] and pixels[1, 1] == expected[1]
+    assert pixels[0, 0] == 0 and pixels[1, 0] == 0
+    assert valid.tolist() == [[True, True], [False, True]]
+    dbz, _ = pysteps_to_pixels(np.array([[20.0]]), {"unit": "dBZ", "transform": "dB"}, hko, "x")
+    assert dbz[0, 0] == round((20 + 10) * 255 / 70)
