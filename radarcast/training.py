@@ -254,11 +254,9 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
         )
     total = cfg.epochs * per_epoch if cfg.epochs else cfg.steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, total))
-    net = model
+    net = dist.wrap(model, device) if dist.world > 1 else model
     if cfg.compile:
-        net = torch.compile(net)
-    if dist.world > 1:
-        net = dist.wrap(net, device)
+        net = torch.compile(net)  # after DDP, so that DDP's bucketing sees the graph breaks
     out = Path(cfg.out) if cfg.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf, "bad_evals": 0}
     run = _Run(

@@ -67,6 +67,13 @@ class WindowDataset(Dataset):
                 )
         if crop is None and len({ds.shape[1:] for ds in self.sources}) > 1:
             raise RadarcastError("the datasets have different grids: give a crop size (--crop)")
+        for ds in self.sources:
+            ds.close()  # reopened lazily, by each worker on its own
+
+    def drop_handles(self) -> None:
+        """Forget HDF5 handles inherited through fork (they must not be shared)."""
+        for ds in self.sources:
+            ds._file = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -181,4 +188,10 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=False,
         persistent_workers=False,
+        worker_init_fn=_worker_init if workers > 0 else None,
     )
+
+
+def _worker_init(worker_id: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    info.dataset.drop_handles()
