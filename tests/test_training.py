@@ -244,7 +244,31 @@ def test_cli_train_then_forecast_with_the_checkpoint(tiny_dataset, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert "best val loss" in r.stdout
-    # The forecast command belongs to another issue; use the forecaster interface it calls.
+    r = _cli(
+        "forecast",
+        str(tiny_dataset),
+        "-o",
+        "fc.h5",
+        "--method",
+        "run/best.pt",
+        "--split",
+        "test",
+        "--n-in",
+        "2",
+        "--n-out",
+        "3",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    from radarcast.data.forecast_file import open_forecast
+
+    with open_forecast(tmp_path / "fc.h5") as fc:
+        pred = fc.pred(np.arange(len(fc.starts)))
+        assert len(fc.starts) == 2 and fc.method == "run"
+    assert pred.shape == (2, 3, 64, 64)
+    # NaN input pixels through the forecaster interface itself
     from radarcast.data.store import open_dataset
     from radarcast.forecasters import resolve
 
