@@ -117,6 +117,16 @@ class Dist:
         """The loss averaged over processes, as a Python float (one sync per step)."""
         return float(self._reduce(loss.float()) / self.world)
 
+    def same(self, value):
+        """Rank 0's ``value`` on every rank (e.g. a run name made from the clock)."""
+        if self.world == 1:
+            return value
+        import torch.distributed as td
+
+        box = [value]
+        td.broadcast_object_list(box, src=0)
+        return box[0]
+
     def barrier(self) -> None:
         if self.world > 1:
             import torch.distributed as td
@@ -257,7 +267,7 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
     net = dist.wrap(model, device) if dist.world > 1 else model
     if cfg.compile:
         net = torch.compile(net)  # after DDP, so that DDP's bucketing sees the graph breaks
-    out = Path(cfg.out) if cfg.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    out = Path(cfg.out) if cfg.out else dist.same(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf, "bad_evals": 0}
     run = _Run(
         cfg,
