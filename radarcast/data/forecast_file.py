@@ -127,27 +127,53 @@ class ForecastFile:
             self._file = h5py.File(self.path, "r")
         except OSError as e:
             raise RadarcastError(f"{self.path}: not a readable HDF5 file ({e})") from None
-        a = self._file.attrs
-        schema = a.get("schema")
-        schema = schema.decode() if isinstance(schema, bytes) else schema
-        if schema != FORECAST_SCHEMA:
-            self.close()
-            raise RadarcastError(
-                f"{self.path} is not a radarcast forecast file (schema {schema!r}, expected {FORECAST_SCHEMA!r})"
-            )
         try:
-            self.method = str(a["method"])
-            self.config = json.loads(a["config"])
-            self.n_in, self.n_out = int(a["n_in"]), int(a["n_out"])
-            self.split = str(a["split"])
-            self.dataset_path = str(a["dataset_path"])
-            self.dataset_hash = str(a["dataset_hash"])
-            self.starts = self._file["start"][...].astype(np.int64)
-            self.shape = self._file["pred"].shape
-        except KeyError as e:
+            self._read_header()
+        except BaseException:
             self.close()
-            raise RadarcastError(f"{self.path}: {e.args[0]!r} is missing") from None
-        self.has_valid = "valid" in self._file
+            raise
+
+    def _read_header(self) -> None:
+        """Read and check the attributes and index arrays; RadarcastError on any mismatch."""
+        a, f, where = self._file.attrs, self._file, str(self.path)
+        schema = _attr(a, "schema", where, required=False)
+        if not isinstance(schema, str) or schema != FORECAST_SCHEMA:
+            raise RadarcastError(
+                f"{where} is not a radarcast forecast file "
+                f"(schema {schema!r}, expected {FORECAST_SCHEMA!r})"
+            )
+        self.method = str(_attr(a, "method", where))
+        try:
+            self.config = json.loads(_attr(a, "config", where))
+        except (TypeError, ValueError):
+            raise RadarcastError(f"{where}: attribute 'config' is not JSON") from None
+        self.n_in, self.n_out = _count(a, "n_in", where), _count(a, "n_out", where)
+        self.split = str(_attr(a, "split", where))
+        self.dataset_path = str(_attr(a, "dataset_path", where))
+        self.dataset_hash = str(_attr(a, "dataset_hash", where))
+        start, pred = _array(f, "start", where), _array(f, "pred", where)
+        if start.ndim != 1 or start.dtype.kind not in "iu":
+            raise RadarcastError(
+                f"{where}: 'start' must be 1-D integers, got {start.dtype} {start.shape}"
+            )
+        if pred.ndim != 4 or pred.dtype != np.uint8:
+            raise RadarcastError(
+                f"{where}: 'pred' must be uint8 (N, n_out, H, W), got {pred.dtype} {pred.shape}"
+            )
+        if pred.shape[:2] != (start.shape[0], self.n_out):
+            raise RadarcastError(
+                f"{where}: 'pred' has shape {pred.shape}, expected "
+                f"({start.shape[0]}, {self.n_out}, H, W) for {start.shape[0]} windows"
+            )
+        self.starts = start[...].astype(np.int64)
+        self.shape = pred.shape
+        self.has_valid = "valid" in f
+        if self.has_valid:
+            valid = _array(f, "valid", where)
+            if valid.shape != pred.shape or valid.dtype != bool:
+                raise RadarcastError(
+                    f"{where}: 'valid' must be bool {pred.shape}, got {valid.dtype} {valid.shape}"
+                )
 
     def close(self) -> None:
         if self._file is not None:
@@ -165,12 +191,21 @@ class ForecastFile:
         ident = dataset.identity()
         if ident["content_hash"] != self.dataset_hash:
             raise RadarcastError(
-                f"{self.path} was made from another dataset ({self.dataset_path}), not {dataset.path}"
+                f"{self.path} was made from another dataset ({self.dataset_path}), "
+                f"not {dataset.path}"
             )
         if n_in is not None and n_in != self.n_in:
             raise RadarcastError(f"{self.path} used n_in={self.n_in}, expected {n_in}")
         if n_out is not None and n_out > self.n_out:
             raise RadarcastError(f"{self.path} has {self.n_out} leads, {n_out} were asked for")
+        if tuple(self.shape[2:]) != tuple(dataset.shape[1:]):
+            h, w = dataset.shape[1:]
+            raise RadarcastError(
+                f"{self.path}: predictions are {self.shape[2]}x{self.shape[3]}, "
+                f"the dataset's grid is {h}x{w}"
+            )
+        if len(self.starts) and (self.starts.min() < 0 or self.starts.max() >= dataset.n_frames):
+            raise RadarcastError(f"{self.path}: window starts lie outside the dataset's frames")
 
     def row_of(self, start: int) -> int:
         """The row that answers window ``start``; RadarcastError if the file has none."""
@@ -182,11 +217,47 @@ class ForecastFile:
     def pred(self, rows) -> np.ndarray:
         """(n, n_out, H, W) float32 pixels of the given rows, NaN where unknown."""
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
-        out = np.stack([self._file["pred"][int(r)] for r in rows]).astype(np.float32)
-        if self.has_valid:
-            valid = np.stack([self._file["valid"][int(r)] for r in rows])
-            out[~valid] = np.nan
+        try:
+            out = np.stack([self._file["pred"][int(r)] for r in rows]).astype(np.float32)
+            if self.has_valid:
+                valid = np.stack([self._file["valid"][int(r)] for r in rows])
+                out[~valid] = np.nan
+        except OSError as e:  # a damaged chunk: the file, not the caller, is at fault
+            raise RadarcastError(f"{self.path}: cannot read predictions ({e})") from None
         return out
+
+
+def _attr(attrs, name: str, where: str, required: bool = True):
+    """An attribute as a plain str/number; RadarcastError when it is missing or an array."""
+    if name not in attrs:
+        if not required:
+            return None
+        raise RadarcastError(f"{where}: attribute {name!r} is missing")
+    try:
+        v = attrs[name]
+    except (OSError, TypeError, ValueError) as e:
+        raise RadarcastError(f"{where}: attribute {name!r} cannot be read ({e})") from None
+    if isinstance(v, bytes):
+        v = v.decode(errors="replace")
+    if isinstance(v, np.ndarray):
+        if v.size != 1:
+            raise RadarcastError(f"{where}: attribute {name!r} is an array, expected one value")
+        v = v.reshape(()).item()
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _count(attrs, name: str, where: str) -> int:
+    v = _attr(attrs, name, where)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise RadarcastError(f"{where}: attribute {name!r} must be an integer ≥ 1, got {v!r}")
+    return int(v)
+
+
+def _array(f: h5py.File, name: str, where: str) -> h5py.Dataset:
+    obj = f.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise RadarcastError(f"{where}: dataset {name!r} is missing")
+    return obj
 
 
 def open_forecast(path: str | os.PathLike) -> ForecastFile:
