@@ -54,6 +54,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if dataclasses.is_dataclass(hint) and isinstance(value, dict):
         return from_dict(hint, value, where)
+    if (hint is dict or origin is dict) and not isinstance(value, dict):
+        raise RadarcastError(f"{where}: expected a table of keys and values, got {value!r}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             value = [value]
