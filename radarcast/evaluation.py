@@ -77,6 +77,11 @@ def resolve_thresholds(
     if unit == "mmh" and np.any(vals <= 0):
         raise RadarcastError(f"rain-rate thresholds must be > 0 mm/h, got {vals.tolist()}")
     pixels = units.to_pixel(vals, unit)
+    if not (np.all(np.isfinite(pixels)) and np.all(np.diff(pixels) > 0)):
+        raise RadarcastError(
+            f"{where}: thresholds {vals.tolist()} {unit} do not map to distinct pixel levels "
+            f"on its scale (dBZ = {units.dbz_gain:g}·pixel {units.dbz_offset:+g})"
+        )
     return Thresholds(tuple(float(v) for v in vals), unit, tuple(float(p) for p in pixels))
 
 
