@@ -351,3 +351,23 @@ def test_sampler_ranks_split_each_global_batch():
     resumed = WindowSampler(23, seed=5, shuffle=True, global_batch=4)
     resumed.set_epoch(0, skip=8)
     assert list(resumed) == single[8:]
+
+
+def test_early_stopping_after_patience(tiny_dataset, tmp_path, monkeypatch):
+    import radarcast.training as training
+
+    monkeypatch.setattr(training, "validate", lambda run: 1.0)  # never improves after the 1st
+    records = []
+    train(_cfg(tiny_dataset, tmp_path / "run", steps=10, val_every=2, patience=2), records.append)
+    end = records[-1]
+    assert end["event"] == "end" and end["stopped_by"] == "early stopping"
+    assert end["step"] == 6
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["step"] == 2
+
+
+def test_epochs_replace_steps(tiny_dataset, tmp_path):
+    out = train(_cfg(tiny_dataset, tmp_path / "run", epochs=1, val_every=100))
+    from radarcast.data.store import open_dataset
+
+    windows = len(open_dataset(tiny_dataset).windows(2, 3, "train"))
+    assert load_checkpoint(out / "last.pt")["step"] == windows // 4
