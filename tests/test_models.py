@@ -203,3 +203,8 @@ def test_channels_last_and_bf16_autocast_paths_run_on_cpu():
         y = m(x, 3)
     assert y.dtype == torch.float32
     torch.testing.assert_close(y, ref, rtol=0, atol=0.05)
+
+
+def test_balanced_weight_at_an_edge_takes_the_upper_band():
+    loss = BalancedLoss(Units())
+    assert loss.weights(loss.edges.clone()).tolist() == [1.0, 2.0, 5.0, 10.0, 30.0]

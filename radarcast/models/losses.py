@@ -54,17 +54,16 @@ class BalancedLoss:
             )
         edges = [float(units.to_pixel(t, "mmh")) / 255.0 for t in thresholds]
         self.edges = torch.tensor(edges, dtype=torch.float32)  # (K,) in pixel/255
-        w = torch.tensor(weights, dtype=torch.float32)
-        self.steps = w[1:] - w[:-1]  # (K,) weight added at each edge
-        self.base = float(weights[0])
+        self.table = torch.tensor(weights, dtype=torch.float32)  # (K + 1,)
+        self._on: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def weights(self, target: torch.Tensor) -> torch.Tensor:
-        """Per-pixel weight, same shape as ``target``."""
-        w = torch.full_like(target, self.base, dtype=torch.float32)
-        for edge, step in zip(self.edges.tolist(), self.steps.tolist(), strict=True):
-            if step:
-                w = w + step * (target >= edge).float()
-        return w
+        """Per-pixel weight, same shape as ``target`` (one bucketize, no loop over pixels)."""
+        if target.device not in self._on:
+            self._on[target.device] = (self.edges.to(target.device), self.table.to(target.device))
+        edges, table = self._on[target.device]
+        band = torch.bucketize(target.float().contiguous(), edges, right=True)  # ≥ edge → next band
+        return table[band]
 
     def __call__(self, pred, target, mask=None) -> torch.Tensor:
         w = self.weights(target)
