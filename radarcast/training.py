@@ -236,6 +236,18 @@ def _pick_device(cfg: TrainConfig, dist: Dist) -> torch.device:
     return torch.device("cuda", dist.local_rank)
 
 
+def _make_model(cfg: TrainConfig, name: str, mcfg, device: torch.device) -> torch.nn.Module:
+    """Seed, build and place the model (channels_last on CUDA)."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - for third-party code using it
+    torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
+    model = build_model(name, mcfg).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        model.memory_format = torch.channels_last
+    return model
+
+
 def _build(cfg: TrainConfig, resume: bool) -> _Run:
     _check_config(cfg)
     dist = setup_dist(cfg.device)
@@ -249,13 +261,7 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
     mcfg = model_config(name, {**fields, **cfg.model_config})
     sources, units, n_in, n_out, train_set, val_set = _open_sources(cfg)
     loss_fn = get_loss(cfg.loss, units)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - for third-party code using it
-    torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
-    model = build_model(name, mcfg).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-        model.memory_format = torch.channels_last
+    model = _make_model(cfg, name, mcfg, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = len(train_set) // cfg.batch_size
     if per_epoch < 1:
@@ -269,25 +275,10 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
         net = torch.compile(net)  # after DDP, so that DDP's bucketing sees the graph breaks
     out = Path(cfg.out) if cfg.out else dist.same(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf, "bad_evals": 0}
-    run = _Run(
-        cfg,
-        dist,
-        device,
-        name,
-        model,
-        net,
-        optimizer,
-        scheduler,
-        loss_fn,
-        train_set,
-        val_set,
-        units,
-        n_in,
-        n_out,
-        total,
-        out,
-        state,
-    )
+    # fmt: off
+    run = _Run(cfg, dist, device, name, model, net, optimizer, scheduler, loss_fn, train_set,
+               val_set, units, n_in, n_out, total, out, state)
+    # fmt: on
     _prepare_out(run, resume)
     return run
 
@@ -298,14 +289,33 @@ def _prepare_out(run: _Run, resume: bool) -> None:
         if not last.is_file():
             raise RadarcastError(f"{out}: nothing to resume (no last.pt)")
         _restore(run, load_checkpoint(last, map_location=run.device))
+        if run.dist.rank == 0:
+            _trim_metrics(out / "metrics.jsonl", run.state["step"])
     elif last.exists() or (out / "best.pt").exists():
         raise RadarcastError(f"{out} already holds a run; pass --resume or choose another --out")
     if run.dist.rank == 0:
-        if not out.parent.exists():
+        if run.cfg.out is not None and not out.parent.exists():
             raise RadarcastError(f"output folder {out.parent} does not exist")
-        out.mkdir(exist_ok=True)
+        out.mkdir(parents=run.cfg.out is None, exist_ok=True)
         write_toml(_config_dict(run), out / "config.toml")
     run.dist.barrier()
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop records after the resumed step (they will be written again), atomically."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:  # a line cut by a kill
+            continue
+        if rec.get("step", 0) <= step and rec.get("event") != "end":
+            keep.append(line)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(k + "\n" for k in keep))
+    os.replace(tmp, path)
 
 
 def _config_dict(run: _Run) -> dict:

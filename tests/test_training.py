@@ -204,6 +204,12 @@ def test_sigkill_then_resume_from_last(tiny_dataset, tmp_path):
     done = _cli("train", *args, "--steps", str(saved + 4), "--resume", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == saved + 4
+    train_steps = [
+        json.loads(x)["step"]
+        for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+        if json.loads(x)["event"] == "step"
+    ]
+    assert train_steps == list(range(1, saved + 5))  # no step logged twice
 
 
 def _steps(run: Path) -> list[int]:
