@@ -126,3 +126,19 @@ def test_attributes_recorded(tmp_path):
     assert ds.attrs["schema"] == "radarcast/1"
     assert (ds.timestep_s, ds.n_in, ds.n_out) == (300, 2, 3)
     assert ds.units.zr_a == pytest.approx(58.53)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "window"), [((30, 30, 30), 20), ((40,) * 8, 20), ((30, 30), 7), ((1000,), 20)]
+)
+def test_every_split_gets_a_window_when_the_data_allows(lengths, window):
+    from radarcast.data.store import assign_splits
+
+    segment = np.concatenate([np.full(n, i) for i, n in enumerate(lengths)])
+    new_segment, split = assign_splits(segment, (0.8, 0.1, 0.1), window)
+    for code in range(3):
+        runs = np.bincount(new_segment[split == code])
+        assert runs.max() >= window, f"split {code} has no run of {window} frames"
+    # whole segments stay whole where borders are near the cuts
+    if lengths == (40,) * 8:
+        assert list(np.flatnonzero(np.diff(split)) + 1) == [240, 280]

@@ -104,31 +104,49 @@ def segment_ids(times: np.ndarray, starts: np.ndarray, timestep_s: int) -> np.nd
 
 
 def assign_splits(
-    segment: np.ndarray, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    segment: np.ndarray,
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
+    window: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut the time axis into contiguous train | val | test blocks.
 
-    A cut moves to the nearest segment border when one lies within 5% of the frames of
-    where the fractions put it; otherwise the segment is split there. Returns the new
-    ``(segment, split)`` arrays, so that every split border is a segment border.
+    The blocks are laid out from the end: test, then val, then train. A val or test block
+    that its fraction makes shorter than one window (``window`` frames) is lengthened to
+    one window where the data allows, so that a small dataset still has a window in every
+    split it asks for. Each cut moves back to a segment border that lies within
+    max(5% of the frames, one window) before it, or forward to one within 5% after it,
+    so that blocks hold whole segments where they can; otherwise the segment is split at
+    the cut. Returns the new ``(segment, split)`` arrays; every split border is a segment
+    border, so no window can hold frames of two splits.
     """
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise RadarcastError(f"split fractions must be 3 numbers ≥ 0 summing to 1, got {fractions}")
     n = len(segment)
     borders = np.flatnonzero(np.diff(segment)) + 1  # indices where a segment starts
-    cuts = []
-    for target in (fractions[0] * n, (fractions[0] + fractions[1]) * n):
-        cut = int(round(target))
-        if len(borders):
-            nearest = int(borders[np.argmin(np.abs(borders - target))])
-            if abs(nearest - target) <= 0.05 * n:
-                cut = nearest
-        cuts.append(min(max(cut, 0), n))
-    cuts[1] = max(cuts[1], cuts[0])
+    wants = [0 if f == 0 else max(int(round(f * n)), window) for f in fractions]
+    if wants[2] + wants[1] + (window if fractions[0] > 0 else 0) > n:
+        wants = [int(round(f * n)) for f in fractions]  # too short for a window in each
+
+    def snap(cut: int, stop: int, need_before: int) -> int:
+        """Move ``cut`` (the start of a block ending at ``stop``) to a nearby border."""
+        cut = min(max(cut, 0), stop)
+        if cut == stop:
+            return cut
+        back = borders[(borders <= cut) & (borders >= cut - max(0.05 * n, window))]
+        back = back[back >= need_before]
+        if len(back):
+            return int(back.max())
+        ahead = borders[(borders > cut) & (borders <= cut + 0.05 * n)]
+        ahead = ahead[stop - ahead >= min(window, stop - cut)]
+        return int(ahead.min()) if len(ahead) else cut
+
+    train_need = window if fractions[0] > 0 else 0
+    c2 = snap(n - wants[2], n, train_need + wants[1])
+    c1 = snap(c2 - wants[1], c2, train_need)
     split = np.zeros(n, dtype=np.uint8)
-    split[cuts[0] : cuts[1]] = 1
-    split[cuts[1] :] = 2
+    split[c1:c2] = 1
+    split[c2:] = 2
     starts = np.zeros(n, dtype=bool)
     if n:
         starts[0] = True
@@ -340,7 +358,7 @@ class DatasetWriter:
             self._pool = None
         times = np.asarray(self._times, dtype=np.int64)
         segment = segment_ids(times, np.asarray(self._starts), self.timestep_s)
-        segment, split = assign_splits(segment, fractions)
+        segment, split = assign_splits(segment, fractions, self.n_in + self.n_out)
         f = self._file
         f.create_dataset("time", data=times, track_times=False)
         f.create_dataset("segment", data=segment, track_times=False)
