@@ -377,3 +377,16 @@ def test_epochs_replace_steps(tiny_dataset, tmp_path):
 
     windows = len(open_dataset(tiny_dataset).windows(2, 3, "train"))
     assert load_checkpoint(out / "last.pt")["step"] == windows // 4
+
+
+def test_cli_help_names_every_model_and_loss():
+    from typer.testing import CliRunner
+
+    from radarcast.cli import app
+    from radarcast.models import MODELS
+    from radarcast.models.losses import LOSSES
+
+    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    for name in [*MODELS, *LOSSES]:
+        assert name in r.output, name
