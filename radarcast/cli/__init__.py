@@ -5,7 +5,7 @@ config, calls one library function and renders the result. Heavy libraries (torc
 skimage, imageio) are imported inside commands so that ``radarcast --help`` stays instant.
 """
 
+from radarcast.cli import animate, data, demo, evaluate, forecast, train  # noqa: F401, E402  (registers commands)
 from radarcast.cli._app import app
-from radarcast.cli import data, forecast, evaluate, train, animate, demo  # noqa: F401, E402  (registers commands)
 
 __all__ = ["app"]

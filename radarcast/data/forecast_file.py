@@ -55,25 +55,32 @@ class ForecastWriter:
         self._file = h5py.File(self._tmp, "w")
         chunks = (1, *chunk_shape(h, w))
         self._pred = self._file.create_dataset(
-            "pred", shape=(n, n_out, h, w), dtype=np.uint8, chunks=chunks,
-            compression="gzip", compression_opts=1, track_times=False,
+            "pred",
+            shape=(n, n_out, h, w),
+            dtype=np.uint8,
+            chunks=chunks,
+            compression="gzip",
+            compression_opts=1,
+            track_times=False,
         )
         self._valid = None
         self._chunks = chunks
         self._file.create_dataset("start", data=self.starts, track_times=False)
         ident = dataset.identity()
-        self._file.attrs.update({
-            "schema": FORECAST_SCHEMA,
-            "method": method,
-            "config": json.dumps(config, default=str),
-            "n_in": int(n_in),
-            "n_out": int(n_out),
-            "split": split or "all",
-            "dataset_path": ident["path"],
-            "dataset_hash": ident["content_hash"],
-            "created_by": f"radarcast {__version__}: {' '.join(sys.argv)}",
-            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        })
+        self._file.attrs.update(
+            {
+                "schema": FORECAST_SCHEMA,
+                "method": method,
+                "config": json.dumps(config, default=str),
+                "n_in": int(n_in),
+                "n_out": int(n_out),
+                "split": split or "all",
+                "dataset_path": ident["path"],
+                "dataset_hash": ident["content_hash"],
+                "created_by": f"radarcast {__version__}: {' '.join(sys.argv)}",
+                "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
         self._written = 0
 
     def __enter__(self) -> ForecastWriter:
@@ -99,8 +106,14 @@ class ForecastWriter:
         valid = np.isfinite(pred)
         if self._valid is None and not valid.all():
             self._valid = self._file.create_dataset(
-                "valid", shape=self._pred.shape, dtype=bool, chunks=self._chunks,
-                compression="gzip", compression_opts=1, fillvalue=True, track_times=False,
+                "valid",
+                shape=self._pred.shape,
+                dtype=bool,
+                chunks=self._chunks,
+                compression="gzip",
+                compression_opts=1,
+                fillvalue=True,
+                track_times=False,
             )
         self._pred[i : i + b] = np.clip(np.rint(np.nan_to_num(pred)), 0, 255).astype(np.uint8)
         if self._valid is not None:

@@ -277,7 +277,9 @@ class DatasetWriter:
         where = f"{name}: " if name else ""
         frame = np.asarray(frame)
         if frame.ndim != 2 or frame.dtype != np.uint8:
-            raise RadarcastError(f"{where}expected a 2-D uint8 grid, got {frame.dtype} {frame.shape}")
+            raise RadarcastError(
+                f"{where}expected a 2-D uint8 grid, got {frame.dtype} {frame.shape}"
+            )
         if self._shape is None:
             self._open(*frame.shape)
         elif frame.shape != self._shape:
@@ -297,7 +299,9 @@ class DatasetWriter:
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != frame.shape:
-                raise RadarcastError(f"{where}mask shape {mask.shape} differs from frame {frame.shape}")
+                raise RadarcastError(
+                    f"{where}mask shape {mask.shape} differs from frame {frame.shape}"
+                )
             if self._mask is None and not mask.all():
                 self._create_mask(i)
         if self._mask is not None:
@@ -439,26 +443,35 @@ class RadarDataset:
                 schema = schema.decode()
             if schema != SCHEMA:
                 raise RadarcastError(
-                    f"{self.path} is not a radarcast dataset (schema {schema!r}, expected {SCHEMA!r})"
+                    f"{self.path} is not a radarcast dataset "
+                    f"(schema {schema!r}, expected {SCHEMA!r})"
                 )
             for name in ("frames", "time", "segment", "split", "mask"):
                 if name not in f:
                     raise RadarcastError(f"{self.path}: dataset {name!r} is missing")
             frames = f["frames"]
             if frames.ndim != 3 or frames.dtype != np.uint8:
-                raise RadarcastError(f"{self.path}: frames must be uint8 (T, H, W), got {frames.dtype} {frames.shape}")
+                raise RadarcastError(
+                    f"{self.path}: frames must be uint8 (T, H, W), "
+                    f"got {frames.dtype} {frames.shape}"
+                )
             self.shape: tuple[int, int, int] = tuple(int(s) for s in frames.shape)
             self.times = f["time"][...].astype(np.int64)
             self.segments = f["segment"][...].astype(np.int32)
             self.splits = f["split"][...].astype(np.uint8)
             n = self.shape[0]
             if not (len(self.times) == len(self.segments) == len(self.splits) == n):
-                raise RadarcastError(f"{self.path}: time/segment/split lengths differ from {n} frames")
+                raise RadarcastError(
+                    f"{self.path}: time/segment/split lengths differ from {n} frames"
+                )
             if n > 1 and np.any(np.diff(self.times) <= 0):
                 raise RadarcastError(f"{self.path}: times do not increase strictly")
             mask = f["mask"]
             if mask.shape not in (self.shape, self.shape[1:]):
-                raise RadarcastError(f"{self.path}: mask shape {mask.shape} fits neither {self.shape} nor {self.shape[1:]}")
+                raise RadarcastError(
+                    f"{self.path}: mask shape {mask.shape} fits neither "
+                    f"{self.shape} nor {self.shape[1:]}"
+                )
             self.static_mask: np.ndarray | None = mask[...].astype(bool) if mask.ndim == 2 else None
             self.units = Units.from_attrs(attrs)
             self.timestep_s = int(attrs["timestep_s"])
@@ -557,7 +570,7 @@ class RadarDataset:
         seg_starts = np.concatenate([[0], borders])
         seg_stops = np.concatenate([borders, [len(seg)]])
         out = []
-        for a, b in zip(seg_starts, seg_stops):
+        for a, b in zip(seg_starts, seg_stops, strict=True):
             if code is not None and self.splits[a] != code:
                 continue
             if b - a >= length:
@@ -569,7 +582,9 @@ class RadarDataset:
         n_in, n_out = n_in or self.n_in, n_out or self.n_out
         stop = start + n_in + n_out
         if start < 0 or stop > self.n_frames:
-            raise RadarcastError(f"window {start}..{stop - 1} lies outside the {self.n_frames} frames")
+            raise RadarcastError(
+                f"window {start}..{stop - 1} lies outside the {self.n_frames} frames"
+            )
         if self.segments[start] != self.segments[stop - 1]:
             raise RadarcastError(f"window {start}..{stop - 1} crosses a segment border")
         frames = self.frames(start, stop)

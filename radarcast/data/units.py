@@ -56,7 +56,9 @@ class Units:
 
     def _require_zr(self) -> tuple[float, float]:
         if self.zr_a is None or self.zr_b is None:
-            raise RadarcastError("this dataset has no Z-R relation (zr_a, zr_b): use dBZ or pixel units")
+            raise RadarcastError(
+                "this dataset has no Z-R relation (zr_a, zr_b): use dBZ or pixel units"
+            )
         return self.zr_a, self.zr_b
 
     # pixel <-> dBZ ---------------------------------------------------------------------
