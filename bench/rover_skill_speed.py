@@ -41,7 +41,11 @@ N_IN, N_OUT, EVERY = 3, 12, 6
 # decoding reproduces pysteps' mch_gif values in mm, so ×12 gives mm/h (pysteps' to_rainrate).
 SOURCES = {
     "mch": (Units(dbz_gain=0.5, dbz_offset=-35.75, zr_a=316.0, zr_b=1.5), "mch/*/*.gif", 12.0),
-    "fmi": (Units(dbz_gain=0.5, dbz_offset=-32.0, zr_a=223.0, zr_b=1.53), "fmi/pgm/*/*.pgm.gz", 1.0),
+    "fmi": (
+        Units(dbz_gain=0.5, dbz_offset=-32.0, zr_a=223.0, zr_b=1.53),
+        "fmi/pgm/*/*.pgm.gz",
+        1.0,
+    ),
 }
 
 
@@ -91,7 +95,9 @@ def run_lk(x_rain: np.ndarray):
     db, _ = transformation.dB_transform(x_rain, threshold=0.1, zerovalue=-15.0)
     db[~np.isfinite(db)] = -15.0
     velocity = motion.get_method("LK")(db)
-    out = extrapolation.get_method("semilagrangian")(x_rain[-1], velocity, N_OUT, allow_nonfinite_values=True)
+    out = extrapolation.get_method("semilagrangian")(
+        x_rain[-1], velocity, N_OUT, allow_nonfinite_values=True
+    )
     return out, time.perf_counter() - t0
 
 
@@ -141,7 +147,11 @@ def bench_source(name: str, cfg: RoverConfig, torch, cache: Path | None = None) 
             for m, p in preds.items():
                 acc[m] = acc[m] + counts(np.nan_to_num(p), np.nan_to_num(obs), valid)
             n += 1
-    res = {"nowcasts": n, "grid": list(frames.shape[1:]), "csi": {m: mean_csi(c) for m, c in acc.items()}}
+    res = {
+        "nowcasts": n,
+        "grid": list(frames.shape[1:]),
+        "csi": {m: mean_csi(c) for m, c in acc.items()},
+    }
     res["seconds_per_nowcast"] = {m: float(np.nanmedian(v)) for m, v in times.items()}
     res["speedup"] = res["seconds_per_nowcast"]["lk"] / res["seconds_per_nowcast"]["rover"]
     res["counts"] = {m: c.tolist() for m, c in acc.items()}
@@ -165,7 +175,9 @@ def main() -> None:
     ap.add_argument("--sources", default="mch,fmi")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads for ROVER")
     ap.add_argument("--lk-cache", type=Path, default=None, help="reuse LK forecasts (tuning only)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "rover_skill_speed.json"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "rover_skill_speed.json")
+    )
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"real radar data not present at {DATA}")
@@ -175,14 +187,22 @@ def main() -> None:
 
     cfg = from_dict(RoverConfig, parse_overrides(args.rover), "rover")
     results = {}
-    header = f"{'source':6} {'method':12} " + " ".join(f"CSI≥{t:<5g}" for t in THRESHOLDS) + "  s/nowcast"
+    header = (
+        f"{'source':6} {'method':12} "
+        + " ".join(f"CSI≥{t:<5g}" for t in THRESHOLDS)
+        + "  s/nowcast"
+    )
     print(header)
     for name in args.sources.split(","):
         r = bench_source(name, cfg, torch, args.lk_cache)
         results[name] = r
         for m, csi in r["csi"].items():
             sec = r["seconds_per_nowcast"].get(m)
-            print(f"{name:6} {m:12} " + " ".join(f"{v:9.3f}" for v in csi) + (f"  {sec:9.3f}" if sec else ""))
+            print(
+                f"{name:6} {m:12} "
+                + " ".join(f"{v:9.3f}" for v in csi)
+                + (f"  {sec:9.3f}" if sec else "")
+            )
         print(f"{name:6} speed-up ROVER vs LK: {r['speedup']:.1f}x over {r['nowcasts']} nowcasts")
     payload = {
         "rover_config": to_dict(cfg),
@@ -192,7 +212,12 @@ def main() -> None:
         "start_every_frames": EVERY,
         "scoring": "CSI per lead from pooled counts, mean over 12 leads; pixels valid in obs and all forecasts",
         "timing": "median wall seconds per nowcast (motion + 12 leads), one window at a time",
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
         "results": results,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -50,11 +50,11 @@ class Forecaster:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.ndim != 4:
-            raise RadarcastError(f"{self.name}: expected input (B, n_in, H, W), got shape {x.shape}")
-        if x.shape[1] < self.n_in:
             raise RadarcastError(
-                f"{self.name}: needs {self.n_in} input frames, got {x.shape[1]}"
+                f"{self.name}: expected input (B, n_in, H, W), got shape {x.shape}"
             )
+        if x.shape[1] < self.n_in:
+            raise RadarcastError(f"{self.name}: needs {self.n_in} input frames, got {x.shape[1]}")
         x = x[:, -self.n_in :].astype(np.float32, copy=False)  # (B, n_in, H, W)
         y = np.asarray(self.predict(x, self.n_out), dtype=np.float32)
         expected = (x.shape[0], self.n_out, *x.shape[2:])
@@ -132,4 +132,109 @@ def run_batched(
     """Call ``forecaster`` on (N, n_in, H, W) in batches; returns (N, n_out, H, W) float32."""
     bs = batch_size or forecaster.batch_size
     parts = [forecaster(x[i : i + bs]) for i in range(0, len(x), bs)]
-    return np.concatenate(parts) if parts else np.zeros((0, forecaster.n_out, *x.shape[2:]), np.float32)
+    return (
+        np.concatenate(parts)
+        if parts
+        else np.zeros((0, forecaster.n_out, *x.shape[2:]), np.float32)
+    )
+
+
+def check_window_lengths(forecaster: Forecaster, dataset, n_in: int | None) -> int:
+    """The n_in to read windows with; RadarcastError when the forecaster needs more."""
+    n_in = n_in or dataset.n_in
+    if n_in < forecaster.n_in:
+        raise RadarcastError(
+            f"{dataset.path}: {forecaster.name} needs {forecaster.n_in} input frames, "
+            f"windows have n_in={n_in} (pass --n-in {forecaster.n_in} or more)"
+        )
+    return n_in
+
+
+def plan_windows(
+    dataset, forecaster: Forecaster, split: str | None, n_in: int | None, limit: int | None
+) -> tuple[np.ndarray, int]:
+    """The window starts a forecast run will answer, and its n_in; raises before any work
+    when the forecaster needs more input frames or there is no window."""
+    n_in = check_window_lengths(forecaster, dataset, n_in)
+    starts = dataset.windows(n_in, forecaster.n_out, split)
+    if limit is not None:
+        if limit < 1:
+            raise RadarcastError(f"--limit must be ≥ 1, got {limit}")
+        starts = starts[:limit]
+    if not len(starts):
+        raise RadarcastError(
+            f"{dataset.path}: no windows of {n_in} + {forecaster.n_out} frames "
+            f"in split {split or 'all'!r}"
+        )
+    return starts, n_in
+
+
+def read_inputs(dataset, starts: np.ndarray, n_in: int) -> np.ndarray:
+    """(B, n_in, H, W) float32 input pixels of the windows at ``starts``, NaN where invalid."""
+    x = np.stack([dataset.frames(int(s), int(s) + n_in) for s in starts]).astype(np.float32)
+    masks = np.stack([dataset.masks(int(s), int(s) + n_in) for s in starts])
+    x[~masks] = np.nan
+    return x
+
+
+def write_forecast(
+    dataset,
+    forecaster: Forecaster,
+    output: str | Path,
+    split: str | None = "test",
+    n_in: int | None = None,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Forecast every window of ``split`` and write a forecast file atomically.
+
+    Parameters
+    ----------
+    dataset
+        An open :class:`~radarcast.data.store.RadarDataset`.
+    forecaster
+        From :func:`resolve`; its ``n_out`` sets the window length.
+    output
+        The forecast file (.h5) to create; refused when it exists unless ``overwrite``.
+    split
+        'train' | 'val' | 'test' | 'all' (or None).
+    n_in
+        Input frames per window (the dataset's default when None); ≥ ``forecaster.n_in``.
+    limit
+        Forecast only the first ``limit`` windows.
+    batch_size
+        Windows per forecaster call; the forecaster's own choice when None.
+    overwrite
+        Replace an existing ``output``.
+    progress
+        ``progress(done, total)`` after every batch.
+
+    Returns
+    -------
+    The path written.
+    """
+    from radarcast.data.forecast_file import ForecastWriter
+
+    starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit)
+    bs = batch_size or forecaster.batch_size
+    if bs < 1:
+        raise RadarcastError(f"--batch-size must be ≥ 1, got {bs}")
+    with ForecastWriter(
+        output,
+        dataset,
+        starts,
+        method=forecaster.name,
+        config=forecaster.config,
+        n_in=n_in,
+        n_out=forecaster.n_out,
+        split=split,
+        overwrite=overwrite,
+    ) as writer:
+        for i in range(0, len(starts), bs):
+            chunk = starts[i : i + bs]
+            writer.write(forecaster(read_inputs(dataset, chunk, n_in)))
+            if progress is not None:
+                progress(i + len(chunk), len(starts))
+        return writer.finish()

@@ -33,6 +33,7 @@ from radarcast.errors import RadarcastError
 
 TRANSFORMS = ("arctan", "linear")
 OUTSIDE = ("zero", "nan")
+SOR = 1.8  # over-relaxation of the red-black Gauss-Seidel sweeps
 MIN_LEVEL_PX = 8  # the coarsest pyramid level keeps at least this many pixels a side
 
 
@@ -84,9 +85,13 @@ class RoverConfig:
         if self.frames < 2:
             raise RadarcastError(f"rover: frames must be ≥ 2, got {self.frames}")
         if self.transform not in TRANSFORMS:
-            raise RadarcastError(f"rover: unknown transform {self.transform!r}; choose one of: {', '.join(TRANSFORMS)}")
+            raise RadarcastError(
+                f"rover: unknown transform {self.transform!r}; choose one of: {', '.join(TRANSFORMS)}"
+            )
         if self.outside not in OUTSIDE:
-            raise RadarcastError(f"rover: unknown outside {self.outside!r}; choose one of: {', '.join(OUTSIDE)}")
+            raise RadarcastError(
+                f"rover: unknown outside {self.outside!r}; choose one of: {', '.join(OUTSIDE)}"
+            )
         for name in ("levels", "downsample", "warps", "iterations"):
             if getattr(self, name) < 1:
                 raise RadarcastError(f"rover: {name} must be ≥ 1, got {getattr(self, name)}")
@@ -111,7 +116,9 @@ def _as_batch(frames, what: str, ndim: int):
     if t.ndim == ndim - 1:
         return t.unsqueeze(0), False
     if t.ndim != ndim:
-        raise RadarcastError(f"rover: {what} must have {ndim - 1} or {ndim} axes, got shape {tuple(t.shape)}")
+        raise RadarcastError(
+            f"rover: {what} must have {ndim - 1} or {ndim} axes, got shape {tuple(t.shape)}"
+        )
     return t, True
 
 
@@ -180,6 +187,29 @@ def _gradients(img):
 
 
 # --------------------------------------------------------------------------- motion
+def _solve_pixel(a, wx, wy, u, v, lam: float, robust: float):
+    """Each pixel's exact minimiser given its neighbours: a 2x2 system per pixel.
+
+    Minimises Σ_k c_k (a_k + wx_k·u + wy_k·v)² + λ ((u − ū)² + (v − v̄)²), with c_k the
+    Charbonnier weight of the current residual and ū, v̄ the 4-neighbour means.
+    """
+    torch = _torch()
+    ub, vb = _neighbour_mean(u), _neighbour_mean(v)
+    if robust > 0:
+        r = (a + wx * u + wy * v) / robust
+        c = torch.rsqrt(1.0 + r * r)  # Charbonnier weight in (0, 1]
+        cx, cy = c * wx, c * wy
+    else:
+        cx, cy = wx, wy
+    jxx = (cx * wx).sum(1, keepdim=True) + lam
+    jxy = (cx * wy).sum(1, keepdim=True)
+    jyy = (cy * wy).sum(1, keepdim=True) + lam
+    rx = lam * ub - (cx * a).sum(1, keepdim=True)
+    ry = lam * vb - (cy * a).sum(1, keepdim=True)
+    det = jxx * jyy - jxy * jxy
+    return (jyy * rx - jxy * ry) / det, (jxx * ry - jxy * rx) / det
+
+
 def _refine(seq, flow, cfg: RoverConfig):
     """Warps × Jacobi iterations of the linearised robust Horn–Schunck equations.
 
@@ -194,6 +224,10 @@ def _refine(seq, flow, cfg: RoverConfig):
     h, w = seq.shape[-2:]
     base = _base_grid(h, w, seq.device)
     lam = cfg.smoothness**2
+    red = (
+        (torch.arange(h, device=seq.device)[:, None] + torch.arange(w, device=seq.device)) % 2
+    ) == 0
+    black = ~red
     for _ in range(cfg.warps):
         # bicubic: bilinear warping is biased at peaks, where the gradient vanishes
         warped = _sample(stack, base - flow.permute(0, 2, 3, 1), (h, w), mode="bicubic")
@@ -202,21 +236,10 @@ def _refine(seq, flow, cfg: RoverConfig):
         a = nxt - wp - wx * u0 - wy * v0  # residual r = a + wx·u + wy·v
         u, v = u0, v0
         for _ in range(cfg.iterations):
-            ub, vb = _neighbour_mean(u), _neighbour_mean(v)
-            if cfg.robust > 0:
-                r = (a + wx * u + wy * v) / cfg.robust
-                c = torch.rsqrt(1.0 + r * r)  # Charbonnier weight in (0, 1]
-                cx, cy = c * wx, c * wy
-            else:
-                cx, cy = wx, wy
-            jxx = (cx * wx).sum(1, keepdim=True) + lam
-            jxy = (cx * wy).sum(1, keepdim=True)
-            jyy = (cy * wy).sum(1, keepdim=True) + lam
-            rx = lam * ub - (cx * a).sum(1, keepdim=True)
-            ry = lam * vb - (cy * a).sum(1, keepdim=True)
-            det = jxx * jyy - jxy * jxy
-            u = (jyy * rx - jxy * ry) / det
-            v = (jxx * ry - jxy * rx) / det
+            for colour in red, black:  # red-black SOR: one colour, then the other
+                nu, nv = _solve_pixel(a, wx, wy, u, v, lam, cfg.robust)
+                u = torch.where(colour, u + SOR * (nu - u), u)
+                v = torch.where(colour, v + SOR * (nv - v), v)
         flow = torch.cat([u, v], dim=1)
     return flow
 
@@ -244,7 +267,9 @@ def motion_coarse(x, cfg: RoverConfig, gain: float = 70 / 255, offset: float = -
     flow = torch.zeros((x.shape[0], 2, *levels[-1].shape[-2:]), device=x.device)
     for i, level in enumerate(reversed(levels)):
         if i:
-            flow = 2.0 * fn.interpolate(flow, size=level.shape[-2:], mode="bilinear", align_corners=False)
+            flow = 2.0 * fn.interpolate(
+                flow, size=level.shape[-2:], mode="bilinear", align_corners=False
+            )
         flow = _refine(level, flow, cfg)
     return flow * cfg.downsample
 
@@ -355,7 +380,9 @@ def extrapolate(frame, motion, n_steps: int, outside: str = "zero") -> np.ndarra
     """
     torch = _torch()
     if outside not in OUTSIDE:
-        raise RadarcastError(f"rover: unknown outside {outside!r}; choose one of: {', '.join(OUTSIDE)}")
+        raise RadarcastError(
+            f"rover: unknown outside {outside!r}; choose one of: {', '.join(OUTSIDE)}"
+        )
     f, batched = _as_batch(frame, "frame", 3)
     m, _ = _as_batch(motion, "motion", 4)
     if m.shape[0] != f.shape[0] or m.shape[1] != 2 or m.shape[-2:] != f.shape[-2:]:
