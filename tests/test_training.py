@@ -272,8 +272,12 @@ def test_cli_train_then_forecast_with_the_checkpoint(tiny_dataset, tmp_path):
 
     with open_forecast(tmp_path / "fc.h5") as fc:
         pred = fc.pred(np.arange(len(fc.starts)))
-        assert len(fc.starts) == 2 and fc.method == "run"
-    assert pred.shape == (2, 3, 64, 64)
+        n = len(fc.starts)
+        assert fc.method == "run"
+    from radarcast.data.store import open_dataset
+
+    assert n == len(open_dataset(tiny_dataset).windows(2, 3, "test")) > 0
+    assert pred.shape == (n, 3, 64, 64)
     # NaN input pixels through the forecaster interface itself
     from radarcast.data.store import open_dataset
     from radarcast.forecasters import resolve
@@ -291,7 +295,6 @@ def test_cli_train_then_forecast_with_the_checkpoint(tiny_dataset, tmp_path):
 
 BAD = [
     (["--n-in", "20", "--n-out", "20"], "no window of 20+20"),
-    ([], "val split has no window"),  # the dataset's 3+4 frames do not fit its 6 val frames
     (["--crop", "100"], "crop 100 is larger than the 64x64 grid"),
     (["--preset", "convlstm-9"], "unknown preset 'convlstm-9'"),
     (["--model", "unet"], "unknown model 'unet'"),
@@ -305,12 +308,40 @@ BAD = [
 def test_cli_bad_input_is_one_line(tiny_dataset, tmp_path, extra, message):
     (tmp_path / "bad.toml").write_text("stpes = 3\n")
     base = ["--out", "run", "--steps", "2", "--workers", "0"]
-    if "--n-in" not in extra and message != "val split has no window":
+    if "--n-in" not in extra:
         base += ["--n-in", "2", "--n-out", "3"]
     r = _cli("train", str(tiny_dataset), *base, *extra, cwd=tmp_path)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_empty_val_split_is_one_line(tmp_path):
+    from radarcast.data.store import DatasetWriter
+    from radarcast.data.units import Units
+
+    path = tmp_path / "noval.h5"
+    with DatasetWriter(path, units=Units(), timestep_s=300, command="test") as w:
+        for i in range(30):
+            w.append(np.full((16, 16), i, np.uint8), 1_600_000_000 + 300 * i)
+        w.finish(fractions=(1.0, 0.0, 0.0))
+    r = _cli(
+        "train",
+        str(path),
+        "--out",
+        "run",
+        "--n-in",
+        "2",
+        "--n-out",
+        "3",
+        "--crop",
+        "8",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the val split has no window of 2+3 frames" in lines[0], r.stderr
     assert not (tmp_path / "run").exists()
 
 
