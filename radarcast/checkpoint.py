@@ -23,10 +23,11 @@ import numpy as np
 import torch
 
 from radarcast import __version__
+from radarcast.config import to_dict
 from radarcast.data.store import temporary_path
 from radarcast.data.units import Units
 from radarcast.errors import RadarcastError
-from radarcast.models import build_model, to_dict
+from radarcast.models import build_model
 
 FORMAT = "radarcast-checkpoint/1"
 REQUIRED = ("model", "model_config", "state_dict", "units", "n_in", "n_out")

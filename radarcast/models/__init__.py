@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from radarcast.config import from_dict, to_dict
+from radarcast.config import from_dict
 from radarcast.errors import RadarcastError
 from radarcast.models.convlstm import ConvLSTM, ConvLSTMConfig
 from radarcast.models.lstm import FCLSTM, FCLSTMConfig
@@ -87,5 +87,4 @@ __all__ = [
     "get_model_class",
     "model_config",
     "resolve_preset",
-    "to_dict",
 ]
