@@ -618,13 +618,15 @@ def write_output(path: str | os.PathLike, frames, fps: float = 4.0) -> Path:
     suffix = check_format(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
     try:
+        # GIF/PNG are encoded in memory and written by Python: a failed write (full or
+        # read-only disk) is then one OSError, not a plugin retrying in its destructor
         if suffix == ".gif":
-            iio.imwrite(tmp, np.stack(list(frames)), extension=".gif",
-                        duration=round(1000 / fps), loop=0)
+            tmp.write_bytes(iio.imwrite("<bytes>", np.stack(list(frames)), extension=".gif",
+                                        duration=round(1000 / fps), loop=0))
         elif suffix == ".mp4":
             _write_mp4(tmp, frames, fps)
         else:
-            iio.imwrite(tmp, np.asarray(frames), extension=".png")
+            tmp.write_bytes(iio.imwrite("<bytes>", np.asarray(frames), extension=".png"))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
