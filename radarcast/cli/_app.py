@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn
@@ -54,18 +57,50 @@ def user_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         from radarcast.errors import RadarcastError
 
+        if not getattr(sys.unraisablehook, "quiet_hdf5", False):
+            sys.unraisablehook = _quiet_hdf5_dealloc(sys.unraisablehook)
         try:
             return fn(*args, **kwargs)
         except RadarcastError as e:
             fail(str(e))
         except OSError as e:
-            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            fail(f"{where}{e.strerror or e}")
+            message, write_failed = describe_os_error(e)
+            if write_failed:
+                # HDF5 crashes at interpreter exit after a failed file write (h5py#914, in
+                # libhdf5): the library already removed its temporary file, so end here.
+                err_console.print(Text("error: ", style="bold red") + Text(message))
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(1)
+            fail(message)
         except KeyboardInterrupt:
             err_console.print(Text("interrupted: nothing was written", style="yellow"))
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _quiet_hdf5_dealloc(hook: Callable) -> Callable:
+    """After a failed write, h5py reports every handle it cannot release as an ignored
+    exception with a traceback; the one-line error already says what happened."""
+
+    def quiet(unraisable) -> None:
+        if "h5py" not in repr(unraisable.object):
+            hook(unraisable)
+
+    quiet.quiet_hdf5 = True
+    return quiet
+
+
+def describe_os_error(e: OSError) -> tuple[str, bool]:
+    """One line for an OSError, and whether it is a failed write inside HDF5 (whose long
+    multi-line message names the file, errno and error text)."""
+    text = str(e.strerror or e)
+    where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+    m = re.search(r"filename = '([^']*)'.*?errno = (\d+), error message = '([^']*)'", text, re.S)
+    if m is None:
+        return " ".join(f"{where}{text}".split()), False
+    return f"{m.group(1)}: {m.group(3)} (errno {m.group(2)})", "write failed" in text
 
 
 def command(*args, **kwargs) -> Callable:
