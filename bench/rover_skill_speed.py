@@ -210,7 +210,8 @@ def main() -> None:
         "n_in": N_IN,
         "n_out": N_OUT,
         "start_every_frames": EVERY,
-        "scoring": "CSI per lead from pooled counts, mean over 12 leads; pixels valid in obs and all forecasts",
+        "scoring": "CSI per lead from pooled counts, mean over 12 leads; "
+        "pixels valid in obs and all forecasts",
         "timing": "median wall seconds per nowcast (motion + 12 leads), one window at a time",
         "machine": {
             "cpus": os.cpu_count(),

@@ -65,20 +65,20 @@ class RoverConfig:
     warps
         Re-linearisations (image warps) per pyramid level.
     iterations
-        Jacobi iterations of the linearised equations per warp.
+        Red-black SOR sweeps (relaxation 1.8) of the linearised equations per warp.
     outside
         What enters from outside the domain or from missing pixels: 'zero' (dry) or 'nan'.
     """
 
     frames: int = 3
-    transform: str = "arctan"
-    dbz_floor: float = 10.0
-    smoothness: float = 0.05
+    transform: str = "linear"
+    dbz_floor: float = 5.0
+    smoothness: float = 0.4
     robust: float = 0.05
-    levels: int = 4
-    downsample: int = 4
-    warps: int = 3
-    iterations: int = 20
+    levels: int = 5
+    downsample: int = 2
+    warps: int = 2
+    iterations: int = 10
     outside: str = "zero"
 
     def __post_init__(self) -> None:
@@ -86,7 +86,8 @@ class RoverConfig:
             raise RadarcastError(f"rover: frames must be ≥ 2, got {self.frames}")
         if self.transform not in TRANSFORMS:
             raise RadarcastError(
-                f"rover: unknown transform {self.transform!r}; choose one of: {', '.join(TRANSFORMS)}"
+                f"rover: unknown transform {self.transform!r}; "
+                f"choose one of: {', '.join(TRANSFORMS)}"
             )
         if self.outside not in OUTSIDE:
             raise RadarcastError(
@@ -187,14 +188,13 @@ def _gradients(img):
 
 
 # --------------------------------------------------------------------------- motion
-def _solve_pixel(a, wx, wy, u, v, lam: float, robust: float):
-    """Each pixel's exact minimiser given its neighbours: a 2x2 system per pixel.
+def _normal_equations(a, wx, wy, u, v, lam: float, robust: float):
+    """Per-pixel 2x2 system of Σ_k c_k (a_k + wx_k·u + wy_k·v)² + λ ((u − ū)² + (v − v̄)²).
 
-    Minimises Σ_k c_k (a_k + wx_k·u + wy_k·v)² + λ ((u − ū)² + (v − v̄)²), with c_k the
-    Charbonnier weight of the current residual and ū, v̄ the 4-neighbour means.
+    c_k is the Charbonnier weight of the current residual (1 when ``robust`` is 0). Returns
+    (jxx, jxy, jyy, bx, by, 1/det), each (B, 1, h, w), for (J + λI)(u, v) = λ(ū, v̄) − b.
     """
     torch = _torch()
-    ub, vb = _neighbour_mean(u), _neighbour_mean(v)
     if robust > 0:
         r = (a + wx * u + wy * v) / robust
         c = torch.rsqrt(1.0 + r * r)  # Charbonnier weight in (0, 1]
@@ -204,14 +204,13 @@ def _solve_pixel(a, wx, wy, u, v, lam: float, robust: float):
     jxx = (cx * wx).sum(1, keepdim=True) + lam
     jxy = (cx * wy).sum(1, keepdim=True)
     jyy = (cy * wy).sum(1, keepdim=True) + lam
-    rx = lam * ub - (cx * a).sum(1, keepdim=True)
-    ry = lam * vb - (cy * a).sum(1, keepdim=True)
-    det = jxx * jyy - jxy * jxy
-    return (jyy * rx - jxy * ry) / det, (jxx * ry - jxy * rx) / det
+    bx = (cx * a).sum(1, keepdim=True)
+    by = (cy * a).sum(1, keepdim=True)
+    return jxx, jxy, jyy, bx, by, 1.0 / (jxx * jyy - jxy * jxy)
 
 
 def _refine(seq, flow, cfg: RoverConfig):
-    """Warps × Jacobi iterations of the linearised robust Horn–Schunck equations.
+    """Warps × red-black SOR sweeps of the linearised robust Horn–Schunck equations.
 
     seq (B, T, h, w) intensities; flow (B, 2, h, w) initial (u, v) in pixels of this level.
     Data term: Σ_k ψ(I_{k+1}(x) − I_k(x − u)); smoothness α² |∇u|².
@@ -236,10 +235,13 @@ def _refine(seq, flow, cfg: RoverConfig):
         a = nxt - wp - wx * u0 - wy * v0  # residual r = a + wx·u + wy·v
         u, v = u0, v0
         for _ in range(cfg.iterations):
-            for colour in red, black:  # red-black SOR: one colour, then the other
-                nu, nv = _solve_pixel(a, wx, wy, u, v, lam, cfg.robust)
-                u = torch.where(colour, u + SOR * (nu - u), u)
-                v = torch.where(colour, v + SOR * (nv - v), v)
+            # robust weights lagged by one sweep; red-black SOR: one colour, then the other
+            jxx, jxy, jyy, bx, by, inv = _normal_equations(a, wx, wy, u, v, lam, cfg.robust)
+            for colour in red, black:
+                rx = lam * _neighbour_mean(u) - bx
+                ry = lam * _neighbour_mean(v) - by
+                u = torch.where(colour, u + SOR * ((jyy * rx - jxy * ry) * inv - u), u)
+                v = torch.where(colour, v + SOR * ((jxx * ry - jxy * rx) * inv - v), v)
         flow = torch.cat([u, v], dim=1)
     return flow
 
@@ -341,20 +343,32 @@ def advect(last, flow, n_steps: int, step_scale: int = 1, outside: str = "zero")
         vel = _sample(flow, pos, extent, padding="border")  # (B, 2, h, w)
         pos = pos - vel.permute(0, 2, 3, 1)
         disp.append(pos - centres)
-    disp = torch.cat(disp, dim=-1).permute(0, 3, 1, 2).contiguous()  # (B, 2n, h, w)
+    to_norm = torch.tensor([2.0 / extent[1], 2.0 / extent[0]], device=last.device)
+    disp = torch.cat(disp, dim=-1) * to_norm.repeat(n_steps)  # (B, h, w, 2n), grid units
     if step_scale > 1:  # same geometry as sampling at every pixel, but faster
         disp = torch.nn.functional.interpolate(
-            disp, scale_factor=step_scale, mode="bilinear", align_corners=False
-        )
-    full = disp[..., :h, :w]  # (B, 2n, H, W)
-    base = _base_grid(h, w, last.device)
-    grid = base.unsqueeze(1) + full.view(b, n_steps, 2, h, w).permute(0, 1, 3, 4, 2)
-    out = _sample(img, grid.reshape(b, n_steps * h, w, 2), (h, w))
-    out = out.view(b, img.shape[1], n_steps, h, w)
+            disp.permute(0, 3, 1, 2),
+            scale_factor=step_scale,
+            mode="bilinear",
+            align_corners=False,
+        ).permute(0, 2, 3, 1)  # (B, H', W', 2n), channels stay innermost in memory
+    hp, wp = extent  # the flow grid's extent, ≥ (H, W): pad the frame rather than crop
+    img = torch.nn.functional.pad(img, (0, wp - w, 0, hp - h))
+    grid = disp.contiguous().view(b, hp, wp, n_steps, 2)
+    grid.add_((_base_grid(hp, wp, last.device) + 0.5).mul_(to_norm).sub_(1.0).unsqueeze(3))
+    # leads side by side along x: (B, H, W·n, 2) needs no transposed copy of the grid
+    out = torch.nn.functional.grid_sample(
+        img,
+        grid.view(b, hp, wp * n_steps, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+    out = out.view(b, img.shape[1], hp, wp, n_steps).permute(0, 1, 4, 2, 3)[..., :h, :w]
     pred = out[:, 0]
     if outside == "nan":
         pred = torch.where(out[:, 1] > 0.999, pred, torch.full_like(pred, float("nan")))
-    return pred
+    return pred.contiguous()
 
 
 def extrapolate(frame, motion, n_steps: int, outside: str = "zero") -> np.ndarray:
