@@ -115,9 +115,13 @@ class ForecastWriter:
                 fillvalue=True,
                 track_times=False,
             )
-        self._pred[i : i + b] = np.clip(np.rint(np.nan_to_num(pred)), 0, 255).astype(np.uint8)
-        if self._valid is not None:
-            self._valid[i : i + b] = valid
+        for k in range(b):  # one window at a time: temporaries stay one window's size
+            row = np.nan_to_num(pred[k])  # (n_out, H, W) float32, a copy
+            np.rint(row, out=row)
+            np.clip(row, 0, 255, out=row)
+            self._pred[i + k] = row.astype(np.uint8)
+            if self._valid is not None:
+                self._valid[i + k] = valid[k]
         self._written += b
 
     def finish(self) -> Path:
