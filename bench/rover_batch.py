@@ -6,13 +6,14 @@ test window on the CPU (torch threads as given) and, when ``torch.cuda.is_availa
 CUDA; persistence over the same windows as a reference for the I/O cost. Prints a table and
 writes JSON under bench/results/.
 
-    python bench/rover_batch.py [--frames 400] [--size 256] [--n-out 12] [--batch-size B]
+    python bench/rover_batch.py [--frames 1000] [--size 256] [--n-out 12] [--batch-size B]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -68,11 +69,12 @@ def main() -> None:
     from radarcast.data.store import open_dataset
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=400)
+    ap.add_argument("--frames", type=int, default=1000)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--n-out", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    # half the cores: on a small shared machine 2 threads on 2 busy cores thrash
+    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "rover_batch.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

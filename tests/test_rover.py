@@ -110,7 +110,7 @@ def test_growing_storm_is_not_grown():
 
 def test_grid_too_small_is_refused():
     with pytest.raises(RadarcastError, match="too small"):
-        forecast(np.zeros((3, 16, 16), np.float32), 2)
+        forecast(np.zeros((3, 12, 12), np.float32), 2)
 
 
 def test_too_few_frames_is_refused():
