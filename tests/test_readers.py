@@ -57,7 +57,8 @@ def test_meteoswiss_index_matches_pysteps_rain():
 
     folder = require_shared("radar", "mch", "20150515")
     path = sorted(folder.glob("*.gif"))[10]
-    rain, _, _ = pysteps.io.get_method("mch_gif", "importer")(str(path), "AQC", "mm/h", 5.0)
+    depth, _, _ = pysteps.io.get_method("mch_gif", "importer")(str(path), "AQC", "mm", 5.0)
+    rain = np.asarray(depth) * 12.0  # mm per 5 min -> mm/h
     dn = read_image(path)
     ours = get_preset("mch").pixel_to_rain(dn)
     wet = (dn > 1) & (dn < 255)

@@ -77,4 +77,9 @@ def test_half_given_zr_is_refused():
 def test_attrs_round_trip():
     u = get_preset("mch")
     back = Units.from_attrs(u.attrs())
-    assert (back.dbz_gain, back.dbz_offset, back.zr_a, back.zr_b) == (0.5, -35.75, 316.0, 1.5)
+    assert (back.dbz_gain, back.dbz_offset, back.zr_a, back.zr_b) == (
+        u.dbz_gain,
+        u.dbz_offset,
+        u.zr_a,
+        u.zr_b,
+    )

@@ -345,7 +345,8 @@ def _importer_kwargs(name: str, path: Path) -> dict:
     if name == "fmi_pgm":
         return {"gzipped": path.name.lower().endswith(".gz")}
     if name == "mch_gif":
-        return {"product": path.name[:3].upper(), "unit": "mm/h", "accutime": 5.0}
+        # AQC values are 5-minute accumulations (pysteps' own pystepsrc says unit "mm")
+        return {"product": path.name[:3].upper(), "unit": "mm", "accutime": 5.0}
     return {}
 
 

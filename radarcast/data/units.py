@@ -153,8 +153,17 @@ PRESETS: dict[str, Units] = {
     "hko": Units(),
     # FMI lowest-CAPPI composite PGM: dBZ = 0.5 DN - 32, DN 255 missing, Z = 223 R^1.53
     "fmi": Units(dbz_gain=0.5, dbz_offset=-32.0, zr_a=223.0, zr_b=1.53, nodata=(255,)),
-    # MeteoSwiss AQC GIF palette index: dBZ = 0.5 DN - 35.75, DN 255 missing, Z = 316 R^1.5
-    "mch": Units(dbz_gain=0.5, dbz_offset=-35.75, zr_a=316.0, zr_b=1.5, nodata=(255,)),
+    # MeteoSwiss AQC GIF palette index DN, DN 255 missing. The product is a 5-minute
+    # accumulation: pysteps' mch_gif decodes R5 = (10^((DN - 71.5)/20) / 316)^(1/1.5) mm per
+    # 5 min. As a rate (12 R5 mm/h) with MeteoSwiss' Z = 316 R^1.5 that is a reflectivity of
+    # dBZ = 0.5 DN - 35.75 + 15 log10(12), so rain rates here come out in mm/h.
+    "mch": Units(
+        dbz_gain=0.5,
+        dbz_offset=-35.75 + 15.0 * float(np.log10(12.0)),
+        zr_a=316.0,
+        zr_b=1.5,
+        nodata=(255,),
+    ),
     # Marshall-Palmer Z-R on the HKO pixel scale
     "marshall-palmer": Units(zr_a=200.0, zr_b=1.6),
 }
