@@ -113,9 +113,9 @@ class Dist:
         dev = torch.device("cuda", self.local_rank) if _nccl() else torch.device("cpu")
         return self._reduce(t.to(dev)).cpu()
 
-    def mean(self, loss: torch.Tensor) -> float:
-        """The loss averaged over processes, as a Python float (one sync per step)."""
-        return float(self._reduce(loss.float()) / self.world)
+    def mean(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss averaged over processes, a 0-d tensor on its device (no host sync)."""
+        return self._reduce(loss.float()) / self.world
 
     def same(self, value):
         """Rank 0's ``value`` on every rank (e.g. a run name made from the clock)."""
@@ -184,6 +184,7 @@ class _Run:
     total_steps: int
     out: Path
     state: dict
+    step: TrainStep
 
 
 def _check_config(cfg: TrainConfig) -> None:
@@ -241,11 +242,97 @@ def _make_model(cfg: TrainConfig, name: str, mcfg, device: torch.device) -> torc
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - for third-party code using it
     torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
-    model = build_model(name, mcfg).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-        model.memory_format = torch.channels_last
+    return prepare_model(build_model(name, mcfg), device)
+
+
+def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move ``model`` to ``device``; on CUDA switch on its speed settings (``set_fast``:
+    channels_last, padded channels, fused gate arithmetic) where the model has them."""
+    model = model.to(device)
+    if device.type == "cuda" and hasattr(model, "set_fast"):
+        model.set_fast(True)
     return model
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    """AdamW over ``model``'s parameters (the fused single-kernel update on CUDA)."""
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        fused=device.type == "cuda",
+    )
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total: int):
+    """Warm-up then cosine (or constant) learning-rate schedule over ``total`` steps."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, total))
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; a no-op context elsewhere."""
+    return torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@dataclass
+class TrainStep:
+    """One optimizer step, exactly as :func:`train` runs it (benchmarks call this too).
+
+    ``step(batch) → loss`` takes a batch dict (``x`` (B, n_in, 1, h, w), ``y`` and
+    ``mask_y`` (B, n_out, 1, h, w)) on any device and returns the loss averaged over
+    processes as a 0-d tensor on the device, without waiting for the GPU: the caller
+    reads it later, so the host queues the next step while this one runs.
+    """
+
+    net: torch.nn.Module  # what is called: maybe compiled, maybe DDP-wrapped
+    model: torch.nn.Module  # the bare model (gradient clipping, checkpoints)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loss_fn: Callable
+    n_out: int
+    grad_clip: float
+    device: torch.device
+    dist: Dist = field(default_factory=Dist)
+
+    def __call__(self, batch: dict) -> torch.Tensor:
+        b = _to(batch, self.device)
+        with autocast(self.device):
+            pred = self.net(b["x"], self.n_out)  # (B, n_out, 1, h, w)
+            loss = self.loss_fn(pred, b["y"], b["mask_y"])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return self.dist.mean(loss.detach())
+
+
+def build_step(
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    device: torch.device,
+    loss_fn: Callable,
+    n_out: int,
+    total: int,
+    dist: Dist | None = None,
+) -> TrainStep:
+    """The optimizer, schedule and (DDP/compile) wrapping of :func:`train` around ``model``
+    (already placed by :func:`prepare_model`)."""
+    dist = dist or Dist()
+    optimizer = make_optimizer(model, cfg, device)
+    scheduler = make_scheduler(optimizer, cfg, total)
+    net = dist.wrap(model, device) if dist.world > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)  # after DDP, so that DDP's bucketing sees the graph breaks
+    # fmt: off
+    return TrainStep(net, model, optimizer, scheduler, loss_fn, n_out, cfg.grad_clip, device,
+                     dist)
+    # fmt: on
 
 
 def _build(cfg: TrainConfig, resume: bool) -> _Run:
@@ -262,22 +349,19 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
     sources, units, n_in, n_out, train_set, val_set = _open_sources(cfg)
     loss_fn = get_loss(cfg.loss, units)
     model = _make_model(cfg, name, mcfg, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = len(train_set) // cfg.batch_size
     if per_epoch < 1:
         raise RadarcastError(
             f"only {len(train_set)} train windows, fewer than one batch of {cfg.batch_size}"
         )
     total = cfg.epochs * per_epoch if cfg.epochs else cfg.steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, total))
-    net = dist.wrap(model, device) if dist.world > 1 else model
-    if cfg.compile:
-        net = torch.compile(net)  # after DDP, so that DDP's bucketing sees the graph breaks
+    step = build_step(model, cfg, device, loss_fn, n_out, total, dist)
+    optimizer, scheduler, net = step.optimizer, step.scheduler, step.net
     out = Path(cfg.out) if cfg.out else dist.same(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf, "bad_evals": 0}
     # fmt: off
     run = _Run(cfg, dist, device, name, model, net, optimizer, scheduler, loss_fn, train_set,
-               val_set, units, n_in, n_out, total, out, state)
+               val_set, units, n_in, n_out, total, out, state, step)
     # fmt: on
     _prepare_out(run, resume)
     return run
@@ -366,31 +450,6 @@ def _log(run: _Run, record: dict, on_step: StepFn | None) -> None:
         on_step(record)
 
 
-def _autocast(run: _Run):
-    return torch.autocast(run.device.type, torch.bfloat16, enabled=run.device.type == "cuda")
-
-
-def _to(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-def _train_step(run: _Run, batch: dict) -> float:
-    b = _to(batch, run.device)
-    with _autocast(run):
-        pred = run.net(b["x"], run.n_out)  # (B, n_out, 1, h, w)
-        loss = run.loss_fn(pred, b["y"], b["mask_y"])
-    value = run.dist.mean(loss.detach())
-    if not math.isfinite(value):
-        return value
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if run.cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
-    run.optimizer.step()
-    run.scheduler.step()
-    return value
-
-
 @torch.no_grad()
 def validate(run: _Run) -> float:
     """Mean loss over the (capped) validation windows, pooled over processes."""
@@ -410,7 +469,7 @@ def validate(run: _Run) -> float:
     total, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     for batch in loader:
         b = _to(batch, run.device)
-        with _autocast(run):
+        with autocast(run.device):
             pred = run.model(b["x"], run.n_out)
             loss = run.loss_fn(pred, b["y"], b["mask_y"])
         total += float(loss) * len(b["x"])
@@ -477,44 +536,32 @@ def _loop(run: _Run, on_step: StepFn | None) -> None:
     )
     run.net.train()
     stopped = "steps"
+    clock = {"tick": time.perf_counter()}
     while st["step"] < run.total_steps and stopped == "steps":
         sampler.set_epoch(st["epoch"], skip=st["batch_in_epoch"] * per_rank)
         loader = make_loader(
             run.train_set, sampler, per_rank, cfg.workers, pin_memory=run.device.type == "cuda"
         )
-        tick = time.perf_counter()
+        pending = None  # (step, loss tensor, lr) of the last step, read once the next is queued
         for batch in loader:
-            loss = _train_step(run, batch)
-            if not math.isfinite(loss):
-                raise RadarcastError(
-                    f"loss became {loss} at step {st['step'] + 1}; stopped, "
-                    f"{run.out / 'last.pt'} keeps the last good state (try a lower --lr)"
-                )
+            loss = run.step(batch)
             st["step"] += 1
             st["batch_in_epoch"] += 1
-            now = time.perf_counter()
-            if st["step"] % cfg.log_every == 0:
-                _log(
-                    run,
-                    {
-                        "event": "step",
-                        "step": st["step"],
-                        "steps": run.total_steps,
-                        "loss": loss,
-                        "lr": run.scheduler.get_last_lr()[0],
-                        "samples_per_s": cfg.batch_size / max(now - tick, 1e-9),
-                    },
-                    on_step,
-                )
-            tick = now
+            if pending is not None:
+                _finish_step(run, *pending, clock, on_step)
+            pending = (st["step"], loss, run.scheduler.get_last_lr()[0])
             done = st["step"] >= run.total_steps
             if st["step"] % cfg.val_every == 0 or done:
+                _finish_step(run, *pending, clock, on_step)
+                pending = None
                 if _evaluate(run, on_step):
                     stopped = "early stopping"
                     break
             if done:
                 break
         else:
+            if pending is not None:
+                _finish_step(run, *pending, clock, on_step)
             st["epoch"] += 1
             st["batch_in_epoch"] = 0
     _log(
@@ -529,3 +576,31 @@ def _loop(run: _Run, on_step: StepFn | None) -> None:
         },
         on_step,
     )
+
+
+def _finish_step(
+    run: _Run, step: int, loss: torch.Tensor, lr: float, clock: dict, on_step: StepFn | None
+) -> None:
+    """Read step ``step``'s loss (the host's one wait per step, made while the next step is
+    already queued), stop on a non-finite value, log it."""
+    value = float(loss)
+    if not math.isfinite(value):
+        raise RadarcastError(
+            f"loss became {value} at step {step}; stopped, "
+            f"{run.out / 'last.pt'} keeps the last good state (try a lower --lr)"
+        )
+    now = time.perf_counter()
+    if step % run.cfg.log_every == 0:
+        _log(
+            run,
+            {
+                "event": "step",
+                "step": step,
+                "steps": run.total_steps,
+                "loss": value,
+                "lr": lr,
+                "samples_per_s": run.cfg.batch_size / max(now - clock["tick"], 1e-9),
+            },
+            on_step,
+        )
+    clock["tick"] = now

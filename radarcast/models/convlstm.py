@@ -66,16 +66,59 @@ class ConvLSTMConfig:
             )
 
 
+def gate_update(gates: torch.Tensor, c: torch.Tensor) -> State:
+    """The gate arithmetic of one step: c' = σ(f)·c + σ(i)·tanh(g); h' = σ(o)·tanh(c').
+
+    ``gates`` (B, 4 C_h, H, W) in any float type (bf16 under autocast), ``c`` (B, C_h, H, W)
+    in the state's precision (float32, or float64 in the reference test). The arithmetic runs
+    in ``c``'s precision; ``h'`` comes back in ``gates``' type, so that the next gate
+    convolution reads it without a cast, and ``c'`` in ``c``'s.
+    """
+    i, f, g, o = gates.to(c.dtype).chunk(4, dim=1)  # each (B, C_h, H, W)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h.to(gates.dtype), c
+
+
+_FUSED: list = []  # the compiled gate_update, made on first use (CUDA only)
+
+
+def fused_gate_update(gates: torch.Tensor, c: torch.Tensor) -> State:
+    """:func:`gate_update` as one fused kernel forward and one backward (torch.compile).
+
+    Eager sigmoid/tanh/mul kernels each pass over the (B, 4 C_h, H, W) gates; the fused
+    kernel reads gates and c once and writes h and c once. CPU tensors take the eager
+    function (no compiler needed), so CPU runs and tests see the same numbers.
+    """
+    if not gates.is_cuda:
+        return gate_update(gates, c)
+    if not _FUSED:
+        _FUSED.append(torch.compile(gate_update, fullgraph=True, dynamic=False))
+    return _FUSED[0](gates, c)
+
+
+def _layout(t: torch.Tensor) -> torch.memory_format:
+    """channels_last when ``t`` (B, C, H, W) is laid out so, else the default NCHW."""
+    if not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 class ConvLSTMCell(nn.Module):
     """One ConvLSTM layer: gates = conv(concat[x, h]); c' = f·c + i·g; h' = o·tanh(c').
 
     ``in_channels`` may be 0 (a forecaster's first layer): the convolution then sees h only.
+    Two run-time speed settings (not part of the architecture, see
+    :meth:`EncoderForecaster.set_fast`): ``pad_to`` zero-pads concat[x, h] and the weight to
+    a multiple of that many channels (same result; tensor cores want multiples of 8/16) and
+    ``fused`` runs the gate arithmetic as one compiled kernel on CUDA.
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel: int, forget_bias: float = 1.0):
         super().__init__()
         self.in_channels, self.hidden = in_channels, hidden
         self.conv = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=kernel // 2)
+        self.pad_to, self.fused = 0, False
         with torch.no_grad():
             self.conv.bias.zero_()
             self.conv.bias[hidden : 2 * hidden].fill_(forget_bias)
@@ -83,12 +126,17 @@ class ConvLSTMCell(nn.Module):
     def forward(self, x: torch.Tensor | None, state: State) -> State:
         """x (B, C_in, H, W) or None; state (h, c) each (B, C_h, H, W) → new (h, c)."""
         h, c = state
-        z = h if x is None else torch.cat([x, h], dim=1)  # (B, C_in + C_h, H, W)
-        gates = self.conv(z)  # (B, 4 C_h, H, W): input, forget, cell, output
-        i, f, g, o = gates.chunk(4, dim=1)  # each (B, C_h, H, W)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, c
+        parts = [h] if x is None else [x.to(h.dtype), h]
+        weight = self.conv.weight  # (4 C_h, C_in + C_h, k, k)
+        extra = (-weight.shape[1]) % self.pad_to if self.pad_to else 0
+        if extra:
+            b, _, height, width = h.shape
+            parts.append(h.new_zeros(b, extra, height, width))
+            weight = F.pad(weight, (0, 0, 0, 0, 0, extra))  # (4 C_h, C_in + C_h + extra, k, k)
+        z = torch.cat(parts, dim=1) if len(parts) > 1 else h  # (B, C_in + C_h [+ extra], H, W)
+        z = z.contiguous(memory_format=_layout(h))  # cat of mixed layouts falls back to NCHW
+        gates = F.conv2d(z, weight, self.conv.bias, padding=self.conv.padding)  # (B, 4 C_h, H, W)
+        return (fused_gate_update if self.fused else gate_update)(gates, c)
 
 
 class EncoderForecaster(nn.Module):
@@ -117,6 +165,23 @@ class EncoderForecaster(nn.Module):
         self.head = nn.Conv2d(sum(config.hidden), depth, kernel_size=1)
         self.memory_format = torch.contiguous_format  # training sets channels_last on CUDA
 
+    def set_fast(self, enabled: bool = True, pad_to: int = 16) -> EncoderForecaster:
+        """Run-time speed settings for a CUDA device; the architecture and weights stay as
+        they are (so checkpoints are unaffected) and the results are the same up to rounding.
+
+        Lays parameters and activations out channels_last, zero-pads every gate
+        convolution's input channels to a multiple of ``pad_to`` (a 1-channel radar input
+        gives 65 channels with 64 hidden: no tensor-core tile fits) and fuses the gate
+        arithmetic into one compiled kernel (CUDA tensors only; CPU keeps the eager code).
+        ``enabled=False`` restores the plain settings.
+        """
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        self.to(memory_format=layout)
+        self.memory_format = layout
+        for cell in [*self.encoder, *self.forecaster]:
+            cell.pad_to, cell.fused = (pad_to if enabled else 0), enabled
+        return self
+
     # -- space-to-depth -------------------------------------------------------------------
     def _to_patches(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) → (B, T, C p² + pad, H', W'), zero-padding H, W to multiples of p."""
@@ -143,9 +208,14 @@ class EncoderForecaster(nn.Module):
 
     # -- recurrence -----------------------------------------------------------------------
     def _zeros(self, like: torch.Tensor, channels: int) -> State:
+        """Zero (h, c): h in the autocast type when autocast is on (bf16 on CUDA), c in
+        ``like``'s type, so the cell state keeps full precision."""
         b, _, hp, wp = like.shape
-        h = like.new_zeros(b, channels, hp, wp).contiguous(memory_format=self.memory_format)
-        return h, h.clone()
+        c = like.new_zeros(b, channels, hp, wp).contiguous(memory_format=self.memory_format)
+        kind = like.device.type
+        if torch.is_autocast_enabled(kind) and like.is_floating_point():
+            return c.to(torch.get_autocast_dtype(kind)), c
+        return c.clone(), c
 
     def encode(self, z: torch.Tensor) -> list[State]:
         """z (B, T_in, C', H', W') patches → each encoder layer's final (h, c)."""

@@ -1,0 +1,75 @@
+"""The CUDA speed settings (set_fast: channels_last, padded channels, fused gates) on CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from radarcast.models import build_model
+from radarcast.models.convlstm import ConvLSTMCell, fused_gate_update, gate_update
+from radarcast.training import TrainConfig, TrainStep, build_step, prepare_model
+
+
+def _x(b=2, t=3, size=11, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, t, 1, size, size, generator=g)
+
+
+def test_set_fast_gives_the_same_forecast_on_cpu():
+    torch.manual_seed(0)
+    m = build_model("convlstm", {"hidden": (7, 5)})
+    x = _x()
+    ref = m(x, 4)
+    m.set_fast(True, pad_to=16)
+    assert m.encoder[0].pad_to == 16 and m.encoder[0].fused
+    torch.testing.assert_close(m(x, 4), ref, rtol=1e-5, atol=1e-6)
+    m.set_fast(False)
+    assert m.encoder[0].pad_to == 0 and not m.encoder[0].fused
+    torch.testing.assert_close(m(x, 4), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_padded_cell_matches_float64_unpadded_cell_and_gradients():
+    torch.manual_seed(1)
+    cell = ConvLSTMCell(1, 6, 3).double()
+    rng = np.random.default_rng(3)
+    x, h, c = (torch.from_numpy(rng.normal(size=(2, n, 5, 4))) for n in (1, 6, 6))
+    w = cell.conv.weight
+    want = cell(x, (h, c))
+    (gw,) = torch.autograd.grad(want[0].sum() + want[1].sum(), w)
+    cell.pad_to = 16  # 1 + 6 = 7 channels → 16
+    got = cell(x, (h, c))
+    (gw2,) = torch.autograd.grad(got[0].sum() + got[1].sum(), w)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gw2, gw, rtol=1e-12, atol=1e-12)
+    assert gw2.shape == w.shape == (24, 7, 3, 3)
+
+
+def test_fused_gate_update_falls_back_to_eager_on_cpu():
+    g = torch.randn(2, 12, 3, 3, dtype=torch.float64)
+    c = torch.randn(2, 3, 3, 3, dtype=torch.float64)
+    for a, b in zip(fused_gate_update(g, c), gate_update(g, c), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_gate_update_keeps_c_precise_and_h_in_the_gate_type():
+    g = torch.randn(1, 8, 2, 2).to(torch.bfloat16)
+    h, c = gate_update(g, torch.randn(1, 2, 2, 2))
+    assert h.dtype == torch.bfloat16 and c.dtype == torch.float32
+
+
+def test_train_step_returns_a_device_tensor_and_learns():
+    torch.manual_seed(0)
+    dev = torch.device("cpu")
+    m = prepare_model(build_model("convlstm", {"hidden": (4,)}), dev)
+
+    def loss_fn(p, t, mask):
+        return ((p - t) ** 2).mean()
+
+    step = build_step(m, TrainConfig(lr=1e-2, warmup_steps=1), dev, loss_fn, n_out=2, total=30)
+    assert isinstance(step, TrainStep)
+    x = _x(t=2)
+    batch = {"x": x, "y": torch.full_like(x, 0.2), "mask_y": torch.ones_like(x, dtype=torch.bool)}
+    losses = [step(batch) for _ in range(30)]
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in losses)
+    assert float(losses[-1]) < 0.5 * float(losses[0])
