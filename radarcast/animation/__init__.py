@@ -11,18 +11,37 @@ overlay threshold, method panels show hits, misses and false alarms against the 
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from radarcast.animation.colours import (  # noqa: I001  (after the modules it builds on)
+    COLOUR_MAPS,
+    DBZ_LEVELS,
+    MMH_LEVELS,
+    NODATA_RGB,
+    OVERLAY_RGB,
+    RADAR_RGB,
+    ColourScale,
+    colour_scale,
+    colourise,
+    contingency_rgb,
+)
+from radarcast.animation.layout import Grid, clock, lead_text, text_block
 from radarcast.data.store import ProgressFn, check_output, format_time, parse_time
-from radarcast.data.units import UNIT_LABELS, Units, check_unit
+from radarcast.data.units import UNIT_LABELS, check_unit
 from radarcast.errors import RadarcastError
+
+__all__ = [
+    "DBZ_LEVELS", "MMH_LEVELS", "NODATA_RGB", "OVERLAY_RGB", "RADAR_RGB", "AnimateConfig",
+    "AnimationResult", "ColourScale", "Grid", "WindowPanels", "animate", "animation_frames",
+    "animation_grid", "check_format", "choose_window", "clock", "colour_scale", "colourise",
+    "contact_sheet", "contingency_rgb", "gather_panels", "lead_text", "require_video",
+    "sheet_grid", "sheet_leads", "text_block", "write_output",
+]
 
 FORMATS = (".gif", ".mp4", ".png")
 VIDEO_HINT = "pip install 'radarcast[video]'"
@@ -60,305 +79,6 @@ class AnimateConfig:
         if self.leads is not None and (not self.leads or min(self.leads) < 1):
             raise RadarcastError(f"--leads must be lead steps ≥ 1, got {self.leads}")
 
-
-# --------------------------------------------------------------------------- colours
-# NWS-style reflectivity palette: one colour per level, 5..70 dBZ in 5 dBZ steps.
-RADAR_RGB = np.array([
-    (4, 233, 231), (1, 159, 244), (3, 0, 244), (2, 253, 2), (1, 197, 1), (0, 142, 0),
-    (253, 248, 2), (229, 188, 0), (253, 149, 0), (253, 0, 0), (212, 0, 0), (188, 0, 0),
-    (248, 0, 253), (152, 84, 198),
-], dtype=np.uint8)
-DBZ_LEVELS = np.arange(5.0, 71.0, 5.0)
-MMH_LEVELS = np.array([0.1, 0.2, 0.5, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100], dtype=float)
-WHITE = np.array((255, 255, 255), np.uint8)
-# Hatched "no data": light grey with darker stripes, unlike any colour-map level.
-NODATA_RGB = {
-    "radar": ((225, 225, 225), (175, 175, 175)),
-    "grey": ((250, 232, 190), (215, 180, 110)),
-}
-# Okabe-Ito colours, told apart with the common colour-vision deficiencies.
-OVERLAY_RGB = {"hit": (0, 158, 115), "miss": (213, 94, 0), "false alarm": (0, 114, 178)}
-
-
-@dataclass(frozen=True)
-class ColourScale:
-    """Discrete levels of one unit and the pixel → RGB lookup that draws them.
-
-    ``levels`` (K,) lower bounds in ``unit``; ``colours`` (K, 3) uint8; ``values`` (256,) the
-    value in ``unit`` of each pixel level; ``lut`` (256, 3) uint8, white below ``levels[0]``;
-    ``nodata`` (2, 3) uint8 hatch colours for masked pixels.
-    """
-
-    unit: str
-    levels: np.ndarray
-    colours: np.ndarray
-    values: np.ndarray
-    lut: np.ndarray
-    nodata: np.ndarray
-
-    def label(self, i: int) -> str:
-        v = self.levels[i]
-        return f"{v:.0f}" if self.unit == "pixel" else f"{v:g}"
-
-
-def _levels(units: Units, unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """The standard levels in ``unit`` and the palette index of each."""
-    if unit == "mmh":
-        return MMH_LEVELS, np.arange(len(MMH_LEVELS))
-    if unit == "dbz":
-        return DBZ_LEVELS, np.arange(len(DBZ_LEVELS))
-    # pixel: the first pixel level at or above each dBZ level, so the picture is the dBZ one
-    p = np.ceil(units.dbz_to_pixel(DBZ_LEVELS) - 1e-9)
-    keep = np.flatnonzero((p >= 1) & (p <= 255))
-    return p[keep], keep
-
-
-def colour_scale(units: Units, unit: str = "dbz", cmap: str = "radar") -> ColourScale:
-    """Build the lookup that colours pixel levels of ``units`` in ``unit`` with ``cmap``."""
-    unit = check_unit(unit)
-    if cmap not in COLOUR_MAPS:
-        choices = ", ".join(COLOUR_MAPS)
-        raise RadarcastError(f"unknown colour map {cmap!r}; choose one of: {choices}")
-    values = units.pixel_lut(unit)  # raises for mm/h without a Z-R relation
-    levels, index = _levels(units, unit)
-    colours = COLOUR_MAPS[cmap](index)
-    bins = np.searchsorted(levels, values, side="right") - 1  # -1: below the lowest level
-    lut = np.where((bins >= 0)[:, None], colours[np.maximum(bins, 0)], WHITE).astype(np.uint8)
-    nodata = np.array(NODATA_RGB[cmap], np.uint8)
-    return ColourScale(unit, levels, colours, values, lut, nodata)
-
-
-def _grey(index: np.ndarray) -> np.ndarray:
-    shades = np.linspace(200, 20, len(RADAR_RGB)).round().astype(np.uint8)[index]
-    return np.repeat(shades[:, None], 3, axis=1)
-
-
-COLOUR_MAPS = {"radar": lambda index: RADAR_RGB[index], "grey": _grey}
-
-
-@functools.lru_cache(maxsize=8)
-def _stripes(shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) uint16: 0 on the light, 1 on the dark diagonal stripes of the no-data hatch."""
-    yy, xx = np.indices(shape)
-    return ((yy + xx) // 2 % 3 == 0).astype(np.uint16)
-
-
-def _hatch(shape: tuple[int, int], light: tuple, dark: tuple) -> np.ndarray:
-    return np.take(np.array([light, dark], np.uint8), _stripes(shape), axis=0)
-
-
-def _draw(index: np.ndarray, table: np.ndarray, valid: np.ndarray | None,
-          nodata: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB of ``table[index]``, hatched with ``nodata`` (2, 3) where not ``valid``.
-
-    ``np.take`` on a small table is ~4× faster than ``table[index]`` for 2-D tables, and
-    folding the mask into the index (hatch = two extra rows) avoids a boolean scatter.
-    """
-    if valid is None or valid.all():
-        return np.take(table, index, axis=0)
-    n = len(table)
-    index = np.where(valid, index, _stripes(index.shape) + n)  # (H, W) uint16
-    return np.take(np.concatenate([table, nodata]), index, axis=0)
-
-
-def colourise(pixels: np.ndarray, valid: np.ndarray | None, scale: ColourScale) -> np.ndarray:
-    """(H, W) uint8 pixels (+ bool validity) → (H, W, 3) uint8 RGB; invalid pixels hatched."""
-    return _draw(pixels, scale.lut, valid, scale.nodata)
-
-
-def contingency_rgb(pred, truth, valid, event: np.ndarray, scale: ColourScale) -> np.ndarray:
-    """(H, W) RGB of hits, misses and false alarms; ``event`` (256,) bool per pixel level.
-
-    ``pred``, ``truth`` (H, W) uint8; ``valid`` (H, W) bool (both known). Correct negatives
-    are white; pixels where either is unknown are hatched like "no data".
-    """
-    cat = event[pred].astype(np.uint8) + 2 * event[truth]  # 0 none, 1 FA, 2 miss, 3 hit
-    table = np.array([WHITE, OVERLAY_RGB["false alarm"], OVERLAY_RGB["miss"], OVERLAY_RGB["hit"]],
-                     np.uint8)
-    return _draw(cat, table, valid, scale.nodata)
-
-
-# --------------------------------------------------------------------------- text
-@functools.lru_cache(maxsize=8)
-def font(size: int):
-    """Pillow's built-in font at ``size`` px (the fixed bitmap font on old Pillow)."""
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the small bitmap font
-        return ImageFont.load_default()
-
-
-def text_width(text: str, size: int) -> int:
-    box = font(size).getbbox(text)
-    return int(box[2] - box[0])
-
-
-def fit_text(text: str, size: int, width: int) -> str:
-    """``text``, shortened with '…' until it fits in ``width`` px."""
-    if text_width(text, size) <= width:
-        return text
-    while len(text) > 1 and text_width(text + "…", size) > width:
-        text = text[:-1]
-    return text + "…"
-
-
-@functools.lru_cache(maxsize=2048)
-def text_block(text: str, size: int, width: int, height: int, colour=(40, 40, 40)) -> np.ndarray:
-    """(height, width, 3) uint8: ``text`` drawn left-aligned on white, cached by content."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (width, height), (255, 255, 255))
-    ImageDraw.Draw(img).text((0, height // 2), fit_text(text, size, width), font=font(size),
-                             fill=colour, anchor="lm")
-    return np.asarray(img)
-
-
-def clock(t: int, date: bool = False) -> str:
-    """'12:30' (with seconds when they are not 0), or '2020-09-13 12:30 UTC' with ``date``."""
-    fmt = "%H:%M:%S" if int(t) % 60 else "%H:%M"
-    fmt = f"%Y-%m-%d {fmt} UTC" if date else fmt
-    return datetime.fromtimestamp(int(t), tz=timezone.utc).strftime(fmt)
-
-
-def lead_text(seconds: int) -> str:
-    """+1800 → '+30 min', -600 → '-10 min', 0 → 't0' (ASCII: the built-in font lacks '−')."""
-    if seconds == 0:
-        return "t0"
-    sign = "+" if seconds > 0 else "-"
-    s = abs(int(seconds))
-    return f"{sign}{s // 60} min" if s % 60 == 0 else f"{sign}{s} s"
-
-
-# --------------------------------------------------------------------------- layout
-class Grid:
-    """A canvas of rows × columns of image cells, each with a stamp line below, a title and
-    an info line on top, and the colour bar and legend on the right.
-
-    The static parts are drawn once (:attr:`background`); :meth:`cell`, :meth:`stamp` and
-    :meth:`info` fill a copy per frame. Cells take native-resolution RGB and upscale by
-    ``k`` (nearest neighbour).
-    """
-
-    def __init__(self, n_rows: int, n_cols: int, shape: tuple[int, int], k: int, *,
-                 title: str, col_titles: Sequence[str], row_titles: Sequence[str] = (),
-                 scale: ColourScale, legend: Sequence[tuple[str, object]],
-                 titles_above: int = 0) -> None:
-        self.k, self.shape, self.titles_above = k, shape, titles_above
-        self.h, self.w = shape[0] * k, shape[1] * k
-        self.fs = fs = int(np.clip(self.w // 24, 12, 28))
-        self.line = fs + 8
-        margin, self.gap = 12, 8
-        label_w = max((text_width(t, fs) for t in row_titles), default=-margin) + margin
-        self.x0 = margin + label_w
-        self.y0 = margin + 2 * self.line  # below the title and info lines
-        self.pitch = (self.w + self.gap, self.h + self.line + self.gap // 2)
-        grid_w = n_cols * self.pitch[0] - self.gap
-        grid_h = n_rows * self.pitch[1] - self.gap // 2 + self.line  # + column titles
-        bar_x = self.x0 + grid_w + 2 * margin
-        bar_h, right_w, right_h = self._right_size(scale, legend, grid_h)
-        self.width = bar_x + right_w + margin
-        self.height = max(self.y0 + grid_h, self.y0 + right_h) + margin
-        self.background = self._draw(title, col_titles, row_titles, n_rows, n_cols,
-                                     (bar_x, bar_h), scale, legend)
-
-    def _right_size(self, scale, legend, grid_h):
-        fs, n = self.fs, len(scale.levels)
-        labels_w = max(text_width(scale.label(i), fs) for i in range(n))
-        legend_w = max((text_width(t, fs) + (0 if c is None else fs + 10) for t, c in legend),
-                       default=0)
-        legend_h = len(legend) * self.line + self.line // 2
-        box = max(fs + 2, (grid_h - legend_h - 2 * self.line) // n)
-        bar_h = box * n
-        right_w = max(fs + 8 + labels_w, legend_w, text_width(UNIT_LABELS[scale.unit], fs))
-        return bar_h, right_w, 2 * self.line + bar_h + legend_h
-
-    def box(self, r: int, c: int) -> tuple[int, int]:
-        """(y, x) of the top-left corner of cell (r, c) in the canvas."""
-        titles = self.line if r >= self.titles_above else 0
-        return self.y0 + titles + r * self.pitch[1], self.x0 + c * self.pitch[0]
-
-    def _draw(self, title, col_titles, row_titles, n_rows, n_cols, bar, scale, legend):
-        from PIL import Image, ImageDraw
-
-        img = Image.new("RGB", (self.width, self.height), (255, 255, 255))
-        d, fs, f = ImageDraw.Draw(img), self.fs, font(self.fs)
-        d.text((12, 12 + self.line // 2), fit_text(title, fs + 2, self.width - 24),
-               font=font(fs + 2), fill=(0, 0, 0), anchor="lm")
-        for c in range(n_cols):
-            y, x = self.box(self.titles_above, c)
-            text = fit_text(col_titles[c], fs, self.w)
-            d.text((x + self.w // 2, y - self.line // 2), text, font=f, fill=(0, 0, 0), anchor="mm")
-        for r in range(n_rows):
-            y, x = self.box(r, 0)
-            if row_titles:
-                d.text((x - 12, y + self.h // 2), row_titles[r], font=f, fill=(0, 0, 0),
-                       anchor="rm")
-            for c in range(n_cols):
-                y, x = self.box(r, c)
-                d.rectangle((x - 1, y - 1, x + self.w, y + self.h), outline=(150, 150, 150))
-        self._draw_bar(d, bar, scale)
-        hatches = self._draw_legend(d, bar, legend)
-        out = np.asarray(img).copy()
-        sw = self.fs  # swatch size
-        for (y, x), colours in hatches:  # hatched swatches are pasted as pixels
-            out[y : y + sw, x : x + sw] = _hatch((sw, sw), tuple(colours[0]), tuple(colours[1]))
-        return out
-
-    def _draw_bar(self, d, bar, scale):
-        (x, h), fs, n = bar, self.fs, len(scale.levels)
-        top = self.y0 + 2 * self.line
-        d.text((x, top - self.line // 2), UNIT_LABELS[scale.unit], font=font(fs), fill=(0, 0, 0),
-               anchor="lm")
-        box, bw = h // n, fs  # box height, bar width
-        for i in range(n):
-            y1 = top + h - i * box  # level i's box spans (y1 - box, y1)
-            d.rectangle((x, y1 - box, x + bw, y1), fill=tuple(int(v) for v in scale.colours[i]))
-            d.line((x + bw, y1, x + bw + 4, y1), fill=(0, 0, 0))
-            d.text((x + bw + 7, y1), scale.label(i), font=font(fs), fill=(0, 0, 0), anchor="lm")
-        d.rectangle((x, top, x + bw, top + h), outline=(0, 0, 0))
-
-    def _draw_legend(self, d, bar, legend) -> list:
-        x, y = bar[0], self.y0 + 3 * self.line + bar[1]
-        hatches, sw = [], self.fs  # swatch size
-        half = sw // 2
-        for i, (text, colour) in enumerate(legend):
-            yy = y + i * self.line
-            if colour is None:  # a heading
-                d.text((x, yy), text, font=font(self.fs), fill=(0, 0, 0), anchor="lm")
-                continue
-            if isinstance(colour, np.ndarray):  # (2, 3) hatch colours
-                hatches.append(((yy - half, x), colour))
-            else:
-                d.rectangle((x, yy - half, x + sw - 1, yy - half + sw - 1), fill=colour)
-            d.rectangle((x - 1, yy - half - 1, x + sw, yy - half + sw), outline=(120, 120, 120))
-            d.text((x + sw + 8, yy), text, font=font(self.fs), fill=(0, 0, 0), anchor="lm")
-        return hatches
-
-    def canvas(self) -> np.ndarray:
-        return self.background.copy()
-
-    def cell(self, canvas: np.ndarray, r: int, c: int, rgb: np.ndarray | None) -> None:
-        """Paste (H, W, 3) native RGB into cell (r, c), upscaled ×k; None leaves it blank."""
-        if rgb is None:
-            return
-        y, x = self.box(r, c)
-        h0, w0 = self.shape
-        view = canvas[y : y + self.h, x : x + self.w].reshape(h0, self.k, w0, self.k, 3)
-        assert np.shares_memory(view, canvas)  # reshape of a slice must stay a view
-        view[...] = rgb[:, None, :, None, :]
-
-    def stamp(self, canvas: np.ndarray, r: int, c: int, text: str) -> None:
-        y, x = self.box(r, c)
-        canvas[y + self.h + 2 : y + self.h + self.line, x : x + self.w] = text_block(
-            text, self.fs, self.w, self.line - 2)
-
-    def info(self, canvas: np.ndarray, text: str) -> None:
-        y = 12 + self.line
-        width = self.width - 24
-        canvas[y : y + self.line, 12 : 12 + width] = text_block(text, self.fs, width, self.line,
-                                                                 (0, 0, 0))
 
 
 # --------------------------------------------------------------------------- panels
