@@ -68,7 +68,9 @@ def user_errors(fn: Callable) -> Callable:
             if write_failed:
                 # HDF5 crashes at interpreter exit after a failed file write (h5py#914, in
                 # libhdf5): the library already removed its temporary file, so end here.
-                err_console.print(Text("error: ", style="bold red") + Text(message))
+                err_console.print(
+                    Text("error: ", style="bold red") + Text(message), soft_wrap=True
+                )
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)
@@ -100,7 +102,9 @@ def describe_os_error(e: OSError) -> tuple[str, bool]:
     m = re.search(r"filename = '([^']*)'.*?errno = (\d+), error message = '([^']*)'", text, re.S)
     if m is None:
         return " ".join(f"{where}{text}".split()), False
-    return f"{m.group(1)}: {m.group(3)} (errno {m.group(2)})", "write failed" in text
+    # name the output, not the hidden temporary file it was being written to
+    name = re.sub(r"(^|/)\.([^/]+)\.\d+\.tmp(\.[^/.]+)?$", r"\1\2\3", m.group(1))
+    return f"{name}: {m.group(3)} (errno {m.group(2)})", "write failed" in text
 
 
 def command(*args, **kwargs) -> Callable:
