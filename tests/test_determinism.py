@@ -58,25 +58,32 @@ def test_synth_is_identical_for_the_same_seed(tmp_path, fmt):
     assert c != a  # the seed does matter
 
 
+CHAIN = [
+    ["synth", "raw", "-n", "2", "--frames", "16", "--size", "40x48", "--seed", "7"],
+    ["preprocess", "raw", "--time-pattern", "%Y%m%dT%H%M%S", "-o", "d.h5", "--n-in", "3",
+     "--n-out", "3", "--split", "0.5,0.25,0.25"],
+    ["forecast", "d.h5", "--split", "all", "-o", "persistence.h5"],
+    ["forecast", "d.h5", "--split", "all", "--method", "rover", "--device", "cpu",
+     "-o", "rover.h5"],
+    ["evaluate", "d.h5", "-m", "rover", "--split", "all", "--bootstrap", "20", "--out",
+     "scores"],
+]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same CLI chain run in two folders: synth → preprocess → forecast → evaluate."""
-    folders = []
-    for name in ("one", "two"):
-        d = tmp_path_factory.mktemp(name)
-        chain = [
-            ["synth", "raw", "-n", "2", "--frames", "16", "--size", "40x48", "--seed", "7"],
-            ["preprocess", "raw", "--time-pattern", "%Y%m%dT%H%M%S", "-o", "d.h5",
-             "--n-in", "3", "--n-out", "3", "--split", "0.5,0.25,0.25"],
-            ["forecast", "d.h5", "--split", "all", "-o", "persistence.h5"],
-            ["forecast", "d.h5", "--split", "all", "--method", "rover", "--device", "cpu",
-             "-o", "rover.h5"],
-            ["evaluate", "d.h5", "-m", "rover", "--split", "all", "--bootstrap", "20",
-             "--out", "scores"],
-        ]
-        for args in chain:
+    """The same CLI chain (synth → preprocess → forecast → evaluate) run in two folders at
+    the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folders = [tmp_path_factory.mktemp(name) for name in ("one", "two")]
+
+    def chain(d: Path) -> None:
+        for args in CHAIN:
             _cli(*args, cwd=d)
-        folders.append(d)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(chain, folders))
     return folders
 
 

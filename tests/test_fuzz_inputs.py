@@ -136,7 +136,8 @@ def base(tmp_path_factory):
 
     from radarcast.checkpoint import FORMAT
     from radarcast.forecasters import resolve, write_forecast
-    from radarcast.models import build_model, to_dict
+    from radarcast.config import to_dict
+    from radarcast.models import build_model
 
     folder = tmp_path_factory.mktemp("fuzz")
     ds_path = _write_dataset(folder / "good.h5")

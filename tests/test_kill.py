@@ -88,17 +88,15 @@ def work(tmp_path_factory):
     """A raw stack, its dataset, and the uninterrupted runs' results and durations."""
     folder = tmp_path_factory.mktemp("kill")
     rng = np.random.default_rng(0)
-    stack = rng.integers(0, 256, (600, 64, 64), dtype=np.uint8)
+    stack = rng.integers(0, 256, (800, 64, 64), dtype=np.uint8)
     np.save(folder / "raw.npy", stack)
     np.save(folder / "old.npy", stack[:7])
     t = {"preprocess": _run(["preprocess", "raw.npy", "-o", "data.h5", "--n-in", "3",
                              "--n-out", "3", "--split", "0.5,0.25,0.25"], folder)}
     _run(["preprocess", "old.npy", "-o", "old.h5"], folder)
-    t["forecast"] = _run(["forecast", "data.h5", "-o", "fc.h5", "--method", "rover",
-                          "--limit", "8"], folder)
+    t["forecast"] = _run(["forecast", "data.h5", "-o", "fc.h5"], folder)
     _run(["forecast", "data.h5", "-o", "old_fc.h5", "--limit", "1"], folder)
-    t["evaluate"] = _run(["evaluate", "data.h5", "-m", "rover", "--limit", "8",
-                          "--out", "scores"], folder)
+    t["evaluate"] = _run(["evaluate", "data.h5", "-f", "fc.h5", "--out", "scores"], folder)
     _run(["evaluate", "data.h5", "--limit", "1", "--out", "old_scores"], folder)
     return {"folder": folder, "stack": stack, "seconds": t}
 
@@ -145,22 +143,21 @@ def test_forecast_killed(work, tmp_path, sig, seed):
     _fresh(work, tmp_path)
     old = (work["folder"] / "old_fc.h5").read_bytes()
     (tmp_path / "fc.h5").write_bytes(old)
-    args = ["forecast", "data.h5", "-o", "fc.h5", "--method", "rover", "--limit", "8",
-            "--overwrite"]
+    args = ["forecast", "data.h5", "-o", "fc.h5", "--overwrite"]
     _kill_at_random(args, tmp_path, work["seconds"]["forecast"], sig, seed)
     if (tmp_path / "fc.h5").read_bytes() != old:
-        _complete_forecast(tmp_path / "fc.h5", 8)
+        with open_dataset(tmp_path / "data.h5") as ds:
+            _complete_forecast(tmp_path / "fc.h5", len(ds.windows(split="test")))
     _after(tmp_path, sig)
 
 
 # --------------------------------------------------------------------------- evaluate
 @pytest.mark.parametrize("sig,seed", TRIALS)
 def test_evaluate_killed(work, tmp_path, sig, seed):
-    _fresh(work, tmp_path, "old_scores")
+    _fresh(work, tmp_path, "old_scores", "fc.h5")
     (tmp_path / "old_scores").rename(tmp_path / "scores")
     old = {p.name: p.read_bytes() for p in (work["folder"] / "old_scores").iterdir()}
-    args = ["evaluate", "data.h5", "-m", "rover", "--limit", "8", "--out", "scores",
-            "--overwrite"]
+    args = ["evaluate", "data.h5", "-f", "fc.h5", "--out", "scores", "--overwrite"]
     _kill_at_random(args, tmp_path, work["seconds"]["evaluate"], sig, seed)
     out = tmp_path / "scores"
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(old)
@@ -182,7 +179,7 @@ def _complete_file(path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- train
-TOML = 'preset = "convlstm-1"\nn_in = 2\nn_out = 2\nval_windows = 4\n\n[model_config]\nhidden = [3]\n'
+TOML = 'preset = "convlstm-1"\nn_in = 2\nn_out = 2\nval_windows = 4\n[model_config]\nhidden = [3]\n'
 TRAIN_ARGS = ["--config", "tiny.toml", "--steps", "6", "--val-every", "2", "--crop", "16",
               "--batch-size", "2", "--workers", "0", "--device", "cpu", "--deterministic",
               "--seed", "3", "--lr", "0.01"]
