@@ -1,6 +1,6 @@
 """The synthetic growth case: where ROVER fails (growth, decay) and what a ConvLSTM does.
 
-    python bench/growth_case.py [--steps 400] [--work DIR] [--device cpu]
+    python bench/growth_case.py [--steps 300] [--work DIR] [--device cpu]
 
 1. Synthetic storms with strong growth and decay (``SynthConfig.growth``: cells live
    ``lifetime / growth`` steps) go through the demo pipeline (``radarcast.demo.run_demo``):
@@ -12,7 +12,7 @@
 3. Test windows of the growth data are split by what happens between t0 and the last lead:
    the wet area (≥ 0.5 mm/h) grows (×1.25 or more), decays (×0.8 or less) or neither;
    scores are recomputed from evaluate's per-window counts for each group.
-4. ``radarcast animate`` draws the window whose wet area grows most (GIF and contact sheet)
+4. ``radarcast animate`` draws the window that gains most wet pixels (GIF and contact sheet)
    into docs/img/.
 
 Prints tables and writes bench/results/growth_case.json.
@@ -89,17 +89,19 @@ def summarise(scores, rows=None) -> dict:
 
 def window_groups(ds, starts, n_in: int, n_out: int, px: float) -> dict[str, np.ndarray]:
     """Rows of ``starts`` whose wet area (≥ ``px``) grows, decays or stays, t0 → last lead."""
-    ratios = []
+    ratios, gains = [], []
     for s in starts:
         frames = ds.frames(int(s) + n_in - 1, int(s) + n_in + n_out)  # t0 .. last lead
-        a0, a1 = (frames[0] >= px).sum(), (frames[-1] >= px).sum()
+        a0, a1 = int((frames[0] >= px).sum()), int((frames[-1] >= px).sum())
         ratios.append((a1 + 1) / (a0 + 1))
+        gains.append(a1 - a0)
     r = np.array(ratios)
     return {
         "growing": np.flatnonzero(r >= GROW),
         "decaying": np.flatnonzero(r <= DECAY),
         "steady": np.flatnonzero((r > DECAY) & (r < GROW)),
         "ratios": r,
+        "gains": np.array(gains),
     }
 
 
@@ -111,35 +113,29 @@ def make_control(work: Path, cfg: DemoConfig) -> Path:
 
 
 def animate_case(work: Path, window: int, cfg: DemoConfig) -> dict[str, str]:
-    """Draw one growth window with `radarcast animate` into docs/img/."""
+    """Draw one growth window with `radarcast animate` into docs/img/: a contact sheet, a
+    GIF, and a sheet of hits / misses / false alarms at the lowest threshold."""
     IMG.mkdir(parents=True, exist_ok=True)
+    lowest = f"{cfg.thresholds[0]:g}"
+    outputs = {
+        "growth_case.png": [],
+        "growth_case.gif": ["--fps", "3"],
+        "growth_case_overlay.png": ["--units", "mmh", "--overlay", lowest],
+    }
     made = {}
-    for name in ("growth_case.png", "growth_case.gif"):
-        cmd = [
-            sys.executable,
-            "-m",
-            "radarcast",
-            "animate",
-            str(work / "dataset.h5"),
-            "-o",
-            str(IMG / name),
-            "--window",
-            str(window),
-            "--scale",
-            "3",
-            "--fps",
-            "3",
-            "--n-in",
-            str(cfg.n_in),
-            "--n-out",
-            str(cfg.n_out),
-            "--overwrite",
-        ]
+    for name, extra in outputs.items():
+        args = ["animate", str(work / "dataset.h5"), "-o", str(IMG / name)]
+        args += ["--window", str(window), "--scale", "3", "--overwrite", *extra]
         for m in ("persistence", "rover", "convlstm"):
-            cmd += ["-f", str(work / "forecasts" / f"{m}.h5")]
-        subprocess.run(cmd, check=True, cwd=ROOT)
-        made[name] = " ".join(["radarcast", *cmd[3:]])
+            args += ["-f", str(work / "forecasts" / f"{m}.h5")]
+        subprocess.run([sys.executable, "-m", "radarcast", *args], check=True, cwd=ROOT)
+        made[name] = " ".join(["radarcast", *args])
     return made
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+    return done.stdout.strip()
 
 
 def print_table(title: str, summary: dict, labels: list[str]) -> None:
@@ -153,7 +149,7 @@ def print_table(title: str, summary: dict, labels: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=400, help="ConvLSTM optimizer steps")
+    ap.add_argument("--steps", type=int, default=300, help="ConvLSTM optimizer steps")
     ap.add_argument("--work", type=Path, default=Path("/tmp/radarcast-growth"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
@@ -168,13 +164,14 @@ def main() -> None:
     labels = [f"{v:g}" for v in scores.thresholds.values]
     with open_dataset(args.work / "dataset.h5") as ds:
         groups = window_groups(ds, scores.starts, cfg.n_in, cfg.n_out, scores.thresholds.pixels[0])
+    control_path = make_control(args.work, cfg)
     control = evaluate(
-        make_control(args.work, cfg),
+        control_path,
         ["persistence", "rover", str(args.work / "convlstm" / "best.pt")],
         thresholds=cfg.thresholds,
         units="mmh",
         split="test",
-        options={"rover": {"device": args.device}},
+        options={"rover": {"device": args.device, **cfg.rover}},
     )
     doc = {
         "thresholds_mmh": list(scores.thresholds.values),
@@ -200,7 +197,7 @@ def main() -> None:
         doc["control_growth_0"]["all"],
         labels,
     )
-    best = int(np.argmax(groups["ratios"]))
+    best = int(np.argmax(groups["gains"]))  # the largest gain of wet pixels
     images = {} if args.no_images else animate_case(args.work, best, cfg)
     doc.update(
         {
@@ -216,6 +213,8 @@ def main() -> None:
                 "ratios": groups["ratios"].round(3).tolist(),
             },
             "command": " ".join(["python", *sys.argv]),
+            "git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty_files": _git("status", "--porcelain", "radarcast").splitlines(),
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),
             "machine": platform.platform(),
