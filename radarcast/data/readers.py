@@ -311,7 +311,7 @@ def read_cikm(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
                     )
                 try:
                     values = np.array(parts[2].split(), dtype=np.int64)
-                except ValueError:
+                except (ValueError, OverflowError):
                     raise RadarcastError(f"{where}: non-integer values") from None
                 if values.size != expected:
                     raise RadarcastError(
