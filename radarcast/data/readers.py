@@ -13,6 +13,7 @@ import glob
 import gzip
 import io
 import re
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -270,7 +271,7 @@ def _stacks(path: Path) -> Iterator[tuple[str, np.ndarray]]:
                     yield f"{path}[{key}]", z[key]
         else:
             yield str(path), np.load(path, mmap_mode="r")
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as e:
         raise RadarcastError(f"{path}: cannot read the array ({e})") from None
 
 
@@ -436,7 +437,7 @@ def count_frames(kind: str, paths: list[Path], opts: ReadOptions) -> int | None:
         for p in paths:
             try:
                 shape = np.load(p, mmap_mode="r").shape
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, EOFError) as e:
                 raise RadarcastError(f"{p}: cannot read the array ({e})") from None
             total += int(np.prod(shape[:-2])) if len(shape) >= 3 else 1
         return total
