@@ -238,7 +238,9 @@ def read_image(path: Path) -> np.ndarray:
             data = gzip.decompress(data)
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-    except (OSError, EOFError, SyntaxError, ValueError, zlib.error) as e:
+    except (
+        OSError, EOFError, SyntaxError, ValueError, zlib.error, Image.DecompressionBombError
+    ) as e:
         raise RadarcastError(f"{path}: cannot read the image ({e})") from None
     if im.mode in ("L", "P"):
         return np.asarray(im)
