@@ -198,8 +198,8 @@ def times_from_names(paths: list[Path], pattern: str | None) -> list[int | None]
 def as_grid(a: np.ndarray, name: str) -> np.ndarray:
     """Check that ``a`` holds a 2-D grid of integers 0..255 and return it as uint8.
     Float NaNs are allowed (read as missing) and come back as 0; see :func:`nan_mask`."""
-    if a.ndim != 2:
-        raise RadarcastError(f"{name}: expected a 2-D grid, got shape {a.shape}")
+    if a.ndim != 2 or 0 in a.shape:
+        raise RadarcastError(f"{name}: expected a non-empty 2-D grid, got shape {a.shape}")
     if a.dtype == np.uint8:
         return a
     if a.dtype.kind in "iu":
