@@ -252,7 +252,9 @@ def read_image(path: Path) -> np.ndarray:
             f"{path}: a colour ({im.mode}) image; expected one channel of 0–255 values "
             "(grey or palette index)"
         )
-    if im.mode in ("1", "I", "I;16", "I;16B", "I;16L", "F"):
+    if im.mode == "1":  # bilevel: 0/255 as drawn (numpy would give bool, refused below)
+        return np.asarray(im.convert("L"))
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         return as_grid(np.asarray(im), str(path))
     raise RadarcastError(f"{path}: image mode {im.mode} is not a single-channel 0–255 grid")
 
