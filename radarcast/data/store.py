@@ -14,7 +14,9 @@ crosses a split either.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import io
 import json
 import os
 import sys
@@ -22,6 +24,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -154,6 +157,15 @@ def assign_splits(
     return (np.cumsum(starts) - 1).astype(np.int32), split
 
 
+@contextmanager
+def quiet_hdf5_release() -> Iterator[None]:
+    """Release h5py handles after a failed write without h5py's traceback for each handle
+    HDF5 cannot flush (a full disk); the caller reports the first error."""
+    with redirect_stderr(io.StringIO()):
+        yield
+        gc.collect()
+
+
 # --------------------------------------------------------------------------- writer
 class DatasetWriter:
     """Stream frames into a new dataset file; nothing appears under ``path`` until
@@ -226,12 +238,15 @@ class DatasetWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._file is not None:
-            try:
-                self._file.close()
-            except Exception:  # noqa: BLE001 - best effort while already failing
-                pass
-            self._file = None
+        with quiet_hdf5_release():
+            self._frames = self._mask = None
+            self._last.clear()
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except Exception:  # noqa: BLE001 - best effort while already failing
+                    pass
+                self._file = None
         self._tmp.unlink(missing_ok=True)
 
     def __len__(self) -> int:
