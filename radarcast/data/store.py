@@ -40,6 +40,8 @@ SCHEMA = "radarcast/1"
 SPLITS = {"train": 0, "val": 1, "test": 2}
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 TILE = 512  # grids larger than this are chunked in TILE x TILE tiles
+MAX_FRAMES = 2**24  # 160 years of 5-minute frames: index arrays stay ~200 MiB
+MAX_PIXELS = 2**28  # 16384 x 16384: one static mask stays 256 MiB
 MAX_PENDING = 8  # frames compressed ahead of writing (bounds the writer's memory)
 
 
@@ -450,52 +452,72 @@ class RadarDataset:
         if not self.path.is_file():
             raise RadarcastError(f"{self.path}: no such dataset file")
         self._file: h5py.File | None = None
-        f = self.file
         try:
-            attrs = dict(f.attrs)
-            schema = attrs.get("schema")
-            if isinstance(schema, bytes):
-                schema = schema.decode()
-            if schema != SCHEMA:
+            self._read_index(self.file)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_index(self, f: h5py.File) -> None:
+        """Check the layout and attributes and read the index arrays; RadarcastError for a
+        file that is not a sound radarcast/1 dataset (so nothing later trips over it)."""
+        where = self.path
+        attrs = _readable_attrs(f)
+        schema = _plain(attrs.get("schema"))
+        if schema != SCHEMA:
+            raise RadarcastError(
+                f"{where} is not a radarcast dataset (schema {schema!r}, expected {SCHEMA!r})"
+            )
+        for name in ("frames", "time", "segment", "split", "mask"):
+            if not isinstance(f.get(name), h5py.Dataset):
+                raise RadarcastError(f"{where}: dataset {name!r} is missing")
+        frames = f["frames"]
+        if frames.ndim != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
+            raise RadarcastError(
+                f"{where}: frames must be uint8 (T, H, W), got {frames.dtype} {frames.shape}"
+            )
+        self.shape: tuple[int, int, int] = tuple(int(s) for s in frames.shape)
+        n, h, w = self.shape
+        if n > MAX_FRAMES or h * w > MAX_PIXELS:  # checked before anything is read
+            raise RadarcastError(
+                f"{where}: frames declare {n:,} frames of {h:,}x{w:,}; at most "
+                f"{MAX_FRAMES:,} frames of {MAX_PIXELS:,} pixels are supported"
+            )
+        for name, kinds in (("time", "iuf"), ("segment", "iu"), ("split", "iu")):
+            d = f[name]
+            if d.shape != (n,) or d.dtype.kind not in kinds:
                 raise RadarcastError(
-                    f"{self.path} is not a radarcast dataset "
-                    f"(schema {schema!r}, expected {SCHEMA!r})"
+                    f"{where}: {name!r} must hold {n} numbers (one per frame), "
+                    f"got {d.dtype} {d.shape}"
                 )
-            for name in ("frames", "time", "segment", "split", "mask"):
-                if name not in f:
-                    raise RadarcastError(f"{self.path}: dataset {name!r} is missing")
-            frames = f["frames"]
-            if frames.ndim != 3 or frames.dtype != np.uint8:
-                raise RadarcastError(
-                    f"{self.path}: frames must be uint8 (T, H, W), "
-                    f"got {frames.dtype} {frames.shape}"
-                )
-            self.shape: tuple[int, int, int] = tuple(int(s) for s in frames.shape)
-            self.times = f["time"][...].astype(np.int64)
-            self.segments = f["segment"][...].astype(np.int32)
-            self.splits = f["split"][...].astype(np.uint8)
-            n = self.shape[0]
-            if not (len(self.times) == len(self.segments) == len(self.splits) == n):
-                raise RadarcastError(
-                    f"{self.path}: time/segment/split lengths differ from {n} frames"
-                )
-            if n > 1 and np.any(np.diff(self.times) <= 0):
-                raise RadarcastError(f"{self.path}: times do not increase strictly")
-            mask = f["mask"]
-            if mask.shape not in (self.shape, self.shape[1:]):
-                raise RadarcastError(
-                    f"{self.path}: mask shape {mask.shape} fits neither "
-                    f"{self.shape} nor {self.shape[1:]}"
-                )
-            self.static_mask: np.ndarray | None = mask[...].astype(bool) if mask.ndim == 2 else None
-            self.units = Units.from_attrs(attrs)
-            self.timestep_s = int(attrs["timestep_s"])
-            self.n_in = int(attrs.get("n_in", 5))
-            self.n_out = int(attrs.get("n_out", 15))
-            self.source = _text(attrs.get("source", ""))
-            self.attrs = {k: _plain(v) for k, v in attrs.items()}
-        except KeyError as e:
-            raise RadarcastError(f"{self.path}: attribute {e.args[0]!r} is missing") from None
+        times = _read(f["time"], where)
+        if not np.all(np.isfinite(times)):
+            raise RadarcastError(f"{where}: 'time' holds non-finite values")
+        self.times = times.astype(np.int64)
+        self.segments = _read(f["segment"], where).astype(np.int32)
+        self.splits = _read(f["split"], where).astype(np.uint8)
+        if n > 1 and np.any(np.diff(self.times) <= 0):
+            raise RadarcastError(f"{where}: times do not increase strictly")
+        mask = f["mask"]
+        if mask.shape not in (self.shape, self.shape[1:]) or mask.dtype.kind not in "biu":
+            raise RadarcastError(
+                f"{where}: mask must be bool {self.shape} or {self.shape[1:]}, "
+                f"got {mask.dtype} {mask.shape}"
+            )
+        self.static_mask: np.ndarray | None = (
+            _read(mask, where).astype(bool) if mask.ndim == 2 else None
+        )
+        try:
+            self.units = Units.from_attrs(
+                {k: _number(attrs, k, where) for k in ("dbz_gain", "dbz_offset", "zr_a", "zr_b")}
+            )
+        except RadarcastError as e:
+            raise RadarcastError(f"{where}: {e}") from None
+        self.timestep_s = _count(attrs, "timestep_s", where)
+        self.n_in = _count(attrs, "n_in", where, default=5)
+        self.n_out = _count(attrs, "n_out", where, default=15)
+        self.source = _text(attrs.get("source", ""))
+        self.attrs = {k: _plain(v) for k, v in attrs.items()}
 
     # -- handle management
     @property
@@ -544,7 +566,7 @@ class RadarDataset:
     def frames(self, start: int, stop: int | None = None) -> np.ndarray:
         """(n, H, W) uint8 frames ``start:stop`` (one frame if ``stop`` is None)."""
         stop = start + 1 if stop is None else stop
-        return self.file["frames"][start:stop]
+        return _read(self.file["frames"], self.path, slice(start, stop))
 
     def masks(self, start: int, stop: int | None = None) -> np.ndarray:
         """(n, H, W) bool validity of frames ``start:stop``."""
@@ -552,7 +574,7 @@ class RadarDataset:
         if self.static_mask is not None:
             n = len(range(*slice(start, stop).indices(self.n_frames)))
             return np.broadcast_to(self.static_mask, (n, *self.shape[1:]))
-        return self.file["mask"][start:stop].astype(bool)
+        return _read(self.file["mask"], self.path, slice(start, stop)).astype(bool)
 
     def windows(
         self,
@@ -649,6 +671,49 @@ class RadarDataset:
 def open_dataset(path: str | os.PathLike) -> RadarDataset:
     """Open a ``radarcast/1`` dataset file for reading (raises RadarcastError otherwise)."""
     return RadarDataset(path)
+
+
+def _readable_attrs(f: h5py.File) -> dict:
+    """The file's attributes; one that cannot be decoded counts as missing."""
+    out = {}
+    for k in f.attrs:
+        try:
+            out[k] = f.attrs[k]
+        except (OSError, TypeError, ValueError):
+            pass
+    return out
+
+
+def _number(attrs: dict, name: str, where) -> float:
+    """A real-valued scalar attribute as float; RadarcastError when missing or not a number."""
+    if name not in attrs:
+        raise RadarcastError(f"{where}: attribute {name!r} is missing")
+    v = attrs[name]
+    if isinstance(v, np.ndarray) and v.size == 1:
+        v = v.reshape(()).item()
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise RadarcastError(f"{where}: attribute {name!r} must be a number, got {_plain(v)!r}")
+    return float(v)
+
+
+def _count(attrs: dict, name: str, where, default: int | None = None) -> int:
+    """A whole-number attribute ≥ 1 (``default`` when absent, if given)."""
+    if name not in attrs and default is not None:
+        return default
+    v = _number(attrs, name, where)
+    if not (np.isfinite(v) and v == int(v) and 1 <= v < 2**31):
+        raise RadarcastError(f"{where}: attribute {name!r} must be a whole number ≥ 1, got {v:g}")
+    return int(v)
+
+
+def _read(dataset: h5py.Dataset, where, sel=()) -> np.ndarray:
+    """``dataset[sel]``; a damaged or unreadable chunk becomes a RadarcastError."""
+    try:
+        return dataset[sel]
+    except (OSError, RuntimeError) as e:
+        raise RadarcastError(
+            f"{where}: cannot read {dataset.name.lstrip('/')!r} ({' '.join(str(e).split())})"
+        ) from None
 
 
 def _text(v) -> str:
