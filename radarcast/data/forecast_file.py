@@ -23,7 +23,12 @@ import h5py
 import numpy as np
 
 from radarcast import __version__
-from radarcast.data.store import check_output, chunk_shape, temporary_path
+from radarcast.data.store import (
+    check_output,
+    chunk_shape,
+    quiet_hdf5_release,
+    temporary_path,
+)
 from radarcast.errors import RadarcastError
 
 FORECAST_SCHEMA = "radarcast-forecast/1"
@@ -91,12 +96,14 @@ class ForecastWriter:
             self.abort()
 
     def abort(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            except Exception:  # noqa: BLE001 - best effort while already failing
-                pass
-            self._file = None
+        with quiet_hdf5_release():
+            self._pred = self._valid = None
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except Exception:  # noqa: BLE001 - best effort while already failing
+                    pass
+                self._file = None
         self._tmp.unlink(missing_ok=True)
 
     def write(self, pred: np.ndarray) -> None:
