@@ -242,26 +242,28 @@ def _make_model(cfg: TrainConfig, name: str, mcfg, device: torch.device) -> torc
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - for third-party code using it
     torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
-    return prepare_model(build_model(name, mcfg), device)
+    return prepare_model(build_model(name, mcfg), device, benchmark=not cfg.deterministic)
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def prepare_model(
+    model: torch.nn.Module, device: torch.device, benchmark: bool = True
+) -> torch.nn.Module:
     """Move ``model`` to ``device``; on CUDA switch on its speed settings (``set_fast``:
-    channels_last, padded channels, fused gate arithmetic) where the model has them."""
+    channels_last, padded channels, fused gate arithmetic) where the model has them, and
+    with ``benchmark`` let cuDNN time its convolution algorithms once per shape (training
+    shapes are fixed, so this pays after the first steps)."""
     model = model.to(device)
-    if device.type == "cuda" and hasattr(model, "set_fast"):
-        model.set_fast(True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = benchmark
+        if hasattr(model, "set_fast"):
+            model.set_fast(True)
     return model
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
-    """AdamW over ``model``'s parameters (the fused single-kernel update on CUDA)."""
-    return torch.optim.AdamW(
-        model.parameters(),
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        fused=device.type == "cuda",
-    )
+    """AdamW over ``model``'s parameters (PyTorch's multi-tensor update on CUDA: a ConvLSTM
+    has a few dozen parameter tensors, so a fused kernel would gain little)."""
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total: int):

@@ -104,6 +104,22 @@ def _layout(t: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def _cat_channels(parts: list[torch.Tensor], layout: torch.memory_format) -> torch.Tensor:
+    """Concatenate (B, C_k, H, W) tensors along channels, the result laid out as ``layout``.
+
+    ``torch.cat`` returns NCHW unless every input is unambiguously channels_last (a
+    1-channel input never is), which would cost a second copy per step; channels_last
+    is NHWC in memory, so concatenating the NHWC views along their last axis writes it
+    directly.
+    """
+    if len(parts) == 1:
+        return parts[0].contiguous(memory_format=layout)
+    if layout != torch.channels_last:
+        return torch.cat(parts, dim=1)
+    nhwc = torch.cat([t.permute(0, 2, 3, 1) for t in parts], dim=3)  # (B, H, W, ΣC)
+    return nhwc.permute(0, 3, 1, 2)  # (B, ΣC, H, W), channels_last strides
+
+
 class ConvLSTMCell(nn.Module):
     """One ConvLSTM layer: gates = conv(concat[x, h]); c' = f·c + i·g; h' = o·tanh(c').
 
@@ -133,8 +149,7 @@ class ConvLSTMCell(nn.Module):
             b, _, height, width = h.shape
             parts.append(h.new_zeros(b, extra, height, width))
             weight = F.pad(weight, (0, 0, 0, 0, 0, extra))  # (4 C_h, C_in + C_h + extra, k, k)
-        z = torch.cat(parts, dim=1) if len(parts) > 1 else h  # (B, C_in + C_h [+ extra], H, W)
-        z = z.contiguous(memory_format=_layout(h))  # cat of mixed layouts falls back to NCHW
+        z = _cat_channels(parts, _layout(h))  # (B, C_in + C_h [+ extra], H, W)
         gates = F.conv2d(z, weight, self.conv.bias, padding=self.conv.padding)  # (B, 4 C_h, H, W)
         return (fused_gate_update if self.fused else gate_update)(gates, c)
 
@@ -236,7 +251,7 @@ class EncoderForecaster(nn.Module):
             for layer, cell in enumerate(self.forecaster):
                 states[layer] = cell(inp, states[layer])
                 inp = states[layer][0]
-            hs = torch.cat([s[0] for s in states], dim=1)  # (B, ΣC_h, H', W')
+            hs = _cat_channels([s[0] for s in states], self.memory_format)  # (B, ΣC_h, H', W')
             frames.append(self.head(hs))  # (B, C p², H', W')
         return torch.stack(frames, dim=1)  # (B, n_out, C p², H', W')
 
