@@ -13,8 +13,10 @@ Writes are atomic: a temporary file in the same folder, then ``os.replace``.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,12 @@ def save_checkpoint(path: str | os.PathLike, **fields: Any) -> Path:
     data = {"format": FORMAT, "version": __version__, **fields}
     tmp = temporary_path(path)
     try:
-        torch.save(data, tmp)
+        try:
+            torch.save(data, tmp)
+        except RuntimeError:  # torch's writer reports a failed write (a full disk) this way
+            code = errno.ENOSPC if shutil.disk_usage(tmp.parent).free < 2**20 else errno.EIO
+            msg = f"cannot write the checkpoint ({os.strerror(code)})"
+            raise OSError(code, msg, str(path)) from None
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
