@@ -33,6 +33,8 @@ from radarcast.models import build_model
 
 FORMAT = "radarcast-checkpoint/1"
 REQUIRED = ("model", "model_config", "state_dict", "units", "n_in", "n_out")
+FIELD_TYPES = {"model": str, "model_config": dict, "state_dict": dict, "units": dict,
+               "n_in": int, "n_out": int}
 
 
 def save_checkpoint(path: str | os.PathLike, **fields: Any) -> Path:
@@ -60,7 +62,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise RadarcastError(f"{path}: no such checkpoint file")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+    except (
+        RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
+        OSError, IndexError, KeyError, TypeError, AttributeError, MemoryError,
+    ) as e:  # a damaged file surfaces from torch's unpickler in any of these
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RadarcastError(
             f"{path}: not a readable radarcast checkpoint ({first[:120]})"
@@ -73,17 +78,36 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise RadarcastError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    for key, kind in FIELD_TYPES.items():
+        if not isinstance(data[key], kind) or isinstance(data[key], bool):
+            raise RadarcastError(
+                f"{path}: checkpoint field {key!r} is a {type(data[key]).__name__}, "
+                f"expected {kind.__name__}"
+            )
+    if data["n_in"] < 1 or data["n_out"] < 1:
+        raise RadarcastError(
+            f"{path}: n_in and n_out must be ≥ 1, got {data['n_in']} and {data['n_out']}"
+        )
     return data
 
 
 def model_from_checkpoint(data: dict, path: str | os.PathLike = "checkpoint") -> torch.nn.Module:
     """Rebuild the model of a loaded checkpoint and load its weights."""
-    model = build_model(data["model"], data["model_config"])
+    try:
+        model = build_model(data["model"], data["model_config"])
+    except RadarcastError as e:
+        raise RadarcastError(f"{path}: {e}") from None
+    except (TypeError, ValueError, RuntimeError, MemoryError) as e:  # e.g. absurd layer sizes
+        raise RadarcastError(
+            f"{path}: model {data['model']!r} cannot be built from its config "
+            f"({' '.join(str(e).split())[:160]})"
+        ) from None
     try:
         model.load_state_dict(data["state_dict"])
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, ValueError) as e:
         raise RadarcastError(
-            f"{path}: weights do not fit model {data['model']!r} ({str(e)[:160]})"
+            f"{path}: weights do not fit model {data['model']!r} "
+            f"({' '.join(str(e).split())[:160]})"
         ) from None
     return model
 
@@ -153,7 +177,13 @@ def load_forecaster(
 
     path = Path(path)
     data = load_checkpoint(path)
-    units = Units(**{k: v for k, v in data["units"].items() if k != "nodata"})
+    fields = {k: v for k, v in data["units"].items() if k != "nodata"}
+    try:
+        units = Units(**fields)
+    except (TypeError, ValueError) as e:
+        raise RadarcastError(
+            f"{path}: checkpoint units {fields!r} are not a pixel scale ({e})"
+        ) from None
     if dataset is not None and _scale(dataset.units) != _scale(units):
         raise RadarcastError(
             f"{path}: trained on pixel scale {_scale(units)}, "
