@@ -197,6 +197,9 @@ def _check_config(cfg: TrainConfig) -> None:
     for name in ("batch_size", "steps", "val_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise RadarcastError(f"{name} must be ≥ 1, got {getattr(cfg, name)}")
+    for name in ("n_in", "n_out"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise RadarcastError(f"{name} must be ≥ 1, got {getattr(cfg, name)}")
     if cfg.crop is not None and cfg.crop < 1:
         raise RadarcastError(f"crop must be ≥ 1 pixel, got {cfg.crop}")
     if cfg.lr <= 0 or not math.isfinite(cfg.lr):
@@ -377,7 +380,7 @@ def _prepare_out(run: _Run, resume: bool) -> None:
         _restore(run, load_checkpoint(last, map_location=run.device))
         if run.dist.rank == 0:
             _trim_metrics(out / "metrics.jsonl", run.state["step"])
-    elif last.exists() or (out / "best.pt").exists():
+    elif last.exists():  # best.pt alone: a run killed inside its first checkpoint save
         raise RadarcastError(f"{out} already holds a run; pass --resume or choose another --out")
     if run.dist.rank == 0:
         if run.cfg.out is not None and not out.parent.exists():
