@@ -129,7 +129,7 @@ class _Bar:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err_console,
-            disable=not self.enabled,
+            disable=not self.enabled or not err_console.is_terminal,  # no bar lines in logs
         )
         self.bar.__enter__()
         self.task = self.bar.add_task("train", total=None, loss="-", val="-", rate="")
