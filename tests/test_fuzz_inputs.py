@@ -38,7 +38,7 @@ from radarcast.errors import RadarcastError
 
 REPO = Path(__file__).resolve().parents[1]
 CI_EXAMPLES = int(os.environ.get("RADARCAST_FUZZ_EXAMPLES", "15"))
-NIGHTLY_EXAMPLES = 400
+NIGHTLY_EXAMPLES = int(os.environ.get("RADARCAST_FUZZ_NIGHTLY", "400"))
 NIGHTLY = [
     pytest.mark.nightly,
     pytest.mark.skipif(

@@ -76,7 +76,7 @@ def user_errors(fn: Callable) -> Callable:
                 os._exit(1)
             fail(message)
         except KeyboardInterrupt:
-            err_console.print(Text("interrupted: nothing was written", style="yellow"))
+            err_console.print(Text("interrupted: no partial file was left", style="yellow"))
             raise typer.Exit(130) from None
 
     return wrapper
