@@ -45,11 +45,12 @@ def make_dataset(folder: Path, size: int, frames: int, sequences: int) -> Path:
 
 
 def windows_per_s(path: Path, crop, batch: int, workers: int, batches: int, dev) -> float:
-    from radarcast.data.loader import Augment, WindowDataset, WindowSampler, make_loader
+    from radarcast.data.loader import Augment, WindowDataset, WindowSampler, make_loader, to_device
     from radarcast.data.store import open_dataset
 
     aug = Augment(crop=crop, flips=True, rotations=True)
-    ds = WindowDataset([open_dataset(path)], "train", 5, 15, aug)
+    # as radarcast train: uint8 pixels through the queues on CUDA, floats made on the GPU
+    ds = WindowDataset([open_dataset(path)], "train", 5, 15, aug, raw=dev.type == "cuda")
     sampler = WindowSampler(len(ds), seed=0, shuffle=True, global_batch=batch)
     pin = dev.type == "cuda"
     seen, epoch, t0 = 0, 0, None
@@ -58,7 +59,7 @@ def windows_per_s(path: Path, crop, batch: int, workers: int, batches: int, dev)
         if len(sampler) < batch:
             raise SystemExit(f"{path}: {len(sampler)} train windows, fewer than a batch")
         for b in make_loader(ds, sampler, batch, workers, pin_memory=pin):
-            b = {k: v.to(dev, non_blocking=True) for k, v in b.items()}
+            b = to_device(b, dev)
             seen += 1
             if seen == 2:  # workers started and first batches out: start the clock
                 if pin:

@@ -248,6 +248,30 @@ def measure(name, spec, variant, device, args):
     return row
 
 
+def profile(name, spec, device, steps=3):
+    """Kernel time table of radarcast's step (torch.profiler), top 25 by device time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+
+    hidden, k, patch, grid, batch = spec
+    step = radarcast_step(hidden, k, patch, device)
+    batches = make_batches(grid, batch, device)
+    for i in range(5):
+        step(batches[i % 2])
+    torch.cuda.synchronize()
+    acts = [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+    with prof(activities=acts) as p:
+        for i in range(steps):
+            step(batches[i % 2])
+        torch.cuda.synchronize()
+    print(f"profile of {name}, {steps} steps")
+    try:
+        table = p.key_averages().table(sort_by="self_device_time_total", row_limit=25)
+    except (AttributeError, KeyError, ValueError):
+        table = p.key_averages().table(sort_by="self_cuda_time_total", row_limit=25)
+    print(table)
+
+
 def add_ratios(rows):
     by = {(r["config"], r["variant"]): r for r in rows}
     for r in rows:
@@ -287,9 +311,13 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--tiny", action="store_true", help="tiny sizes (a CPU check of the script)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_speed.json"))
+    ap.add_argument("--profile", default=None, help="print a kernel profile of this config")
     args = ap.parse_args()
     device = torch.device(args.device)
     table = TINY if args.tiny else CONFIGS
+    if args.profile:
+        profile(args.profile, table[args.profile], device)
+        return
     rows = []
     for spec in args.configs.split(","):
         name, _, only = spec.partition(":")  # "3x64:radarcast-compile" runs that variant only

@@ -22,7 +22,13 @@ import torch
 
 from radarcast.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from radarcast.config import to_dict, write_toml
-from radarcast.data.loader import Augment, WindowDataset, WindowSampler, make_loader
+from radarcast.data.loader import (
+    Augment,
+    WindowDataset,
+    WindowSampler,
+    make_loader,
+    to_device,
+)
 from radarcast.data.store import open_dataset
 from radarcast.errors import RadarcastError
 from radarcast.models import build_model, model_config, resolve_preset
@@ -217,8 +223,10 @@ def _open_sources(cfg: TrainConfig):
     aug = Augment(
         crop=cfg.crop, flips=cfg.augment, rotations=cfg.augment, reverse_time=cfg.reverse_time
     )
-    train_set = WindowDataset(sources, "train", n_in, n_out, aug)
-    val_set = WindowDataset(sources, "val", n_in, n_out, Augment(crop=cfg.crop, random_crop=False))
+    raw = _pick_device(cfg, Dist()).type == "cuda"  # uint8 through the queues; floats on GPU
+    train_set = WindowDataset(sources, "train", n_in, n_out, aug, raw=raw)
+    val_aug = Augment(crop=cfg.crop, random_crop=False)
+    val_set = WindowDataset(sources, "val", n_in, n_out, val_aug, raw=raw)
     names = ", ".join(str(ds.path) for ds in sources)
     for split, ds in (("train", train_set), ("val", val_set)):
         if len(ds) == 0:
@@ -279,10 +287,6 @@ def autocast(device: torch.device):
     return torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda")
 
 
-def _to(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
 @dataclass
 class TrainStep:
     """One optimizer step, exactly as :func:`train` runs it (benchmarks call this too).
@@ -304,7 +308,7 @@ class TrainStep:
     dist: Dist = field(default_factory=Dist)
 
     def __call__(self, batch: dict) -> torch.Tensor:
-        b = _to(batch, self.device)
+        b = to_device(batch, self.device)
         with autocast(self.device):
             pred = self.net(b["x"], self.n_out)  # (B, n_out, 1, h, w)
             loss = self.loss_fn(pred, b["y"], b["mask_y"])
@@ -473,7 +477,7 @@ def validate(run: _Run) -> float:
     )
     total, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     for batch in loader:
-        b = _to(batch, run.device)
+        b = to_device(batch, run.device)
         with autocast(run.device):
             pred = run.model(b["x"], run.n_out)
             loss = run.loss_fn(pred, b["y"], b["mask_y"])

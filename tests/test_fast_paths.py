@@ -48,13 +48,14 @@ def test_padded_cell_matches_float64_unpadded_cell_and_gradients():
 def test_fused_gate_update_falls_back_to_eager_on_cpu():
     g = torch.randn(2, 12, 3, 3, dtype=torch.float64)
     c = torch.randn(2, 3, 3, 3, dtype=torch.float64)
-    for a, b in zip(fused_gate_update(g, c), gate_update(g, c), strict=True):
+    bias = torch.randn(12, dtype=torch.float64)
+    for a, b in zip(fused_gate_update(g, c, bias), gate_update(g, c, bias), strict=True):
         assert torch.equal(a, b)
 
 
 def test_gate_update_keeps_c_precise_and_h_in_the_gate_type():
     g = torch.randn(1, 8, 2, 2).to(torch.bfloat16)
-    h, c = gate_update(g, torch.randn(1, 2, 2, 2))
+    h, c = gate_update(g, torch.randn(1, 2, 2, 2), torch.zeros(8))
     assert h.dtype == torch.bfloat16 and c.dtype == torch.float32
 
 

@@ -40,7 +40,9 @@ class WindowDataset(Dataset):
 
     Items are asked for as ``(index, seed)`` pairs (see :class:`WindowSampler`) and returned
     as ``x`` (n_in, 1, h, w) float32 in [0, 1] with invalid pixels 0, ``y`` (n_out, 1, h, w)
-    float32 in [0, 1] and ``mask_y`` (n_out, 1, h, w) bool.
+    float32 in [0, 1] and ``mask_y`` (n_out, 1, h, w) bool. With ``raw=True`` x and y stay
+    uint8 pixels (invalid 0), a quarter of the bytes through worker queues and pinned
+    copies; :func:`to_device` turns them into [0, 1] floats on the device.
     """
 
     def __init__(
@@ -50,8 +52,9 @@ class WindowDataset(Dataset):
         n_in: int,
         n_out: int,
         augment: Augment = Augment(),
+        raw: bool = False,
     ) -> None:
-        self.sources = list(sources)
+        self.sources, self.raw = list(sources), raw
         self.n_in, self.n_out, self.augment = n_in, n_out, augment
         parts = [
             np.stack([np.full(len(s), k), s], axis=1)
@@ -102,7 +105,10 @@ class WindowDataset(Dataset):
         else:
             mask = ds.file["mask"][start:stop, ys, xs].astype(bool)  # (T, h, w)
         frames, mask = self._augment(frames, mask, rng)
-        data = np.where(mask, frames.astype(np.float32) / 255.0, 0.0).astype(np.float32)
+        if self.raw:
+            data = np.where(mask, frames, 0).astype(np.uint8)  # (T, h, w) pixels
+        else:
+            data = np.where(mask, frames.astype(np.float32) / 255.0, 0.0).astype(np.float32)
         data = torch.from_numpy(np.ascontiguousarray(data)).unsqueeze(1)  # (T, 1, h, w)
         mask = torch.from_numpy(np.ascontiguousarray(mask)).unsqueeze(1)  # (T, 1, h, w)
         n = self.n_in
@@ -190,6 +196,16 @@ def make_loader(
         persistent_workers=False,
         worker_init_fn=_worker_init if workers > 0 else None,
     )
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """A loader batch on ``device``; uint8 pixels (``raw`` datasets) become [0, 1] floats
+    there, after the copy."""
+    out = {}
+    for k, v in batch.items():
+        v = v.to(device, non_blocking=True)
+        out[k] = v.float().div_(255.0) if v.dtype == torch.uint8 else v
+    return out
 
 
 def _worker_init(worker_id: int) -> None:

@@ -66,15 +66,19 @@ class ConvLSTMConfig:
             )
 
 
-def gate_update(gates: torch.Tensor, c: torch.Tensor) -> State:
+def gate_update(gates: torch.Tensor, c: torch.Tensor, bias: torch.Tensor) -> State:
     """The gate arithmetic of one step: c' = σ(f)·c + σ(i)·tanh(g); h' = σ(o)·tanh(c').
 
-    ``gates`` (B, 4 C_h, H, W) in any float type (bf16 under autocast), ``c`` (B, C_h, H, W)
-    in the state's precision (float32, or float64 in the reference test). The arithmetic runs
-    in ``c``'s precision; ``h'`` comes back in ``gates``' type, so that the next gate
-    convolution reads it without a cast, and ``c'`` in ``c``'s.
+    ``gates`` (B, 4 C_h, H, W) is the convolution without its ``bias`` (4 C_h,), which is
+    added here: one pass over the gates instead of a separate bias kernel (and, fused, its
+    gradient comes out of the same backward kernel). ``gates`` may be any float type (bf16
+    under autocast); ``c`` (B, C_h, H, W) is in the state's precision (float32, or float64
+    in the reference test). The arithmetic runs in ``c``'s precision; ``h'`` comes back in
+    ``gates``' type, so that the next gate convolution reads it without a cast, and ``c'``
+    in ``c``'s.
     """
-    i, f, g, o = gates.to(c.dtype).chunk(4, dim=1)  # each (B, C_h, H, W)
+    z = gates.to(c.dtype) + bias.to(c.dtype)[:, None, None]  # (B, 4 C_h, H, W)
+    i, f, g, o = z.chunk(4, dim=1)  # each (B, C_h, H, W)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
     return h.to(gates.dtype), c
@@ -83,7 +87,7 @@ def gate_update(gates: torch.Tensor, c: torch.Tensor) -> State:
 _FUSED: list = []  # the compiled gate_update, made on first use (CUDA only)
 
 
-def fused_gate_update(gates: torch.Tensor, c: torch.Tensor) -> State:
+def fused_gate_update(gates: torch.Tensor, c: torch.Tensor, bias: torch.Tensor) -> State:
     """:func:`gate_update` as one fused kernel forward and one backward (torch.compile).
 
     Eager sigmoid/tanh/mul kernels each pass over the (B, 4 C_h, H, W) gates; the fused
@@ -91,10 +95,10 @@ def fused_gate_update(gates: torch.Tensor, c: torch.Tensor) -> State:
     function (no compiler needed), so CPU runs and tests see the same numbers.
     """
     if not gates.is_cuda:
-        return gate_update(gates, c)
+        return gate_update(gates, c, bias)
     if not _FUSED:
         _FUSED.append(torch.compile(gate_update, fullgraph=True, dynamic=False))
-    return _FUSED[0](gates, c)
+    return _FUSED[0](gates, c, bias)
 
 
 def _layout(t: torch.Tensor) -> torch.memory_format:
@@ -150,8 +154,8 @@ class ConvLSTMCell(nn.Module):
             parts.append(h.new_zeros(b, extra, height, width))
             weight = F.pad(weight, (0, 0, 0, 0, 0, extra))  # (4 C_h, C_in + C_h + extra, k, k)
         z = _cat_channels(parts, _layout(h))  # (B, C_in + C_h [+ extra], H, W)
-        gates = F.conv2d(z, weight, self.conv.bias, padding=self.conv.padding)  # (B, 4 C_h, H, W)
-        return (fused_gate_update if self.fused else gate_update)(gates, c)
+        gates = F.conv2d(z, weight, None, padding=self.conv.padding)  # (B, 4 C_h, H, W)
+        return (fused_gate_update if self.fused else gate_update)(gates, c, self.conv.bias)
 
 
 class EncoderForecaster(nn.Module):
