@@ -96,8 +96,7 @@ class ForecastWriter:
             self.abort()
 
     def abort(self) -> None:
-        with quiet_hdf5_release():
-            self._pred = self._valid = None
+        with quiet_hdf5_release():  # handles stay: releasing failed ones can crash libhdf5
             if self._file is not None:
                 try:
                     self._file.close()

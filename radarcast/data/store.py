@@ -14,7 +14,6 @@ crosses a split either.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import io
 import json
@@ -165,7 +164,6 @@ def quiet_hdf5_release() -> Iterator[None]:
     HDF5 cannot flush (a full disk); the caller reports the first error."""
     with redirect_stderr(io.StringIO()):
         yield
-        gc.collect()
 
 
 # --------------------------------------------------------------------------- writer
@@ -240,9 +238,9 @@ class DatasetWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        # dataset handles are not dropped here: libhdf5 can crash releasing a handle whose
+        # writes failed; they go with the writer (or with the process, in the CLI)
         with quiet_hdf5_release():
-            self._frames = self._mask = None
-            self._last.clear()
             if self._file is not None:
                 try:
                     self._file.close()
