@@ -5,7 +5,12 @@ config, calls one library function and renders the result. Heavy libraries (torc
 skimage, imageio) are imported inside commands so that ``radarcast --help`` stays instant.
 """
 
-from radarcast.cli import animate, data, demo, evaluate, forecast, train  # noqa: F401, E402  (registers commands)
 from radarcast.cli._app import app
+
+# Importing a module registers its commands; `radarcast --help` lists them in this order,
+# the workflow's.
+# isort: off
+from radarcast.cli import demo, data, train, forecast, evaluate, animate  # noqa: F401, E402
+# isort: on
 
 __all__ = ["app"]
