@@ -387,9 +387,9 @@ def _prepare_out(run: _Run, resume: bool) -> None:
     elif last.exists():  # best.pt alone: a run killed inside its first checkpoint save
         raise RadarcastError(f"{out} already holds a run; pass --resume or choose another --out")
     if run.dist.rank == 0:
-        if run.cfg.out is not None and not out.parent.exists():
-            raise RadarcastError(f"output folder {out.parent} does not exist")
-        out.mkdir(parents=run.cfg.out is None, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise RadarcastError(f"{out} is a file, expected a run folder")
+        out.mkdir(parents=True, exist_ok=True)  # --out runs/NAME makes runs/ as needed
         write_toml(_config_dict(run), out / "config.toml")
     run.dist.barrier()
 
