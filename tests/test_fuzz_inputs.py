@@ -47,6 +47,7 @@ NIGHTLY = [
     ),
 ]
 BUDGETS = [CI_EXAMPLES, pytest.param(NIGHTLY_EXAMPLES, marks=NIGHTLY, id="nightly")]
+COUNT_FILE = os.environ.get("RADARCAST_FUZZ_COUNT")
 CLI_SECONDS = 60  # a bad input must be refused well within this
 AS_LIMIT = 6 * 2**30  # address space of the huge-header subprocesses (torch maps ~2 GiB)
 
@@ -62,6 +63,9 @@ def _settings(budget: int):
 
 def _lib(fn, *args, **kwargs):
     """Call ``fn``: success or RadarcastError are both fine; anything else fails the test."""
+    if COUNT_FILE:  # one line per case tried, for the figures in docs/reliability.md
+        with open(COUNT_FILE, "a") as fh:
+            fh.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}\n")
     try:
         return fn(*args, **kwargs)
     except RadarcastError as e:
@@ -135,8 +139,8 @@ def base(tmp_path_factory):
     import torch
 
     from radarcast.checkpoint import FORMAT
-    from radarcast.forecasters import resolve, write_forecast
     from radarcast.config import to_dict
+    from radarcast.forecasters import resolve, write_forecast
     from radarcast.models import build_model
 
     folder = tmp_path_factory.mktemp("fuzz")

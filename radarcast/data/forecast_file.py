@@ -152,6 +152,10 @@ class ForecastFile:
             raise RadarcastError(f"{self.path}: not a readable HDF5 file ({e})") from None
         try:
             self._read_header()
+        except (OSError, RuntimeError, KeyError) as e:  # h5py on damaged metadata
+            self.close()
+            msg = " ".join(str(e).split())
+            raise RadarcastError(f"{self.path}: damaged HDF5 metadata ({msg})") from None
         except BaseException:
             self.close()
             raise

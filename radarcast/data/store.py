@@ -452,6 +452,10 @@ class RadarDataset:
         self._file: h5py.File | None = None
         try:
             self._read_index(self.file)
+        except (OSError, RuntimeError, KeyError) as e:  # h5py on damaged metadata
+            self.close()
+            msg = " ".join(str(e).split())
+            raise RadarcastError(f"{self.path}: damaged HDF5 metadata ({msg})") from None
         except BaseException:
             self.close()
             raise
