@@ -135,6 +135,19 @@ def test_overwrite_removes_only_the_demos_outputs(tmp_path):
     assert "dataset.h5" in OUTPUT_NAMES
 
 
+def test_cuda_without_cuda_is_refused_before_any_work(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    out = tmp_path / "out"
+    proc = _demo("--quick", "--out", str(out), "--device", "cuda")
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "CUDA is not available" in proc.stderr
+    assert not out.exists()
+
+
 def test_unknown_device_is_refused():
     with pytest.raises(RadarcastError, match="auto, cpu, cuda"):
         DemoConfig(device="tpu").check()

@@ -19,9 +19,9 @@ class DeviceChoice(str, Enum):
 
 @command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for every output (must be empty).")] = Path(
-        "demo-out"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for every output; refused if not empty (see --overwrite).")
+    ] = Path("demo-out"),
     device: Annotated[
         DeviceChoice, typer.Option(help="Where the ConvLSTM and ROVER run: auto, cpu, cuda.")
     ] = DeviceChoice.auto,
@@ -38,11 +38,12 @@ def demo(
     Runs in a few minutes on a 2-core CPU (seconds with --quick) and says where every
     output is.
     """
-    from radarcast.demo import DemoConfig, prepare_out_dir, run_demo
+    from radarcast.demo import DemoConfig, check_device, prepare_out_dir, run_demo
 
     config = DemoConfig.quick if quick else DemoConfig
     cfg = config(seed=seed, device=device.value)
     cfg.check()
+    check_device(cfg.device)
     prepare_out_dir(out, overwrite)  # refuse before any work; one line, exit 1
     console.print(
         f"[bold]radarcast demo[/bold]{' --quick' if quick else ''}: {cfg.sequences} synthetic "
@@ -50,7 +51,7 @@ def demo(
         f"{'×'.join(map(str, cfg.hidden))} channels, {cfg.steps} steps; device {cfg.device}"
     )
     with _Reporter() as report:
-        result = run_demo(out, cfg, on_event=report, overwrite=True)
+        result = run_demo(out, cfg, on_event=report, overwrite=overwrite)
     from radarcast.cli.evaluate import _render
 
     console.print()
@@ -105,20 +106,15 @@ class _Reporter:
 
 
 def _print_outputs(result) -> None:
-    from rich.table import Table
-
-    table = Table(
-        title=f"Outputs in {result.out_dir} ({result.seconds:.0f} s in all)", title_justify="left"
-    )
-    table.add_column("step")
-    table.add_column("output")
-    table.add_column("path")
+    out = result.out_dir
+    console.print(f"[bold]outputs[/bold] in {out} ({result.seconds:.0f} s in all):")
     for step in result.steps:
         for name, path in step.outputs.items():
-            table.add_row(step.name, name, str(path))
-    console.print(table)
+            where = Path(path).relative_to(out) if Path(path).is_relative_to(out) else path
+            # soft_wrap: a path is never broken over two lines
+            console.print(f"  {step.name:<11}{name:<14}{where}", soft_wrap=True)
     console.print(
-        f"next: open {result.out_dir / 'animation.gif'}, or run "
-        f"radarcast evaluate {result.out_dir / 'dataset.h5'} -m rover "
-        f"-m {result.out_dir / 'convlstm' / 'best.pt'}"
+        f"next: open {out / 'animation.gif'}, or score again with: radarcast evaluate "
+        f"{out / 'dataset.h5'} -m rover -m {out / 'convlstm' / 'best.pt'}",
+        soft_wrap=True,
     )
