@@ -30,7 +30,6 @@ from radarcast.errors import RadarcastError
 
 EventFn = Callable[[dict], None]
 DEVICES = ("auto", "cpu", "cuda")
-STEPS = ("synth", "preprocess", "train", "forecast", "evaluate", "animate")
 # What run_demo writes directly under out_dir; only these are replaced with overwrite.
 OUTPUT_NAMES = tuple(
     "raw dataset.h5 convlstm forecasts scores animation.gif contact_sheet.png demo.json".split()
@@ -135,10 +134,6 @@ class DemoResult:
     @property
     def seconds(self) -> float:
         return sum(s.seconds for s in self.steps)
-
-    def outputs(self) -> dict[str, Path]:
-        """Every output of every step, keyed ``step/name``."""
-        return {f"{s.name}/{k}": p for s in self.steps for k, p in s.outputs.items()}
 
 
 # --------------------------------------------------------------------------- driver
