@@ -203,9 +203,17 @@ def _check_config(cfg: TrainConfig) -> None:
     for name in ("batch_size", "steps", "val_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise RadarcastError(f"{name} must be ≥ 1, got {getattr(cfg, name)}")
-    for name in ("n_in", "n_out"):
+    for name in ("n_in", "n_out", "epochs"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise RadarcastError(f"{name} must be ≥ 1, got {getattr(cfg, name)}")
+    for name in ("warmup_steps", "workers", "val_windows", "patience"):
+        if getattr(cfg, name) < 0:
+            raise RadarcastError(f"{name} must be ≥ 0, got {getattr(cfg, name)}")
+    if not 0 <= cfg.seed < 2**63:
+        raise RadarcastError(f"seed must be an integer in 0..2^63-1, got {cfg.seed}")
+    for name in ("weight_decay", "grad_clip"):
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
+            raise RadarcastError(f"{name} must be a number ≥ 0, got {getattr(cfg, name)}")
     if cfg.crop is not None and cfg.crop < 1:
         raise RadarcastError(f"crop must be ≥ 1 pixel, got {cfg.crop}")
     if cfg.lr <= 0 or not math.isfinite(cfg.lr):
