@@ -6,7 +6,12 @@ import numpy as np
 import torch
 
 from radarcast.models import build_model
-from radarcast.models.convlstm import ConvLSTMCell, fused_gate_update, gate_update
+from radarcast.models.convlstm import (
+    ConvLSTMCell,
+    fused_gate_update,
+    gate_update,
+    gate_update_nhwc,
+)
 from radarcast.training import TrainConfig, TrainStep, build_step, prepare_model
 
 
@@ -74,3 +79,15 @@ def test_train_step_returns_a_device_tensor_and_learns():
     losses = [step(batch) for _ in range(30)]
     assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in losses)
     assert float(losses[-1]) < 0.5 * float(losses[0])
+
+
+def test_nhwc_gate_update_is_the_same_function_on_channels_last_views():
+    g = torch.randn(2, 12, 4, 5, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    c = torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    bias = torch.randn(12, dtype=torch.float64)
+    want = gate_update(g, c, bias)
+    nhwc = (0, 2, 3, 1)
+    got = gate_update_nhwc(g.permute(nhwc), c.permute(nhwc), bias)
+    for a, b in zip(got, want, strict=True):
+        assert a.is_contiguous()
+        torch.testing.assert_close(a.permute(0, 3, 1, 2), b, rtol=1e-12, atol=1e-12)

@@ -84,21 +84,46 @@ def gate_update(gates: torch.Tensor, c: torch.Tensor, bias: torch.Tensor) -> Sta
     return h.to(gates.dtype), c
 
 
-_FUSED: list = []  # the compiled gate_update, made on first use (CUDA only)
+def gate_update_nhwc(gates: torch.Tensor, c: torch.Tensor, bias: torch.Tensor) -> State:
+    """:func:`gate_update` on channels-last data viewed as (B, H, W, 4 C_h) and (B, H, W, C_h).
+
+    A channels_last tensor is this NHWC array in memory; handing the compiler the NHWC
+    views (contiguous) makes its kernels walk memory in order. Given the NCHW-indexed
+    channels_last tensors, its backward kernel wrote the gate gradients in a strided order
+    and ran at a third of the memory bandwidth (H100 profile in docs/performance.md).
+    """
+    z = gates.to(c.dtype) + bias.to(c.dtype)  # (B, H, W, 4 C_h)
+    i, f, g, o = z.chunk(4, dim=-1)  # each (B, H, W, C_h)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h.to(gates.dtype), c
+
+
+_FUSED: dict = {}  # the compiled gate functions, made on first use (CUDA only)
+
+
+def _compiled(fn):
+    if fn not in _FUSED:
+        _FUSED[fn] = torch.compile(fn, fullgraph=True, dynamic=False)
+    return _FUSED[fn]
 
 
 def fused_gate_update(gates: torch.Tensor, c: torch.Tensor, bias: torch.Tensor) -> State:
     """:func:`gate_update` as one fused kernel forward and one backward (torch.compile).
 
     Eager sigmoid/tanh/mul kernels each pass over the (B, 4 C_h, H, W) gates; the fused
-    kernel reads gates and c once and writes h and c once. CPU tensors take the eager
-    function (no compiler needed), so CPU runs and tests see the same numbers.
+    kernel reads gates and c once and writes h and c once. channels_last tensors go through
+    :func:`gate_update_nhwc` on their NHWC views. CPU tensors take the eager function (no
+    compiler needed), so CPU runs and tests see the same numbers.
     """
     if not gates.is_cuda:
         return gate_update(gates, c, bias)
-    if not _FUSED:
-        _FUSED.append(torch.compile(gate_update, fullgraph=True, dynamic=False))
-    return _FUSED[0](gates, c, bias)
+    last = torch.channels_last
+    if _layout(gates) == last and _layout(c) == last:
+        nhwc = (0, 2, 3, 1)
+        h, c = _compiled(gate_update_nhwc)(gates.permute(nhwc), c.permute(nhwc), bias)
+        return h.permute(0, 3, 1, 2), c.permute(0, 3, 1, 2)  # channels_last (B, C_h, H, W)
+    return _compiled(gate_update)(gates, c, bias)
 
 
 def _layout(t: torch.Tensor) -> torch.memory_format:
