@@ -52,10 +52,10 @@ def demo(
     )
     with _Reporter() as report:
         result = run_demo(out, cfg, on_event=report, overwrite=overwrite)
-    from radarcast.cli.evaluate import _render
+    from radarcast.cli.evaluate import render_scores
 
     console.print()
-    _render(result.scores)
+    render_scores(result.scores)
     _print_outputs(result)
 
 

@@ -82,7 +82,7 @@ def evaluate(
             n_out=n_out, limit=limit, bootstrap=bootstrap, seed=seed, progress=on_step,
         )
     paths = scores.write(out, overwrite=overwrite)
-    _render(scores)
+    render_scores(scores)
     console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
 
 
@@ -90,7 +90,7 @@ def _fmt(v, spec: str = ".3f") -> str:
     return "—" if v is None or v != v else format(v, spec)
 
 
-def _render(scores) -> None:
+def render_scores(scores) -> None:
     from rich.table import Table
 
     results = {m.name: m.result() for m in scores.methods}
