@@ -64,9 +64,9 @@ CHAIN = [
      "--n-out", "3", "--split", "0.5,0.25,0.25"],
     ["forecast", "d.h5", "--split", "all", "-o", "persistence.h5"],
     ["forecast", "d.h5", "--split", "all", "--method", "rover", "--device", "cpu",
-     "-o", "rover.h5"],
-    ["evaluate", "d.h5", "-m", "rover", "--split", "all", "--bootstrap", "20", "--out",
-     "scores"],
+     "--limit", "4", "-o", "rover.h5"],
+    ["evaluate", "d.h5", "-m", "rover", "--split", "all", "--limit", "6", "--bootstrap", "20",
+     "--out", "scores"],
 ]
 
 
