@@ -207,7 +207,8 @@ def _pack(out: Path, runs: Path, fc_dir: Path, summary: dict, budget: float, tot
 # --------------------------------------------------------------------------- baselines (CPU)
 def pysteps_forecast(event: str, out: Path) -> Path:
     """pysteps: Lucas–Kanade motion of the last 3 frames + semi-Lagrangian extrapolation of
-    the last frame, on the pixel field (∝ dBZ; invalid pixels as dry)."""
+    the last frame, on the pixel field (∝ dBZ; invalid pixels, and what enters from outside
+    the grid, as dry)."""
     from pysteps import motion, nowcasts
 
     from radarcast.data.forecast_file import ForecastWriter
@@ -224,7 +225,8 @@ def pysteps_forecast(event: str, out: Path) -> Path:
         for s in starts:
             x = np.nan_to_num(read_inputs(ds, np.array([s]), N_IN)[0], nan=0.0)
             velocity = lk(x[-3:], verbose=False)
-            writer.write(extrapolate(x[-1], velocity, N_OUT)[None])
+            fc = extrapolate(x[-1], velocity, N_OUT)  # NaN where advected from outside
+            writer.write(np.nan_to_num(fc, nan=0.0)[None])  # dry, as ROVER's outside="zero"
         return writer.finish()
 
 
@@ -251,7 +253,8 @@ def _pooled(per_event: list, n_boot: int, seed: int = 0) -> dict:
     """Scores over the windows of all test events together, with paired bootstrap intervals."""
     from radarcast.metrics import continuous_scores, csi, hss, nanmean
 
-    names = [m.name for m in per_event[0].methods]
+    names = [m.name for m in per_event[0].methods  # methods scored on every test event
+             if all(m.name in [x.name for x in s.methods] for s in per_event)]
     out: dict = {}
     counts = {n: np.concatenate([s.method(n).acc.counts for s in per_event]) for n in names}
     sums = {n: np.concatenate([s.method(n).acc.sums for s in per_event]) for n in names}
@@ -361,9 +364,14 @@ def figures(args) -> None:
     cases = {"growth": TEST[0], "front": TEST[1]}
     for kind, event in cases.items():
         k = _pick(event, kind)
-        files = [fc_dir / f"{event}__{m}.h5" for m in ("rover", "pysteps-LK", best)]
-        fargs = [a for f in files if f.exists() for a in ("-f", str(f))]
-        for ext, extra in ((".png", ["--leads", "1,4,8,12"]), (".gif", ["--fps", "3"])):
+        big = kind == "front"  # FMI's 613×380 grid: fewer panels so each file is < 500 kB
+        outputs = [(".png", ["--leads", "1,6,12" if big else "1,4,8,12"],
+                    ("rover",) if big else ("rover", "pysteps-LK"))]
+        if not big:
+            outputs.append((".gif", ["--fps", "3"], ("rover",)))
+        for ext, extra, methods in outputs:
+            files = [fc_dir / f"{event}__{m}.h5" for m in (*methods, best)]
+            fargs = [a for f in files if f.exists() for a in ("-f", str(f))]
             cli("animate", str(DATA / f"{event}.h5"), "-o", str(IMG / f"study_{kind}{ext}"),
                 "--window", str(k), "--scale", "1", *fargs, *extra, "--overwrite")
 
@@ -386,7 +394,7 @@ def main(argv=None) -> None:
     e.add_argument("--forecasts", nargs="*", help="forecasts*.tar from the train stage")
     e.add_argument("--bootstrap", type=int, default=1000)
     f = sub.add_parser("figures")
-    f.add_argument("--best", default="convlstm-2-bmse")
+    f.add_argument("--best", default="shi2015-128-bmse")
     args = p.parse_args(argv)
     {"prepare": prepare, "train": train_stage, "evaluate": evaluate_stage,
      "figures": figures}[args.stage](args)
