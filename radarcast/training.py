@@ -209,6 +209,9 @@ def _check_config(cfg: TrainConfig) -> None:
     for name in ("warmup_steps", "workers", "val_windows", "patience"):
         if getattr(cfg, name) < 0:
             raise RadarcastError(f"{name} must be ≥ 0, got {getattr(cfg, name)}")
+    most = 4 * (os.cpu_count() or 1)
+    if cfg.workers > most:  # each is a process: a huge count forks until memory runs out
+        raise RadarcastError(f"workers must be at most {most} (4 per CPU), got {cfg.workers}")
     if not 0 <= cfg.seed < 2**63:
         raise RadarcastError(f"seed must be an integer in 0..2^63-1, got {cfg.seed}")
     for name in ("weight_decay", "grad_clip"):
