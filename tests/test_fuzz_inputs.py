@@ -608,7 +608,7 @@ def toml_texts(draw):
 def test_train_toml_configs(budget, base):
     """A config file goes through load_toml, resolve and the first steps of train()."""
     from radarcast.config import load_toml, resolve
-    from radarcast.training import TrainConfig, train
+    from radarcast.training import TrainConfig, _check_config, train
 
     fixed = {"preset": "convlstm-1", "model_config": {"hidden": [2]}, "n_in": 2, "n_out": 2,
              "crop": 8, "batch_size": 2, "steps": 1, "val_every": 1, "val_windows": 1,
@@ -627,11 +627,20 @@ def test_train_toml_configs(budget, base):
                               {"datasets": (str(base["dataset"]),), "out": str(Path(d) / "run")})
                 if cfg.steps > 3 or (cfg.epochs or 0) > 1 or cfg.batch_size > 8:
                     return cfg  # a valid long run: the config is what is under test here
+                if cfg.workers > 2:  # never fork many processes here; the check must refuse
+                    return _check_config(cfg)
                 return train(cfg)
 
             _lib(run)
 
     check()
+
+
+def test_huge_worker_count_is_refused_before_forking():
+    from radarcast.training import TrainConfig, _check_config
+
+    with pytest.raises(RadarcastError, match="workers"):
+        _check_config(TrainConfig(datasets=("d.h5",), workers=10**20))
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
