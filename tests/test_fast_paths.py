@@ -91,3 +91,52 @@ def test_nhwc_gate_update_is_the_same_function_on_channels_last_views():
     for a, b in zip(got, want, strict=True):
         assert a.is_contiguous()
         torch.testing.assert_close(a.permute(0, 3, 1, 2), b, rtol=1e-12, atol=1e-12)
+
+
+_INTERPRETED_CHECK = """
+import torch
+from radarcast.models.convlstm import FusedGates, gate_update
+
+torch.manual_seed(0)
+for ch, layout, dtype in ((8, torch.channels_last, torch.bfloat16), (5, torch.contiguous_format,
+                                                                     torch.float32)):
+    g = (2 * torch.randn(2, 4 * ch, 5, 6)).to(dtype).contiguous(memory_format=layout)
+    c = torch.randn(2, ch, 5, 6).contiguous(memory_format=layout)
+    bias, dh, dc = torch.randn(4 * ch), torch.randn(2, ch, 5, 6).to(dtype), torch.randn(2, ch, 5, 6)
+    res = []
+    for fn, cast in ((FusedGates.apply, lambda t: t), (gate_update, lambda t: t.double())):
+        leaves = [cast(t).detach().clone().requires_grad_() for t in (g, c, bias)]
+        h1, c1 = fn(*leaves)
+        torch.autograd.backward([h1, c1], [cast(dh), cast(dc)])
+        res.append([h1, c1, *(t.grad for t in leaves)])
+    for a, b in zip(*res):
+        err = float((a.double() - b).norm() / b.norm())
+        assert err < (1e-2 if a.dtype == torch.bfloat16 else 1e-5), (ch, err)
+print("ok")
+"""
+
+
+def test_triton_gate_kernels_match_float64_under_the_interpreter():
+    """The hand-written CUDA gate kernels (FusedGates), run by Triton's CPU interpreter."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("triton is not installed (it comes with CUDA builds of PyTorch)")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", _INTERPRETED_CHECK], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+def test_triton_path_is_refused_for_float64_state():
+    from radarcast.models.convlstm import _triton_fits
+
+    g = torch.randn(1, 8, 2, 2, dtype=torch.float64)
+    c = torch.randn(1, 2, 2, 2, dtype=torch.float64)
+    assert not _triton_fits(g, c, torch.zeros(8, dtype=torch.float64))
