@@ -278,9 +278,11 @@ def test_dataset_removed_or_replaced_while_evaluating(data, rover_scores, tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "radarcast", *map(str, args), "run"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a loaded machine can take long to import torch
     while not _has_open(proc.pid, ds) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
+    assert proc.poll() is None, "evaluate finished before the dataset could be swapped"
+    assert _has_open(proc.pid, ds), "evaluate never opened the dataset"
     if action == "remove":
         ds.unlink()
     else:
