@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 CASES = {
     # name: (synth grid, crop, per-GPU batch, model config TOML)
@@ -146,9 +147,7 @@ def main() -> None:
         "nccl_nvls_enable": "0",
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=1))
-    print(f"wrote {args.out}")
+    write_json(args.out, payload)
 
 
 if __name__ == "__main__":

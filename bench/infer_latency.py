@@ -19,12 +19,12 @@ is checked against the fp32 forecast (‖Δ‖/‖ref‖).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 from pathlib import Path
 
 import torch
+from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 N_IN, N_OUT = 5, 15
 MODELS = {"3x64-100": ((64, 64, 64), 1, 100), "shi2015-480": ((64, 64), 4, 480)}
@@ -127,9 +127,7 @@ def main() -> None:
         "repeats": args.repeats,
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=1))
-    print(f"wrote {args.out}")
+    write_json(args.out, payload)
 
 
 if __name__ == "__main__":

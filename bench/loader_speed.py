@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 CASES = {
     # name: (synth grid, crop, batch, train_speed config whose rate it must beat)
@@ -123,9 +124,7 @@ def main() -> None:
         "augment": "random crop, flips, rotations",
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=1))
-    print(f"wrote {args.out}")
+    write_json(args.out, payload)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ writes JSON under bench/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def synthetic(path: Path, n_frames: int, size: int) -> None:
@@ -108,9 +108,7 @@ def main() -> None:
         "torch": torch.__version__,
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=1))
-    print(f"wrote {args.out}")
+    write_json(args.out, payload)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 from PIL import Image
 
 from radarcast.baselines.rover import RoverConfig, forecast_torch
@@ -221,9 +222,7 @@ def main() -> None:
         },
         "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=1))
-    print(f"wrote {args.out}")
+    write_json(args.out, payload)
 
 
 if __name__ == "__main__":
