@@ -24,6 +24,7 @@ from radarcast.checkpoint import load_checkpoint, rng_state, save_checkpoint, se
 from radarcast.config import to_dict, write_toml
 from radarcast.data.loader import (
     Augment,
+    EpochStream,
     WindowDataset,
     WindowSampler,
     make_loader,
@@ -557,33 +558,12 @@ def _loop(run: _Run, on_step: StepFn | None) -> None:
     run.net.train()
     stopped = "steps"
     clock = {"tick": time.perf_counter()}
-    while st["step"] < run.total_steps and stopped == "steps":
-        sampler.set_epoch(st["epoch"], skip=st["batch_in_epoch"] * per_rank)
-        loader = make_loader(
-            run.train_set, sampler, per_rank, cfg.workers, pin_memory=run.device.type == "cuda"
-        )
-        pending = None  # (step, loss tensor, lr) of the last step, read once the next is queued
-        for batch in loader:
-            loss = run.step(batch)
-            st["step"] += 1
-            st["batch_in_epoch"] += 1
-            if pending is not None:
-                _finish_step(run, *pending, clock, on_step)
-            pending = (st["step"], loss, run.scheduler.get_last_lr()[0])
-            done = st["step"] >= run.total_steps
-            if st["step"] % cfg.val_every == 0 or done:
-                _finish_step(run, *pending, clock, on_step)
-                pending = None
-                if _evaluate(run, on_step):
-                    stopped = "early stopping"
-                    break
-            if done:
-                break
-        else:
-            if pending is not None:
-                _finish_step(run, *pending, clock, on_step)
-            st["epoch"] += 1
-            st["batch_in_epoch"] = 0
+    per_epoch = len(sampler.positions()) // per_rank  # batches per epoch (drop_last)
+    if st["batch_in_epoch"] >= per_epoch:  # saved on an epoch's last batch
+        st["epoch"], st["batch_in_epoch"] = st["epoch"] + 1, 0
+    sampler.set_epoch(st["epoch"], skip=st["batch_in_epoch"] * per_rank)
+    if st["step"] < run.total_steps:
+        stopped = _steps(run, EpochStream(sampler), per_rank, per_epoch, clock, on_step)
     _log(
         run,
         {
@@ -598,8 +578,49 @@ def _loop(run: _Run, on_step: StepFn | None) -> None:
     )
 
 
+def _steps(run: _Run, stream: EpochStream, per_rank: int, per_epoch: int, clock: dict,
+           on_step: StepFn | None) -> str:
+    """Optimizer steps until ``total_steps`` or early stopping, from one long-lived loader
+    over ``stream``; returns why it stopped."""
+    cfg, st = run.cfg, run.state
+    loader = make_loader(
+        run.train_set, stream, per_rank, cfg.workers, pin_memory=run.device.type == "cuda"
+    )
+    pending = None  # (step, loss tensor, lr) of the last step, read once the next is queued
+    batches = iter(loader)
+    try:
+        for batch in batches:
+            loss = run.step(batch)
+            st["step"] += 1
+            st["batch_in_epoch"] += 1
+            if st["batch_in_epoch"] == per_epoch:
+                st["epoch"], st["batch_in_epoch"] = st["epoch"] + 1, 0
+            if pending is not None:
+                _finish_step(run, *pending, clock, on_step)
+            # the step's rate is timed between dispatches: on CUDA a dispatch waits for the
+            # previous loss read, so in steady state the interval is one step's time
+            pending = (st["step"], loss, run.scheduler.get_last_lr()[0], time.perf_counter())
+            done = st["step"] >= run.total_steps
+            if st["step"] % cfg.val_every == 0 or done:
+                _finish_step(run, *pending, clock, on_step)
+                pending = None
+                if _evaluate(run, on_step):
+                    return "early stopping"
+            if done:
+                return "steps"
+    finally:
+        del batches  # stops the workers
+    return "steps"
+
+
 def _finish_step(
-    run: _Run, step: int, loss: torch.Tensor, lr: float, clock: dict, on_step: StepFn | None
+    run: _Run,
+    step: int,
+    loss: torch.Tensor,
+    lr: float,
+    dispatched: float,
+    clock: dict,
+    on_step: StepFn | None,
 ) -> None:
     """Read step ``step``'s loss (the host's one wait per step, made while the next step is
     already queued), stop on a non-finite value, log it."""
@@ -609,7 +630,6 @@ def _finish_step(
             f"loss became {value} at step {step}; stopped, "
             f"{run.out / 'last.pt'} keeps the last good state (try a lower --lr)"
         )
-    now = time.perf_counter()
     if step % run.cfg.log_every == 0:
         _log(
             run,
@@ -619,8 +639,8 @@ def _finish_step(
                 "steps": run.total_steps,
                 "loss": value,
                 "lr": lr,
-                "samples_per_s": run.cfg.batch_size / max(now - clock["tick"], 1e-9),
+                "samples_per_s": run.cfg.batch_size / max(dispatched - clock["tick"], 1e-9),
             },
             on_step,
         )
-    clock["tick"] = now
+    clock["tick"] = dispatched
