@@ -178,9 +178,33 @@ class WindowSampler(Sampler):
             yield int(order[pos]), seed
 
 
+class EpochStream(Sampler):
+    """Epoch after epoch of ``sampler``, without end, from its ``(epoch, skip)`` at the start.
+
+    One DataLoader over an EpochStream serves a whole run: its workers start once and keep
+    prefetching across epoch boundaries (with a few batches per epoch, restarting them every
+    epoch dominated the step time). Every epoch is exactly what ``sampler`` yields after
+    ``set_epoch(epoch)``, so batches (and exact resume) are unchanged; with ``drop_last``
+    an epoch is whole per-process batches, so no batch straddles two epochs.
+    """
+
+    def __init__(self, sampler: WindowSampler) -> None:
+        if len(sampler.positions()) == 0:
+            raise RadarcastError("an epoch holds no training window for this process")
+        self.sampler = sampler
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        s = self.sampler
+        epoch, skip = s.epoch, s.skip
+        while True:
+            s.set_epoch(epoch, skip)
+            yield from iter(s)
+            epoch, skip = epoch + 1, 0
+
+
 def make_loader(
     dataset: WindowDataset,
-    sampler: WindowSampler,
+    sampler: Sampler,
     batch_size: int,
     workers: int = 0,
     pin_memory: bool = False,
