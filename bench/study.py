@@ -49,14 +49,13 @@ EVENTS = {
 }
 TRAIN = [k for k, v in EVENTS.items() if v[2] == "train"]
 TEST = [k for k, v in EVENTS.items() if v[2] == "test"]
-# label: (preset, model_config overrides, loss, batch size)
+# label: (preset, model_config overrides, loss, batch size, share of the training budget)
 MODELS = {  # in training order: the FC-LSTM (slowest per step) last
-    "convlstm-1": ("convlstm-1", {}, "mse", 16),
-    "convlstm-2": ("convlstm-2", {}, "mse", 16),
-    "convlstm-3": ("convlstm-3", {}, "mse", 16),
-    "shi2015-128-bmse": ("shi2015", {"hidden": [128, 128]}, "bmse", 16),
-    "convlstm-2-bmse": ("convlstm-2", {}, "bmse", 16),
-    "fc-lstm": ("fc-lstm", {}, "mse", 16),
+    "convlstm-1": ("convlstm-1", {}, "mse", 16, 1.0),
+    "convlstm-2": ("convlstm-2", {}, "mse", 16, 1.0),
+    "convlstm-3": ("convlstm-3", {}, "mse", 16, 1.0),
+    "convlstm-2-bmse": ("convlstm-2", {}, "bmse", 16, 1.25),
+    "fc-lstm": ("fc-lstm", {}, "mse", 16, 0.75),
 }
 
 
@@ -85,7 +84,7 @@ SMOKE = {}  # crop/batch_size overrides and a forecast window limit for a quick 
 def _config(label: str, out: Path, steps: int, device: str):
     from radarcast.training import TrainConfig
 
-    preset, overrides, loss, batch = MODELS[label]
+    preset, overrides, loss, batch, _share = MODELS[label]
     batch = SMOKE.get("batch_size", batch)
     return TrainConfig(
         datasets=tuple(str(DATA / f"{e}.h5") for e in TRAIN), preset=preset,
@@ -125,20 +124,40 @@ def _train_one(label: str, out: Path, budget: float, device: str, probe_steps: i
             "crop": SMOKE.get("crop", CROP)}
 
 
-def _forecast_tests(label: str, run: Path, fc_dir: Path, device: str) -> None:
+def _forecast_and_score(label: str, run: Path, fc_dir: Path, device: str) -> dict:
+    """Forecast each test event with ``run/best.pt`` and score it on the spot (the scorer of
+    the evaluate stage, same windows); returns per-window counts and error sums, so that the
+    CPU side can add them to the baselines' and bootstrap all methods paired."""
     from radarcast.data.store import open_dataset
+    from radarcast.evaluation import evaluate
     from radarcast.forecasters import resolve, write_forecast
 
+    out = {}
     for event in TEST:
         ds = open_dataset(DATA / f"{event}.h5")
         fc = resolve(str(run / "best.pt"), ds, n_in=N_IN, n_out=N_OUT, options={"device": device})
         fc = dataclasses.replace(fc, name=label)
-        write_forecast(ds, fc, fc_dir / f"{event}__{label}.h5", split="test",
-                       limit=SMOKE.get("limit"), overwrite=True)
+        path = fc_dir / f"{event}__{label}.h5"
+        write_forecast(ds, fc, path, split="test", limit=SMOKE.get("limit"), overwrite=True)
+        sc = evaluate(ds, ["persistence"], [path], thresholds=THRESHOLDS, units="mmh",
+                      split="test", n_in=N_IN, n_out=N_OUT, limit=SMOKE.get("limit"))
+        for m in sc.methods:
+            out[f"{event}/{m.name}/counts"] = m.acc.counts
+            out[f"{event}/{m.name}/sums"] = m.acc.sums
+            out[f"{event}/{m.name}/window_ids"] = np.asarray(m.acc.window_ids)
+        if event != TEST[0]:  # FMI's grid is large: keep the figure's windows of two models
+            k = _pick(event, "front")
+            path.unlink()
+            if label not in ("convlstm-2", "convlstm-2-bmse"):
+                continue
+            write_forecast(ds, fc, path, split="test", limit=SMOKE.get("limit") or k + 1,
+                           overwrite=True)
+    return out
 
 
 def train_stage(args) -> None:
-    """Train every model one after another within ``--budget`` seconds, then forecast."""
+    """Train the models one after another, each for its share of ``--budget`` seconds; score
+    each on the test events right away (on the GPU machine)."""
     if args.smoke:
         SMOKE.update(crop=32, batch_size=2, limit=1, workers=0)
     out, work = Path(args.out), Path(args.work)
@@ -147,21 +166,22 @@ def train_stage(args) -> None:
     fc_dir.mkdir(parents=True, exist_ok=True)
     runs.mkdir(parents=True, exist_ok=True)
     labels = args.models or list(MODELS)
-    start, summary = time.perf_counter(), {}
+    start, summary, arrays = time.perf_counter(), {}, {}
     for i, label in enumerate(labels):
         left = args.budget - (time.perf_counter() - start)
-        budget = left / (len(labels) - i)
+        shares = [MODELS[m][4] for m in labels[i:]]
+        budget = left * shares[0] / sum(shares)
         print(f"== {label}: {budget:.0f} s", flush=True)
         _fresh_compiler()
         summary[label] = _train_one(label, runs, budget, args.device, args.probe_steps,
                                     args.max_steps)
         t = time.perf_counter()
-        _forecast_tests(label, runs / label, fc_dir, args.device)
-        summary[label]["forecast_s"] = round(time.perf_counter() - t, 1)
+        arrays.update(_forecast_and_score(label, runs / label, fc_dir, args.device))
+        summary[label]["forecast_score_s"] = round(time.perf_counter() - t, 1)
         print(json.dumps({k: v for k, v in summary[label].items() if k != "val"}), flush=True)
-        if not args.keep:  # checkpoints stay on the GPU machine (FC-LSTM's is > 1 GB)
-            for f in (runs / label).glob("*.pt"):
-                f.unlink()
+        for f in (runs / label).glob("*.pt"):  # checkpoints stay on the GPU machine
+            f.unlink()
+        np.savez_compressed(out / "model_scores.npz", **arrays)
         _pack(out, runs, fc_dir, summary, args.budget, time.perf_counter() - start)
     if not args.keep:
         shutil.rmtree(runs)
@@ -178,7 +198,8 @@ def _fresh_compiler() -> None:
 
 
 def _pack(out: Path, runs: Path, fc_dir: Path, summary: dict, budget: float, total: float):
-    """train_summary.json, runs.tar (logs, configs) and forecasts.tar, after every model."""
+    """train_summary.json, runs.tar (logs, configs) and forecasts*.tar (the figures' forecast
+    files), after every model."""
     import torch
 
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor()
@@ -193,12 +214,14 @@ def _pack(out: Path, runs: Path, fc_dir: Path, summary: dict, budget: float, tot
         old.unlink()
     groups: list[list[Path]] = [[]]  # tars of at most ~15 MB (16 MiB come back per file)
     for f in sorted(fc_dir.glob("*.h5"), key=lambda f: -f.stat().st_size):
+        if f.stat().st_size >= 15_500_000:
+            continue
         group = next((g for g in groups if sum(x.stat().st_size for x in g)
                       + f.stat().st_size < 15_500_000), None)
         if group is None:
             groups.append(group := [])
         group.append(f)
-    for i, group in enumerate(groups):
+    for i, group in enumerate(groups[:4]):  # 8 files come back: log, 3 + 4 tars
         with tarfile.open(out / f"forecasts{i}.tar", "w") as tar:
             for f in group:
                 tar.add(f, arcname=f.name)
@@ -291,24 +314,49 @@ def _summary(scores) -> dict:
     return out
 
 
+def _add_models(sc, event: str, arrays) -> None:
+    """Append the models scored on the GPU machine (per-window counts and sums) to ``sc``,
+    after checking that both machines scored persistence on the same windows identically."""
+    from radarcast.evaluation import MethodScores
+    from radarcast.metrics import ScoreAccumulator
+
+    ref = sc.method("persistence").acc
+    names = sorted({k.split("/")[1] for k in arrays if k.startswith(event + "/")})
+    for name in [n for n in MODELS if n in names] + ["persistence"]:
+        ids = arrays[f"{event}/{name}/window_ids"].tolist()
+        if ids != ref.window_ids:
+            raise SystemExit(f"{event}/{name}: scored on other windows than here")
+        if name == "persistence":
+            if not np.array_equal(arrays[f"{event}/{name}/counts"], ref.counts):
+                raise SystemExit(f"{event}: persistence counts differ between the machines")
+            continue
+        acc = ScoreAccumulator.init(ref.thresholds, ref.n_leads, ref.units)
+        acc.window_ids = list(ids)
+        acc._counts = [arrays[f"{event}/{name}/counts"]]
+        acc._sums = [arrays[f"{event}/{name}/sums"]]
+        sc.methods.append(MethodScores(name, "GPU machine (bench/study.py train)",
+                                       {"label": name}, acc))
+
+
 def evaluate_stage(args) -> None:
-    """Score persistence, ROVER, pysteps and every model forecast on each test event."""
-    from radarcast.evaluation import evaluate
+    """Score persistence, ROVER and pysteps here; add the models scored on the GPU machine;
+    bootstrap all methods together (paired, same seed)."""
+    from radarcast.evaluation import bootstrap_intervals, evaluate
 
     fc_dir = DATA / "forecasts"
     fc_dir.mkdir(parents=True, exist_ok=True)
     for path in args.forecasts or ():
         with tarfile.open(path) as tar:
             tar.extractall(fc_dir, filter="data")
+    arrays = dict(np.load(args.models)) if args.models else {}
     doc, per_event = {"thresholds_mmh": THRESHOLDS, "bootstrap": args.bootstrap,
                       "events": {}}, []
     for event in TEST:
         files = baselines(event, fc_dir)
-        files += [fc_dir / f"{event}__{m}.h5" for m in MODELS
-                  if (fc_dir / f"{event}__{m}.h5").exists()]
         sc = evaluate(DATA / f"{event}.h5", ["persistence"], files, thresholds=THRESHOLDS,
-                      units="mmh", split="test", n_in=N_IN, n_out=N_OUT,
-                      bootstrap=args.bootstrap, seed=0)
+                      units="mmh", split="test", n_in=N_IN, n_out=N_OUT)
+        _add_models(sc, event, arrays)
+        sc.bootstrap = bootstrap_intervals(sc.methods, args.bootstrap, seed=0)
         tmp = DATA / "scores" / event
         sc.write(tmp, overwrite=True)
         shutil.copy(tmp / "scores.json", RESULTS / f"study_scores_{event}.json")
@@ -381,7 +429,8 @@ def main(argv=None) -> None:
     sub = p.add_subparsers(dest="stage", required=True)
     sub.add_parser("prepare")
     t = sub.add_parser("train")
-    t.add_argument("--out", required=True, help="train_summary.json, runs.tar, forecasts*.tar")
+    t.add_argument("--out", required=True,
+                   help="train_summary.json, model_scores.npz, runs.tar, forecasts*.tar")
     t.add_argument("--work", default="/tmp/study-work", help="run folders, forecast files")
     t.add_argument("--budget", type=float, default=420.0, help="seconds for all models")
     t.add_argument("--device", default="cuda")
@@ -392,9 +441,10 @@ def main(argv=None) -> None:
     t.add_argument("--keep", action="store_true", help="keep checkpoints and forecast files")
     e = sub.add_parser("evaluate")
     e.add_argument("--forecasts", nargs="*", help="forecasts*.tar from the train stage")
+    e.add_argument("--models", help="model_scores.npz from the train stage")
     e.add_argument("--bootstrap", type=int, default=1000)
     f = sub.add_parser("figures")
-    f.add_argument("--best", default="shi2015-128-bmse")
+    f.add_argument("--best", default="convlstm-2-bmse")
     args = p.parse_args(argv)
     {"prepare": prepare, "train": train_stage, "evaluate": evaluate_stage,
      "figures": figures}[args.stage](args)
