@@ -1,8 +1,9 @@
 """The real-radar study: persistence, ROVER, pysteps LK, FC-LSTM and ConvLSTMs on held-out events.
 
     python bench/study.py prepare                    # CPU: raw files → .carry/study/*.h5
-    python bench/study.py train --out DIR --budget S # GPU: train every model, forecast the tests
-    python bench/study.py evaluate [--forecasts DIR] # CPU: ROVER, pysteps, scores, skill plots
+    python bench/study.py train --out DIR --budget S # GPU: train each model, score it on the tests
+    python bench/study.py evaluate --models DIR/model_scores.npz --forecasts DIR/forecasts*.tar
+                                                     # CPU: ROVER, pysteps, all scores, skill plots
     python bench/study.py figures                    # contact sheets + GIFs (docs/img/)
 
 Data: pysteps-data (github.com/pySTEPS/pysteps-data) — MeteoSwiss AQC composites (3 events)
@@ -416,12 +417,25 @@ def figures(args) -> None:
         outputs = [(".png", ["--leads", "1,6,12" if big else "1,4,8,12"],
                     ("rover",) if big else ("rover", "pysteps-LK"))]
         if not big:
-            outputs.append((".gif", ["--fps", "3"], ("rover",)))
+            outputs.append((".gif", ["--fps", "3"], ()))
         for ext, extra, methods in outputs:
             files = [fc_dir / f"{event}__{m}.h5" for m in (*methods, best)]
             fargs = [a for f in files if f.exists() for a in ("-f", str(f))]
             cli("animate", str(DATA / f"{event}.h5"), "-o", str(IMG / f"study_{kind}{ext}"),
                 "--window", str(k), "--scale", "1", *fargs, *extra, "--overwrite")
+            if ext == ".gif":
+                _shrink_gif(IMG / f"study_{kind}{ext}")
+
+
+def _shrink_gif(path: Path, colours: int = 64) -> None:
+    """Re-quantise a GIF to ``colours`` colours so it stays under 500 kB."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        frames = [f.convert("RGB").quantize(colors=colours) for f in ImageSequence.Iterator(im)]
+        duration = im.info.get("duration", 333)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration, loop=0,
+                   optimize=True)
 
 
 def main(argv=None) -> None:
