@@ -10,7 +10,6 @@ import numpy as np
 from radarcast.data.units import Units, check_unit
 from radarcast.errors import RadarcastError
 
-
 # NWS-style reflectivity palette: one colour per level, 5..70 dBZ in 5 dBZ steps.
 RADAR_RGB = np.array([
     (4, 233, 231), (1, 159, 244), (3, 0, 244), (2, 253, 2), (1, 197, 1), (0, 142, 0),
