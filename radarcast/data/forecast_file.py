@@ -27,6 +27,7 @@ from radarcast.data.store import (
     check_output,
     chunk_shape,
     quiet_hdf5_release,
+    read_or_close,
     temporary_path,
 )
 from radarcast.errors import RadarcastError
@@ -150,15 +151,7 @@ class ForecastFile:
             self._file = h5py.File(self.path, "r")
         except OSError as e:
             raise RadarcastError(f"{self.path}: not a readable HDF5 file ({e})") from None
-        try:
-            self._read_header()
-        except (OSError, RuntimeError, KeyError) as e:  # h5py on damaged metadata
-            self.close()
-            msg = " ".join(str(e).split())
-            raise RadarcastError(f"{self.path}: damaged HDF5 metadata ({msg})") from None
-        except BaseException:
-            self.close()
-            raise
+        read_or_close(self, self._read_header)
 
     def _read_header(self) -> None:
         """Read and check the attributes and index arrays; RadarcastError on any mismatch."""

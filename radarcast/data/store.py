@@ -405,6 +405,20 @@ class DatasetWriter:
 
 
 # --------------------------------------------------------------------------- reader
+def read_or_close(owner, read: Callable[[], None]) -> None:
+    """Run ``read()`` (an HDF5 file's header checks); on any failure close ``owner``'s
+    handle, and turn h5py's errors on damaged metadata into one RadarcastError."""
+    try:
+        read()
+    except (OSError, RuntimeError, KeyError) as e:  # h5py on damaged metadata
+        owner.close()
+        msg = " ".join(str(e).split())
+        raise RadarcastError(f"{owner.path}: damaged HDF5 metadata ({msg})") from None
+    except BaseException:
+        owner.close()
+        raise
+
+
 def format_time(t: int) -> str:
     """Seconds since the epoch → 'YYYY-MM-DDTHH:MM:SSZ'."""
     return datetime.fromtimestamp(int(t), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -450,15 +464,7 @@ class RadarDataset:
         if not self.path.is_file():
             raise RadarcastError(f"{self.path}: no such dataset file")
         self._file: h5py.File | None = None
-        try:
-            self._read_index(self.file)
-        except (OSError, RuntimeError, KeyError) as e:  # h5py on damaged metadata
-            self.close()
-            msg = " ".join(str(e).split())
-            raise RadarcastError(f"{self.path}: damaged HDF5 metadata ({msg})") from None
-        except BaseException:
-            self.close()
-            raise
+        read_or_close(self, lambda: self._read_index(self.file))
 
     def _read_index(self, f: h5py.File) -> None:
         """Check the layout and attributes and read the index arrays; RadarcastError for a
