@@ -24,27 +24,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import make_dataset, write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 CASES = {
     # name: (synth grid, crop, per-GPU batch, model config TOML)
     "3x64": (128, 100, 32, 'model = "convlstm"\n\n[model_config]\nhidden = [64, 64, 64]\n'),
     "shi2015-480": (480, 480, 16, 'preset = "shi2015"\n'),
 }
-
-
-def make_dataset(folder: Path, size: int, frames: int, sequences: int) -> Path:
-    raw, out = folder / f"raw{size}", folder / f"synth{size}.h5"
-    if out.exists():
-        return out
-    cli = [sys.executable, "-m", "radarcast"]
-    subprocess.run(
-        [*cli, "synth", str(raw), "--size", str(size), "--frames", str(frames),
-         "--sequences", str(sequences), "--format", "npy"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run([*cli, "preprocess", str(raw), "-o", str(out)], check=True, capture_output=True)
-    return out
 
 
 def train(data: Path, case: str, nproc: int | None, global_batch: int, args, folder: Path):

@@ -24,7 +24,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 N_IN, N_OUT = 5, 15
 MODELS = {"3x64-100": ((64, 64, 64), 1, 100), "shi2015-480": ((64, 64), 4, 480)}

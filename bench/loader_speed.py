@@ -17,32 +17,18 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import make_dataset, write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 CASES = {
     # name: (synth grid, crop, batch, train_speed config whose rate it must beat)
     "128-grid crop 100": (128, 100, 32, "3x64"),
     "480-grid full": (480, None, 16, "shi2015-480"),
 }
-
-
-def make_dataset(folder: Path, size: int, frames: int, sequences: int) -> Path:
-    raw, out = folder / f"raw{size}", folder / f"synth{size}.h5"
-    cli = [sys.executable, "-m", "radarcast"]
-    subprocess.run(
-        [*cli, "synth", str(raw), "--size", str(size), "--frames", str(frames),
-         "--sequences", str(sequences), "--format", "npy"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run([*cli, "preprocess", str(raw), "-o", str(out)], check=True, capture_output=True)
-    return out
 
 
 def windows_per_s(path: Path, crop, batch: int, workers: int, batches: int, dev) -> float:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def synthetic(path: Path, n_frames: int, size: int) -> None:

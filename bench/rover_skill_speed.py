@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _results import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 from PIL import Image
 
 from radarcast.baselines.rover import RoverConfig, forecast_torch
