@@ -177,6 +177,21 @@ def test_truncated_gzip_is_refused(tmp_path):
         read_image(tmp_path / "x.pgm.gz")
 
 
+def test_truncated_pgm_is_refused(tmp_path):
+    (tmp_path / "t.pgm").write_bytes(b"P5\n4 4\n255\n" + bytes(10))
+    with pytest.raises(RadarcastError, match="t.pgm"):
+        read_image(tmp_path / "t.pgm")
+
+
+@pytest.mark.parametrize("header", [b"P5\n7 3\n255\n", b"P5 # c\n# a comment\n7\n3 200\n"])
+def test_direct_pgm_parser_keeps_stored_values(tmp_path, header):
+    # values come back as stored (radar DNs), also under a maxval below 255, which Pillow
+    # would stretch to 0..255
+    grid = np.random.default_rng(0).integers(0, 201, (3, 7), dtype=np.uint8)
+    (tmp_path / "g.pgm.gz").write_bytes(gzip.compress(header + grid.tobytes()))
+    np.testing.assert_array_equal(read_image(tmp_path / "g.pgm.gz"), grid)
+
+
 def test_no_inputs_matched(tmp_path):
     with pytest.raises(RadarcastError, match="no files match"):
         resolve_inputs([str(tmp_path / "*.png")])

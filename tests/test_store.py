@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radarcast.data.store import DatasetWriter, open_dataset
+from radarcast.data import codec
+from radarcast.data.store import DatasetWriter, chunk_shape, open_dataset
 from radarcast.data.units import Units
 from radarcast.errors import RadarcastError
 
@@ -44,13 +45,27 @@ def test_mask_that_starts_late_reads_valid_before(tmp_path):
     assert valid[:3].all() and not valid[3].any() and valid[4].all()
 
 
-def test_large_grid_tiles_with_partial_edges(tmp_path):
-    frames = _random(2, h=600, w=530)
+@pytest.mark.parametrize("backend", ["isal", "zlib"])
+def test_large_grid_tiles_with_partial_edges(tmp_path, monkeypatch, backend):
+    if backend == "zlib":  # the fallback where ISA-L has no wheel
+        monkeypatch.setattr(codec, "_isal_zlib", None)
+    elif codec.backend() != "isal":
+        pytest.skip("isal is not installed")
+    frames = _random(2, h=1100, w=530)
+    masks = np.random.default_rng(1).random(frames.shape) > 0.1
     ds = open_dataset(
-        _write(tmp_path / "d.h5", frames, T0 + 300 * np.arange(2), fractions=(1, 0, 0))
+        _write(tmp_path / "d.h5", frames, T0 + 300 * np.arange(2), masks, fractions=(1, 0, 0))
     )
     np.testing.assert_array_equal(ds.frames(0, 2), frames)
-    assert ds.file["frames"].chunks == (1, 512, 512)
+    np.testing.assert_array_equal(ds.masks(0, 2), masks)
+    # even tiles: 1100 rows → 3 × 367 (one padded row), 530 columns → 2 × 265
+    assert ds.file["frames"].chunks == (1, 367, 265)
+
+
+def test_chunks_split_large_grids_evenly():
+    assert chunk_shape(100, 100) == (1, 100, 100)
+    assert chunk_shape(512, 513) == (1, 512, 257)
+    assert chunk_shape(1226, 760) == (1, 409, 380)  # FMI's grid: 512-row tiles would pad 310
 
 
 def test_gap_and_flag_start_segments_and_no_window_crosses(tmp_path):

@@ -107,6 +107,7 @@ class FrameTransform:
         self.valid_lut[list(src.nodata)] = False
         lut[~self.valid_lut] = 0  # nodata pixels are stored as 0 under a False mask
         self.lut = lut
+        self.table = lut.tobytes()  # for bytes.translate, about twice as fast as lut.take
         self.identity = bool(np.array_equal(lut, np.arange(256)))
         self.nodata = tuple(int(v) for v in src.nodata)
         self.has_nodata = bool(src.nodata)
@@ -120,7 +121,9 @@ class FrameTransform:
             valid = self._valid(frame)
             mask = valid if mask is None else mask & valid
         if not self.identity:
-            frame = self.lut.take(frame)
+            frame = np.frombuffer(frame.tobytes().translate(self.table), np.uint8).reshape(
+                frame.shape
+            )
         if raw.mask is not None:  # the reader's mask (NaN, pysteps): store 0 there
             frame = np.where(raw.mask, frame, np.uint8(0))
         if self.crop is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import gzip
 import io
 import mmap
 import re
@@ -24,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from radarcast.data.codec import GZIP_ERRORS, gunzip
 from radarcast.data.units import Units
 from radarcast.errors import RadarcastError
 
@@ -229,6 +229,23 @@ def nan_mask(a: np.ndarray) -> np.ndarray | None:
     return None if valid.all() else valid
 
 
+_SEP = rb"(?:\s|#[^\n]*\n)+"  # whitespace and comment lines, one at a time (no backtracking)
+_PGM_HEADER = re.compile(rb"P5" + _SEP + rb"(\d+)" + _SEP + rb"(\d+)" + _SEP + rb"(\d+)\s")
+
+
+def parse_pgm(data: bytes) -> np.ndarray | None:
+    """A binary 8-bit PGM (P5, maxval ≤ 255) → (H, W) uint8 view of ``data``; None for
+    anything else (ASCII or 16-bit PGM, other formats), which Pillow then reads. Radar
+    composites (FMI's among them) come as P5 with comment lines in the header."""
+    m = _PGM_HEADER.match(data)
+    if m is None:
+        return None
+    w, h, maxval = (int(g) for g in m.groups())
+    if not 0 < maxval < 256 or w == 0 or h == 0 or len(data) - m.end() < w * h:
+        return None  # Pillow reads or refuses it, with its own message
+    return np.frombuffer(data, np.uint8, w * h, m.end()).reshape(h, w)
+
+
 def read_image(path: Path) -> np.ndarray:
     """One image file → (H, W) uint8. Palette images give the palette index."""
     from PIL import Image
@@ -236,12 +253,12 @@ def read_image(path: Path) -> np.ndarray:
     try:
         data = path.read_bytes()
         if path.name.lower().endswith(".gz"):
-            data = gzip.decompress(data)
+            data = gunzip(data)
+        if data[:2] == b"P5" and (grid := parse_pgm(data)) is not None:
+            return grid
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-    except (
-        OSError, EOFError, SyntaxError, ValueError, zlib.error, Image.DecompressionBombError
-    ) as e:
+    except (*GZIP_ERRORS, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise RadarcastError(f"{path}: cannot read the image ({e})") from None
     if im.mode in ("L", "P"):
         return np.asarray(im)

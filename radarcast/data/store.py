@@ -19,7 +19,6 @@ import io
 import json
 import os
 import sys
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +31,14 @@ import h5py
 import numpy as np
 
 from radarcast import __version__
+from radarcast.data.codec import deflate
 from radarcast.data.units import Units
 from radarcast.errors import RadarcastError
 
 SCHEMA = "radarcast/1"
 SPLITS = {"train": 0, "val": 1, "test": 2}
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
-TILE = 512  # grids larger than this are chunked in TILE x TILE tiles
+TILE = 512  # grids larger than this are chunked in tiles of at most TILE x TILE
 MAX_FRAMES = 2**24  # 160 years of 5-minute frames: index arrays stay ~200 MiB
 MAX_PIXELS = 2**28  # 16384 x 16384: one static mask stays 256 MiB
 MAX_PENDING = 8  # frames compressed ahead of writing (bounds the writer's memory)
@@ -75,13 +75,23 @@ def split_code(split: str | None) -> int | None:
 
 
 def chunk_shape(height: int, width: int) -> tuple[int, int, int]:
-    """One frame per chunk, or TILE x TILE tiles of one frame for large grids."""
-    return (1, min(height, TILE), min(width, TILE))
+    """One frame per chunk, or for large grids equal tiles of at most TILE x TILE.
+
+    The tiles split the grid evenly (1226 rows → 3 × 409, not 512 + 512 + 202), so the
+    padding that HDF5 stores in edge chunks, and that the writer compresses, stays under one
+    row or column per tile.
+    """
+
+    def side(n: int) -> int:
+        pieces = -(-n // TILE)  # ceil
+        return -(-n // pieces)
+
+    return (1, side(height), side(width))
 
 
 def compress_chunks(frame: np.ndarray, chunks: tuple[int, int, int], level: int) -> list:
-    """(H, W) uint8 → [((y, x), zlib bytes)] for each chunk of one frame, as HDF5's gzip
-    (deflate) filter stores them; edge tiles are padded to the full chunk size."""
+    """(H, W) uint8 → [((y, x), deflate bytes)] for each chunk of one frame, as HDF5's gzip
+    filter stores them; edge tiles are padded to the full chunk size."""
     _, ch, cw = chunks
     h, w = frame.shape
     out = []
@@ -90,11 +100,8 @@ def compress_chunks(frame: np.ndarray, chunks: tuple[int, int, int], level: int)
             tile = frame[y : y + ch, x : x + cw]
             if tile.shape != (ch, cw):
                 tile = np.pad(tile, ((0, ch - tile.shape[0]), (0, cw - tile.shape[1])))
-            # Z_RLE: as small as the default strategy on radar grids (long runs of 0 and of
-            # nodata), and faster; the stream is plain deflate, which any gzip filter reads
-            packer = zlib.compressobj(level, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
             data = np.ascontiguousarray(tile).view(np.uint8).tobytes()
-            out.append(((y, x), packer.compress(data) + packer.flush()))
+            out.append(((y, x), deflate(data, level)))
     return out
 
 
@@ -326,7 +333,7 @@ class DatasetWriter:
         self._starts.append(bool(new_segment))
 
     def _write_chunks(self, dataset, i: int, grid: np.ndarray) -> None:
-        """Compress ``grid`` (frame or mask ``i``) in a worker thread (zlib releases the GIL)
+        """Compress ``grid`` (frame or mask ``i``) in a worker thread (the codec releases the GIL)
         and write its chunks directly, in order; at most MAX_PENDING wait in memory."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
