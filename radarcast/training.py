@@ -396,6 +396,7 @@ def _prepare_out(run: _Run, resume: bool) -> None:
         _restore(run, load_checkpoint(last, map_location=run.device))
         if run.dist.rank == 0:
             _trim_metrics(out / "metrics.jsonl", run.state["step"])
+            _remove_stale_temporaries(out)
     elif last.exists():  # best.pt alone: a run killed inside its first checkpoint save
         raise RadarcastError(f"{out} already holds a run; pass --resume or choose another --out")
     if run.dist.rank == 0:
@@ -404,6 +405,21 @@ def _prepare_out(run: _Run, resume: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)  # --out runs/NAME makes runs/ as needed
         write_toml(_config_dict(run), out / "config.toml")
     run.dist.barrier()
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete the hidden ``.NAME.PID.tmp`` files that a killed run left in ``out`` (a
+    SIGKILL inside a checkpoint save cannot clean up); files of live processes stay."""
+    for tmp in out.glob(".*.*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 def _trim_metrics(path: Path, step: int) -> None:
