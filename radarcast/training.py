@@ -70,6 +70,7 @@ class TrainConfig:
     val_windows: int = 256
     patience: int = 10
     loss: str = "mse"
+    loss_scales: tuple[int, ...] = (1,)
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
@@ -368,7 +369,7 @@ def _build(cfg: TrainConfig, resume: bool) -> _Run:
     name, fields = resolve_preset(preset, cfg.model)
     mcfg = model_config(name, {**fields, **cfg.model_config})
     sources, units, n_in, n_out, train_set, val_set = _open_sources(cfg)
-    loss_fn = get_loss(cfg.loss, units)
+    loss_fn = get_loss(cfg.loss, units, cfg.loss_scales)
     model = _make_model(cfg, name, mcfg, device)
     per_epoch = len(train_set) // cfg.batch_size
     if per_epoch < 1:

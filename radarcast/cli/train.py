@@ -18,10 +18,15 @@ def train(
     datasets: Annotated[
         list[Path], typer.Argument(help="One or more radarcast datasets (.h5).", show_default=False)
     ],
-    model: Annotated[str | None, Opt(help="Model name: convlstm, fc-lstm.")] = None,
+    model: Annotated[
+        str | None, Opt(help="Model name: convlstm, fc-lstm, advection-convlstm.")
+    ] = None,
     preset: Annotated[
         str | None,
-        Opt(help="Named architecture, e.g. convlstm-1/2/3, shi2015, fc-lstm (default convlstm-2)."),
+        Opt(
+            help="Named architecture, e.g. convlstm-1/2/3, shi2015, fc-lstm, "
+            "advection-convlstm-2, rover-convlstm-2 (default convlstm-2)."
+        ),
     ] = None,
     config: Annotated[Path | None, Opt(help="A TOML file of TrainConfig keys; flags win.")] = None,
     out: Annotated[Path | None, Opt(help="Run folder (default runs/DATE-TIME).")] = None,
@@ -32,7 +37,13 @@ def train(
     batch_size: Annotated[int | None, Opt(help="Global batch size.")] = None,
     lr: Annotated[float | None, Opt(help="Peak learning rate (AdamW).")] = None,
     crop: Annotated[int | None, Opt(help="Square random crop in pixels.")] = None,
-    loss: Annotated[str | None, Opt(help="mse, mae or bmse (HKO-7 balanced MSE+MAE).")] = None,
+    loss: Annotated[
+        str | None,
+        Opt(
+            help="mse, mae, bmse (HKO-7 balanced MSE+MAE), csi (soft CSI per lead), "
+            "csi-pooled (leads pooled), or a sum such as bmse+csi."
+        ),
+    ] = None,
     augment: Annotated[
         bool | None, Opt("--augment/--no-augment", help="Random flips and 90° rotations.")
     ] = None,

@@ -12,12 +12,14 @@ from typing import Any
 
 from radarcast.config import from_dict
 from radarcast.errors import RadarcastError
+from radarcast.models.advection import AdvectionConvLSTM, AdvectionConvLSTMConfig
 from radarcast.models.convlstm import ConvLSTM, ConvLSTMConfig
 from radarcast.models.lstm import FCLSTM, FCLSTMConfig
 
 MODELS: dict[str, type] = {
     "convlstm": ConvLSTM,
     "fc-lstm": FCLSTM,
+    "advection-convlstm": AdvectionConvLSTM,
 }
 """Model classes by name; each has ``config_class`` and is built as ``cls(config)``."""
 
@@ -32,6 +34,14 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "shi2015-3layer": ("convlstm", {"hidden": (128, 64, 64), "kernel": 5, "patch": 4}),
     # Shi et al. 2015's FC-LSTM baseline: 2 layers × 2048 units
     "fc-lstm": ("fc-lstm", {"hidden": (2048, 2048), "patch": 16}),
+    # convlstm-2's stack with 4×4 patches whose head moves the last frame and adds growth
+    # and decay (radarcast.models.advection)
+    "advection-convlstm-2": ("advection-convlstm", {"hidden": (64, 64), "kernel": 3, "patch": 4}),
+    # the same, correcting ROVER's extrapolation (motion and growth/decay) instead
+    "rover-convlstm-2": (
+        "advection-convlstm",
+        {"hidden": (64, 64), "kernel": 3, "patch": 4, "motion": "rover"},
+    ),
 }
 """Named architectures: preset → (model name, config fields)."""
 
@@ -77,6 +87,8 @@ def build_model(name: str, config: dict | Any | None = None):
 
 
 __all__ = [
+    "AdvectionConvLSTM",
+    "AdvectionConvLSTMConfig",
     "MODELS",
     "PRESETS",
     "ConvLSTM",
