@@ -149,8 +149,9 @@ def _train_one(label: str, out: Path, budget: float, device: str, probe_steps: i
           on_step=lambda r: ticks.append(time.perf_counter()) if r["event"] == "step" else None)
     shutil.rmtree(out / "probe")
     spec = MODELS[label]
-    tail = ticks[len(ticks) // 2:]  # after cuDNN's autotuning and the workers' start
-    sec_per_step = (tail[-1] - tail[0]) / max(len(tail) - 1, 1)
+    # the rate after cuDNN's autotuning and the workers' start; all of it for a short probe
+    tail = ticks[len(ticks) // 2:] if len(ticks) >= 4 else ticks
+    sec_per_step = max((tail[-1] - tail[0]) / max(len(tail) - 1, 1), 1e-6)
     left = budget - (time.perf_counter() - t0)
     cap = min(max_steps, spec.max_steps or max_steps)
     steps = int(np.clip(0.92 * left / sec_per_step, 10, cap))
