@@ -47,9 +47,7 @@ FMI = (
 
 RSS_CHILD = """
 import resource, sys
-from radarcast.data import codec
 from radarcast.data.preprocess import PreprocessConfig, preprocess
-from radarcast.data.readers import read_image
 def rss_now():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))

@@ -111,21 +111,19 @@ def summary(doc: dict, n_boot: int = 1000) -> dict:
         if not folds:
             continue
         entry: dict = {"seeds": len({f["seed"] for f in folds})}
-        for method in ("persistence", "rover", "model"):
-            per_seed = []
-            for s in seeds:
-                c = [np.asarray(f["counts"][method]) for f in folds if f["seed"] == s]
-                if c:
-                    per_seed.append(_scores(np.concatenate(c)))
+        methods = ("persistence", "rover", "model")
+        by_seed = [  # per seed: each method's per-window counts over the group's folds
+            {m: np.concatenate([np.asarray(f["counts"][m]) for f in fs]) for m in methods}
+            for fs in ([f for f in folds if f["seed"] == s] for s in seeds)
+            if fs
+        ]
+        for method in methods:
+            per_seed = [_scores(c[method]) for c in by_seed]
             entry[method] = np.mean(per_seed, axis=0).tolist()
             entry[f"{method}_per_seed"] = [p.tolist() for p in per_seed]
         diffs = []
-        for s in seeds:
-            fs = [f for f in folds if f["seed"] == s]
-            if not fs:
-                continue
-            m = np.concatenate([np.asarray(f["counts"]["model"]) for f in fs])
-            r = np.concatenate([np.asarray(f["counts"]["rover"]) for f in fs])
+        for c in by_seed:
+            m, r = c["model"], c["rover"]
             rng = np.random.default_rng(0)
             mult = rng.multinomial(len(m), np.full(len(m), 1 / len(m)), n_boot)  # (n, W)
             bm = nanmean(csi(np.einsum("nw,wlkc->nlkc", mult, m)), axis=1)

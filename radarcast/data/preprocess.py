@@ -106,7 +106,6 @@ class FrameTransform:
         self.valid_lut = np.ones(256, dtype=bool)
         self.valid_lut[list(src.nodata)] = False
         lut[~self.valid_lut] = 0  # nodata pixels are stored as 0 under a False mask
-        self.lut = lut
         self.table = lut.tobytes()  # for bytes.translate, about twice as fast as lut.take
         self.identity = bool(np.array_equal(lut, np.arange(256)))
         self.nodata = tuple(int(v) for v in src.nodata)

@@ -39,13 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from radarcast.errors import RadarcastError
-from radarcast.models.convlstm import (
-    ConvLSTMCell,
-    ConvLSTMConfig,
-    EncoderForecaster,
-    State,
-    _cat_channels,
-)
+from radarcast.models.convlstm import ConvLSTMCell, ConvLSTMConfig, EncoderForecaster, State
 
 MOTIONS = ("learned", "rover")
 
@@ -99,6 +93,7 @@ class AdvectionConvLSTMConfig(ConvLSTMConfig):
 
         return from_dict(RoverConfig, dict(self.rover), "model_config.rover")
 
+
 def sample_back(frame: torch.Tensor, disp: torch.Tensor) -> torch.Tensor:
     """``frame`` (B, C, H, W) looked up at x − ``disp``(x): each output pixel takes the value
     found ``disp`` pixels upstream (bilinear; zero outside the grid).
@@ -127,8 +122,6 @@ class AdvectionConvLSTM(EncoderForecaster):
         super().__init__(config)
         total = sum(config.hidden)
         self.motion = nn.Conv2d(total, 2, kernel_size=1)  # displacement increment per lead
-        # start near persistence: tiny motion and source; small, not zero, so that every
-        # parameter gets a gradient from the first step
         if not config.source:
             self.head = None  # the stack's frame head is the source head here
         self.rover = None
@@ -187,11 +180,7 @@ class AdvectionConvLSTM(EncoderForecaster):
         disp = None  # (B, 2, H', W') pixels moved since the last input frame
         frames = []
         for k in range(n_out):
-            inp = None if leads is None else leads[:, k]
-            for layer, cell in enumerate(self.forecaster):
-                states[layer] = cell(inp, states[layer])
-                inp = states[layer][0]
-            hs = _cat_channels([s[0] for s in states], self.memory_format)  # (B, ΣC_h, H', W')
+            hs = self.forecast_step(states, None if leads is None else leads[:, k])
             step = self.config.max_step * torch.tanh(self.motion(hs).float())  # (B, 2, H', W')
             disp = step if disp is None else disp + step
             y = sample_back(base[:, k], self._upsample(disp, height, width))  # (B, C, H, W)

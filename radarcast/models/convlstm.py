@@ -463,13 +463,18 @@ class EncoderForecaster(nn.Module):
         states = list(states)
         frames = []
         for _ in range(n_out):
-            inp = None
-            for layer, cell in enumerate(self.forecaster):
-                states[layer] = cell(inp, states[layer])
-                inp = states[layer][0]
-            hs = _cat_channels([s[0] for s in states], self.memory_format)  # (B, ΣC_h, H', W')
+            hs = self.forecast_step(states)  # (B, ΣC_h, H', W')
             frames.append(self.head(hs))  # (B, C p², H', W')
         return torch.stack(frames, dim=1)  # (B, n_out, C p², H', W')
+
+    def forecast_step(self, states: list[State], inp: torch.Tensor | None = None) -> torch.Tensor:
+        """Advance every forecaster layer one step, in place in ``states``; ``inp`` (B, C',
+        H', W') feeds the first layer (None: no input, Shi et al.'s forecaster). Returns all
+        layers' hidden states concatenated, (B, ΣC_h, H', W'), what a head reads."""
+        for layer, cell in enumerate(self.forecaster):
+            states[layer] = cell(inp, states[layer])
+            inp = states[layer][0]
+        return _cat_channels([s[0] for s in states], self.memory_format)
 
     def forward(self, x: torch.Tensor, n_out: int) -> torch.Tensor:
         """x (B, T_in, C, H, W) in [0, 1] → (B, n_out, C, H, W) in [0, 1]."""
