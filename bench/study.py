@@ -55,7 +55,7 @@ TEST = [k for k, v in EVENTS.items() if v[2] == "test"]
 @dataclasses.dataclass(frozen=True)
 class Spec:
     """How one study model is trained: preset, model_config overrides, loss, batch size,
-    share of the training budget, crop and time-reversal augmentation."""
+    share of the training budget, crop, time-reversal augmentation, step cap, learning rate."""
 
     preset: str
     loss: str = "bmse+csi"
@@ -66,11 +66,12 @@ class Spec:
     overrides: dict = dataclasses.field(default_factory=dict)
     loss_scales: tuple[int, ...] = (1,)
     max_steps: int | None = None  # a cap below --max-steps
+    lr: float = 1e-3
 
 
 MODELS = {  # trained one after another (or one process each: bench/study_gpu.sh)
-    # the thesis networks, trained with MSE in GPU run 2 (commit 39273fb); here with the
-    # balanced loss plus the per-lead soft CSI (not run yet: the GPU was withdrawn)
+    # the thesis networks: GPU run 2 trained them with MSE (commit 39273fb); run 4 with the
+    # balanced loss plus the per-lead soft CSI
     "convlstm-1": Spec("convlstm-1"),
     "convlstm-2": Spec("convlstm-2"),
     "convlstm-3": Spec("convlstm-3"),
@@ -85,18 +86,19 @@ MODELS = {  # trained one after another (or one process each: bench/study_gpu.sh
     # trials the balanced loss made it damp rain at long leads)
     "rover-convlstm-2": Spec("rover-convlstm-2", loss="csi-pooled", share=1.5, crop=192,
                              reverse_time=True),
-    # next candidates (not run yet): the per-lead soft CSI; the loss also on 2×, 4×, 8×
-    # block means (motion beyond a pixel or two); no growth/decay term (pure advection);
-    # the ROVER correction stopped early (run 3's 1186 steps drifted below ROVER)
+    # run 4: both with the per-lead soft CSI; the ROVER correction also in the size of the
+    # leave-one-event-out check (bench/study_cv.py: 2 × 32 channels, 96² crops, 300 steps)
     "advection-convlstm-2-lead": Spec("advection-convlstm-2", crop=192, reverse_time=True),
-    "advection-convlstm-2-ms": Spec("advection-convlstm-2", crop=192, reverse_time=True,
-                                    loss_scales=(1, 2, 4, 8)),
-    "advection-convlstm-2-nosrc": Spec("advection-convlstm-2", crop=192, reverse_time=True,
-                                       overrides={"source": False}),
-    "rover-convlstm-2-short": Spec("rover-convlstm-2", loss="csi", crop=192,
-                                   reverse_time=True, max_steps=400),
+    "rover-convlstm-2-lead": Spec("rover-convlstm-2", loss="csi", crop=192, reverse_time=True,
+                                  share=1.5, max_steps=1000),
+    "rover-convlstm-2-small": Spec("rover-convlstm-2", loss="csi", crop=96, batch=8, lr=2e-3,
+                                   reverse_time=True, overrides={"hidden": (32, 32)},
+                                   max_steps=300),
 }
+RUN4 = ["convlstm-1", "convlstm-2", "convlstm-3", "fc-lstm", "advection-convlstm-2-lead",
+        "rover-convlstm-2-lead", "rover-convlstm-2-small"]  # bench/study_gpu.sh's default
 BEST = "advection-convlstm-2"
+FIGURE_MODELS = ("convlstm-2", BEST, *RUN4[4:])  # whose FMI forecasts come back (the rest: scores)
 
 
 def cli(*args: str) -> None:
@@ -129,7 +131,7 @@ def _config(label: str, out: Path, steps: int, device: str):
     return TrainConfig(
         datasets=tuple(str(DATA / f"{e}.h5") for e in TRAIN), preset=spec.preset,
         model_config=dict(spec.overrides), crop=SMOKE.get("crop", spec.crop),
-        batch_size=SMOKE.get("batch_size", spec.batch), loss=spec.loss,
+        batch_size=SMOKE.get("batch_size", spec.batch), loss=spec.loss, lr=spec.lr,
         reverse_time=spec.reverse_time, loss_scales=spec.loss_scales, steps=steps,
         val_every=max(steps // 10, 5), val_windows=0, patience=0,
         warmup_steps=min(100, max(steps // 10, 1)), device=device,
@@ -162,7 +164,7 @@ def _train_one(label: str, out: Path, budget: float, device: str, probe_steps: i
     return {"steps": steps, "train_s": round(time.perf_counter() - t1, 1),
             "probe_s": round(t1 - t0, 1), "s_per_step": round(sec_per_step, 4),
             "best_val": min(v["val_loss"] for v in vals), "val": vals,
-            "loss": spec.loss, "preset": spec.preset, "model_config": spec.overrides,
+            "loss": spec.loss, "lr": spec.lr, "preset": spec.preset, "model_config": spec.overrides,
             "batch_size": SMOKE.get("batch_size", spec.batch),
             "crop": SMOKE.get("crop", spec.crop), "reverse_time": spec.reverse_time,
             "loss_scales": list(spec.loss_scales)}
@@ -192,7 +194,7 @@ def _forecast_and_score(label: str, run: Path, fc_dir: Path, device: str) -> dic
         if event != TEST[0]:  # FMI's grid is large: keep the figure's windows of two models
             k = _pick(event, "front")
             path.unlink()
-            if label not in ("convlstm-2", BEST):
+            if label not in FIGURE_MODELS:
                 continue
             write_forecast(ds, fc, path, split="test", limit=SMOKE.get("limit") or k + 1,
                            overwrite=True)
@@ -255,21 +257,58 @@ def _pack(out: Path, runs: Path, fc_dir: Path, summary: dict, budget: float, tot
         for label in summary:
             for name in ("metrics.jsonl", "config.toml"):
                 tar.add(runs / label / name, arcname=f"{label}/{name}")
+    _tar_groups(sorted(fc_dir.glob("*.h5")), out, 4)  # 8 files come back: log, 3 + 4 tars
+
+
+def _tar_groups(files: list[Path], out: Path, n_tars: int) -> None:
+    """``files`` into at most ``n_tars`` tars out/forecasts{i}.tar of under 15.5 MB each (16 MiB
+    come back per file), the largest first; what does not fit stays behind."""
     for old in out.glob("forecasts*.tar"):
         old.unlink()
-    groups: list[list[Path]] = [[]]  # tars of at most ~15 MB (16 MiB come back per file)
-    for f in sorted(fc_dir.glob("*.h5"), key=lambda f: -f.stat().st_size):
-        if f.stat().st_size >= 15_500_000:
+    limit = 15_500_000
+    groups: list[list[Path]] = [[]]
+    for f in sorted(files, key=lambda f: -f.stat().st_size):
+        if f.stat().st_size >= limit:
             continue
         group = next((g for g in groups if sum(x.stat().st_size for x in g)
-                      + f.stat().st_size < 15_500_000), None)
+                      + f.stat().st_size < limit), None)
         if group is None:
             groups.append(group := [])
         group.append(f)
-    for i, group in enumerate(groups[:4]):  # 8 files come back: log, 3 + 4 tars
+    for i, group in enumerate(groups[:n_tars]):
         with tarfile.open(out / f"forecasts{i}.tar", "w") as tar:
             for f in group:
                 tar.add(f, arcname=f.name)
+
+
+def bundle(args) -> None:
+    """bench/study_gpu.sh's per-model folders (WORK/MODEL/out) → the 8 files that come back
+    from the GPU machine: models.tar (each model's scores, summary, run logs, its log.txt),
+    train_summary.json (all models) and forecasts0-5.tar (every model's forecast files)."""
+    work, out = Path(args.work), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dirs = sorted(d / "out" for d in work.iterdir() if (d / "out" / "model_scores.npz").exists())
+    merged: dict = {}
+    fc_dir = work / "all-forecasts"
+    fc_dir.mkdir(exist_ok=True)
+    with tarfile.open(out / "models.tar", "w") as tar:
+        for extra in work.glob("*.txt"):
+            tar.add(extra, arcname=extra.name)
+        for d in dirs:
+            label = d.parent.name
+            for f in d.iterdir():
+                if f.name.startswith("forecasts"):
+                    with tarfile.open(f) as fc:
+                        fc.extractall(fc_dir, filter="data")
+                else:
+                    tar.add(f, arcname=f"{label}/{f.name}")
+            doc = json.loads((d / "train_summary.json").read_text())
+            merged = merged or {**doc, "models": {}, "total_s": 0.0}
+            merged["models"].update(doc["models"])
+            merged["total_s"] = max(merged["total_s"], doc["total_s"])
+    (out / "train_summary.json").write_text(json.dumps(merged, indent=1))
+    _tar_groups(sorted(fc_dir.glob("*.h5")), out, 6)
+    print(f"bundled {len(dirs)} models into {out}")
 
 
 # --------------------------------------------------------------------------- baselines (CPU)
@@ -508,12 +547,15 @@ def main(argv=None) -> None:
     e.add_argument("--models", nargs="*", help="model_scores.npz files from the train stage")
     e.add_argument("--bootstrap", type=int, default=1000)
     e.add_argument("--tag", default="", help="suffix of the result files (one per GPU run)")
+    b = sub.add_parser("bundle")
+    b.add_argument("--work", required=True, help="bench/study_gpu.sh's WORK (WORK/MODEL/out)")
+    b.add_argument("--out", required=True, help="models.tar, train_summary.json, forecasts*.tar")
     f = sub.add_parser("figures")
     f.add_argument("--best", default=BEST)
     f.add_argument("--cases", nargs="*", choices=["growth", "front"], help="default: both")
     args = p.parse_args(argv)
     {"prepare": prepare, "train": train_stage, "evaluate": evaluate_stage,
-     "figures": figures}[args.stage](args)
+     "figures": figures, "bundle": bundle}[args.stage](args)
 
 
 if __name__ == "__main__":
