@@ -103,10 +103,15 @@ MODELS = {  # trained one after another (or one process each: bench/study_gpu.sh
 MODELS.update({f"rover-convlstm-2-small-s{k}": dataclasses.replace(
     MODELS["rover-convlstm-2-small"], seed=k) for k in range(4)})
 MODELS["convlstm-2-csi"] = Spec("convlstm-2", loss="csi", reverse_time=True)
-RUNS = {  # what bench/study_gpu.sh trains (RUN=run5 by default)
+# run 6: run 5's recipe for the painting networks on the other thesis networks, one more seed
+MODELS.update({f"{m}-csi": Spec(m, loss="csi", reverse_time=True)
+               for m in ("convlstm-1", "convlstm-3", "fc-lstm")})
+MODELS["convlstm-2-csi-s1"] = dataclasses.replace(MODELS["convlstm-2-csi"], seed=1)
+RUNS = {  # what bench/study_gpu.sh trains (RUN=run6 by default)
     "run4": ["convlstm-1", "convlstm-2", "convlstm-3", "fc-lstm", "advection-convlstm-2-lead",
              "rover-convlstm-2-lead", "rover-convlstm-2-small"],
     "run5": [*(f"rover-convlstm-2-small-s{k}" for k in range(4)), "convlstm-2-csi"],
+    "run6": ["convlstm-1-csi", "convlstm-3-csi", "fc-lstm-csi", "convlstm-2-csi-s1"],
 }
 BEST = "rover-convlstm-2-small-s0"
 FIGURE_MODELS = ("convlstm-2", BEST, *RUNS["run4"][4:])  # whose FMI forecasts come back
@@ -175,7 +180,8 @@ def _train_one(label: str, out: Path, budget: float, device: str, probe_steps: i
     return {"steps": steps, "train_s": round(time.perf_counter() - t1, 1),
             "probe_s": round(t1 - t0, 1), "s_per_step": round(sec_per_step, 4),
             "best_val": min(v["val_loss"] for v in vals), "val": vals,
-            "loss": spec.loss, "lr": spec.lr, "seed": spec.seed, "preset": spec.preset, "model_config": spec.overrides,
+            "loss": spec.loss, "lr": spec.lr, "seed": spec.seed, "preset": spec.preset,
+            "model_config": spec.overrides,
             "batch_size": SMOKE.get("batch_size", spec.batch),
             "crop": SMOKE.get("crop", spec.crop), "reverse_time": spec.reverse_time,
             "loss_scales": list(spec.loss_scales)}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The study's GPU stage in one device call: every model of bench/study.py trained and scored
 # in its own process, all at once on one GPU (each is small; together they keep it busy).
-#   OUT=/tmp/out BUDGET=420 [RUN=run5] bash bench/study_gpu.sh [MODEL ...]  # study.RUNS[RUN]
+#   OUT=/tmp/out BUDGET=420 [RUN=run6] bash bench/study_gpu.sh [MODEL ...]  # study.RUNS[RUN]
 # Each process writes WORK/MODEL/out/ (WORK=/tmp/study-work); `study.py bundle` then packs
 # them into the 8 files that come back: $OUT/{models.tar, train_summary.json, forecasts*.tar}.
 # Then, here:  mkdir -p M && tar xf OUT/models.tar -C M && cp OUT/train_summary.json \
@@ -15,7 +15,7 @@ WORK=${WORK:-/tmp/study-work}
 BUDGET=${BUDGET:-420}
 DEVICE=${DEVICE:-cuda}
 EXTRA=${EXTRA:-}
-RUN=${RUN:-run5}
+RUN=${RUN:-run6}
 MODELS=("$@")
 if [ ${#MODELS[@]} -eq 0 ]; then
   mapfile -t MODELS < <(python3 -c "import sys; sys.path.insert(0, 'bench'); import study; print('\n'.join(study.RUNS['$RUN']))")
