@@ -378,31 +378,34 @@ def baselines(event: str, fc_dir: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- evaluate
+def _ci(iv: dict) -> list:
+    """{"low": (K,), "high": (K,)} → [[low, high] per threshold]."""
+    return np.stack([iv["low"], iv["high"]], 1).tolist()
+
+
 def _pooled(per_event: list, n_boot: int, seed: int = 0) -> dict:
-    """Scores over the windows of all test events together, with paired bootstrap intervals."""
+    """Scores over the windows of all test events together, with paired bootstrap intervals
+    (of each score, and of each method's difference to persistence and to ROVER)."""
+    from radarcast.evaluation import interval, paired_bootstrap
     from radarcast.metrics import continuous_scores, csi, hss, nanmean
 
     names = [m.name for m in per_event[0].methods  # methods scored on every test event
              if all(m.name in [x.name for x in s.methods] for s in per_event)]
-    out: dict = {}
     counts = {n: np.concatenate([s.method(n).acc.counts for s in per_event]) for n in names}
     sums = {n: np.concatenate([s.method(n).acc.sums for s in per_event]) for n in names}
-    n_win = len(counts[names[0]])
-    mult = np.random.default_rng(seed).multinomial(n_win, np.full(n_win, 1 / n_win), n_boot)
-    ref = None
+    boot = paired_bootstrap(counts, n_boot, seed)
+    out: dict = {}
     for n in names:
         c = counts[n].sum(0)
-        boot = np.einsum("nw,wlkc->nlkc", mult, counts[n])
-        bc, bh = nanmean(csi(boot), axis=1), nanmean(hss(boot), axis=1)
         cont = continuous_scores(sums[n].sum(0))
         out[n] = {"csi": nanmean(csi(c), 0).tolist(), "hss": nanmean(hss(c), 0).tolist(),
-                  "csi_ci": np.percentile(bc, [2.5, 97.5], axis=0).T.tolist(),
-                  "hss_ci": np.percentile(bh, [2.5, 97.5], axis=0).T.tolist(),
+                  "csi_ci": _ci(interval(boot[n]["csi"])),
+                  "hss_ci": _ci(interval(boot[n]["hss"])),
                   "csi_per_lead": csi(c).tolist(),
                   "mse": float(nanmean(cont["mse"], 0)), "b_mse": float(nanmean(cont["b_mse"], 0))}
-        if ref is None:
-            ref = bc
-        out[n]["csi_minus_persistence_ci"] = np.percentile(bc - ref, [2.5, 97.5], 0).T.tolist()
+        for ref in ("persistence", "rover"):
+            diff = boot[n]["csi"] - boot[ref]["csi"]
+            out[n][f"csi_minus_{ref}_ci"] = _ci(interval(diff))
     return out
 
 
@@ -413,10 +416,11 @@ def _summary(scores) -> dict:
         b = scores.bootstrap["methods"][m.name]
         out[m.name] = {
             "csi": r["csi_mean_over_leads"].tolist(), "hss": r["hss_mean_over_leads"].tolist(),
-            "csi_ci": np.stack([b["csi"]["low"], b["csi"]["high"]], 1).tolist(),
-            "hss_ci": np.stack([b["hss"]["low"], b["hss"]["high"]], 1).tolist(),
+            "csi_ci": _ci(b["csi"]), "hss_ci": _ci(b["hss"]),
             "mse": float(r["mse_mean_over_leads"]), "b_mse": float(r["b_mse_mean_over_leads"]),
         }
+        if "csi_minus_rover" in b:
+            out[m.name]["csi_minus_rover_ci"] = _ci(b["csi_minus_rover"])
     return out
 
 
@@ -465,11 +469,15 @@ def evaluate_stage(args) -> None:
         sc = evaluate(DATA / f"{event}.h5", ["persistence"], files, thresholds=THRESHOLDS,
                       units="mmh", split="test", n_in=N_IN, n_out=N_OUT)
         _add_models(sc, event, arrays)
-        sc.bootstrap = bootstrap_intervals(sc.methods, args.bootstrap, seed=0)
+        sc.bootstrap = bootstrap_intervals(sc.methods, args.bootstrap, seed=0, against=("rover",))
         tmp = DATA / "scores" / event
         sc.write(tmp, overwrite=True)
         shutil.copy(tmp / "scores.json", RESULTS / f"study_scores_{event}{tag}.json")
-        shutil.copy(tmp / "skill.png", IMG / f"study_skill_{event}{tag}.png")
+        if args.plot:  # a readable figure: the methods named, in that order
+            keep = [sc.method(n) for n in args.plot if n in [m.name for m in sc.methods]]
+            dataclasses.replace(sc, methods=keep).plot(IMG / f"study_skill_{event}{tag}.png")
+        else:
+            shutil.copy(tmp / "skill.png", IMG / f"study_skill_{event}{tag}.png")
         doc["events"][event] = {"windows": len(sc.starts), "scores": _summary(sc)}
         per_event.append(sc)
     doc["pooled"] = {"windows": int(sum(len(s.starts) for s in per_event)),
@@ -514,38 +522,45 @@ def _pick(event: str, kind: str) -> int:
     return int(np.argmax(gain if kind == "growth" else t0))
 
 
+FIGURES = {  # case: (event, window choice of _pick); FMI's grid is large: a sheet only
+    "growth": (TEST[0], "growth"), "front": (TEST[0], "front"), "showers": (TEST[1], "front"),
+}
+
+
 def figures(args) -> None:
-    """Contact sheet (PNG) and animation (GIF) of a growing-storm and a moving-front case."""
+    """Contact sheets (PNG) and animations (GIF) of a growing-storm case and a moving-front
+    case (MeteoSwiss), and a contact sheet of FMI's scattered showers."""
     fc_dir = DATA / "forecasts"
-    best = args.best
-    cases = {"growth": TEST[0], "front": TEST[1]}
-    for kind, event in cases.items():
-        if args.cases and kind not in args.cases:
+    for case, (event, kind) in FIGURES.items():
+        if args.cases and case not in args.cases:
             continue
         k = _pick(event, kind)
-        big = kind == "front"  # FMI's 613×380 grid: fewer panels so each file is < 500 kB
+        big = event == TEST[1]  # 613×380: three leads, one baseline
         outputs = [(".png", ["--leads", "1,6,12" if big else "1,4,8,12"],
                     ("rover",) if big else ("rover", "pysteps-LK"))]
         if not big:
-            outputs.append((".gif", ["--fps", "3"], ()))
+            outputs.append((".gif", ["--fps", "3"], ("rover",)))
         for ext, extra, methods in outputs:
-            files = [fc_dir / f"{event}__{m}.h5" for m in (*methods, best)]
+            files = [fc_dir / f"{event}__{m}.h5" for m in (*methods, *args.models)]
             fargs = [a for f in files if f.exists() for a in ("-f", str(f))]
-            cli("animate", str(DATA / f"{event}.h5"), "-o", str(IMG / f"study_{kind}{ext}"),
+            cli("animate", str(DATA / f"{event}.h5"), "-o", str(IMG / f"study_{case}{ext}"),
                 "--window", str(k), "--scale", "1", *fargs, *extra, "--overwrite")
-            if ext == ".gif":
-                _shrink_gif(IMG / f"study_{kind}{ext}")
+            _shrink(IMG / f"study_{case}{ext}")
 
 
-def _shrink_gif(path: Path, colours: int = 64) -> None:
-    """Re-quantise a GIF to ``colours`` colours so it stays under 500 kB."""
+def _shrink(path: Path, colours: int = 64) -> None:
+    """Re-quantise a GIF or PNG to ``colours`` colours (the radar colour map has 15 levels,
+    the rest is text and anti-aliasing), so that the figures stay a few hundred kB."""
     from PIL import Image, ImageSequence
 
     with Image.open(path) as im:
         frames = [f.convert("RGB").quantize(colors=colours) for f in ImageSequence.Iterator(im)]
         duration = im.info.get("duration", 333)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration, loop=0,
-                   optimize=True)
+    if len(frames) == 1:
+        frames[0].save(path, optimize=True)
+    else:
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration,
+                       loop=0, optimize=True)
 
 
 def main(argv=None) -> None:
@@ -569,12 +584,13 @@ def main(argv=None) -> None:
     e.add_argument("--models", nargs="*", help="model_scores.npz files from the train stage")
     e.add_argument("--bootstrap", type=int, default=1000)
     e.add_argument("--tag", default="", help="suffix of the result files (one per GPU run)")
+    e.add_argument("--plot", nargs="*", help="methods of the skill plots (default: all)")
     b = sub.add_parser("bundle")
     b.add_argument("--work", required=True, help="bench/study_gpu.sh's WORK (WORK/MODEL/out)")
     b.add_argument("--out", required=True, help="models.tar, train_summary.json, forecasts*.tar")
     f = sub.add_parser("figures")
-    f.add_argument("--best", default=BEST)
-    f.add_argument("--cases", nargs="*", choices=["growth", "front"], help="default: both")
+    f.add_argument("--models", nargs="+", default=[BEST], help="learned models to draw")
+    f.add_argument("--cases", nargs="*", choices=list(FIGURES), help="default: all")
     args = p.parse_args(argv)
     {"prepare": prepare, "train": train_stage, "evaluate": evaluate_stage,
      "figures": figures, "bundle": bundle}[args.stage](args)

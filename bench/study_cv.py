@@ -101,7 +101,7 @@ def _scores(counts: np.ndarray) -> np.ndarray:
 def summary(doc: dict, n_boot: int = 1000) -> dict:
     """Per event and pooled over events: CSI per method (seeds averaged), the model's
     difference to ROVER with a 95% interval (windows resampled, paired, per seed)."""
-    from radarcast.metrics import csi, nanmean
+    from radarcast.evaluation import interval, paired_bootstrap
 
     seeds = sorted({f["seed"] for f in doc["folds"]})
     out: dict = {"events": {}, "pooled": {}}
@@ -123,12 +123,9 @@ def summary(doc: dict, n_boot: int = 1000) -> dict:
             entry[f"{method}_per_seed"] = [p.tolist() for p in per_seed]
         diffs = []
         for c in by_seed:
-            m, r = c["model"], c["rover"]
-            rng = np.random.default_rng(0)
-            mult = rng.multinomial(len(m), np.full(len(m), 1 / len(m)), n_boot)  # (n, W)
-            bm = nanmean(csi(np.einsum("nw,wlkc->nlkc", mult, m)), axis=1)
-            br = nanmean(csi(np.einsum("nw,wlkc->nlkc", mult, r)), axis=1)
-            diffs.append(np.percentile(bm - br, [2.5, 97.5], axis=0).T.tolist())
+            boot = paired_bootstrap({"model": c["model"], "rover": c["rover"]}, n_boot, seed=0)
+            iv = interval(boot["model"]["csi"] - boot["rover"]["csi"])
+            diffs.append(np.stack([iv["low"], iv["high"]], 1).tolist())
         entry["model_minus_rover_ci_per_seed"] = diffs
         entry["windows"] = int(sum(len(f["counts"]["rover"]) for f in folds) / entry["seeds"])
         if name == "pooled":

@@ -198,3 +198,40 @@ def test_real_meteoswiss_persistence_matches_pysteps(tmp_path):
             theirs = [int(tab[c]) for c in ("hits", "misses", "false_alarms", "correct_negatives")]
             assert counts[lead, k].tolist() == theirs
     assert counts[0, 0, 0] > 0  # it rained in this crop
+
+
+def test_paired_bootstrap_resamples_windows_together():
+    """Every method gets the same resampled windows: a resample's CSI equals the CSI of the
+    counts summed with those multiplicities, and a method minus itself is exactly 0."""
+    from radarcast.evaluation import bootstrap_intervals, interval, paired_bootstrap
+    from radarcast.metrics import csi, nanmean
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 50, size=(9, 4, 2, 4)).astype(float)  # (W, L, K, 4)
+    b = a + rng.integers(0, 5, size=a.shape)
+    boot = paired_bootstrap({"a": a, "b": b}, n=200, seed=7)
+    assert boot["a"]["csi"].shape == (200, 2)
+    mult = np.random.default_rng(7).multinomial(9, np.full(9, 1 / 9), size=200)
+    want = nanmean(csi(np.einsum("w,wlkc->lkc", mult[5], b)), axis=0)
+    np.testing.assert_allclose(boot["b"]["csi"][5], want)
+    same = interval(boot["a"]["csi"] - boot["a"]["csi"])
+    np.testing.assert_array_equal(same["low"], 0.0)
+    np.testing.assert_array_equal(same["high"], 0.0)
+
+    from radarcast.evaluation import MethodScores
+    from radarcast.metrics import ScoreAccumulator
+
+    def method(name, counts):
+        acc = ScoreAccumulator.init(np.array([100.0, 150.0]), 4, "pixel")
+        acc.window_ids = list(range(9))
+        acc._counts = [counts]
+        acc._sums = [np.zeros((9, 4, 6))]
+        return MethodScores(name, "test", {}, acc)
+
+    out = bootstrap_intervals([method("persistence", a), method("rover", b),
+                               method("model", b)], 100, seed=1, against=("rover", "absent"))
+    entry = out["methods"]["model"]
+    assert set(entry) == {"csi", "hss", "csi_minus_persistence", "hss_minus_persistence",
+                          "csi_minus_rover", "hss_minus_rover"}
+    np.testing.assert_array_equal(entry["csi_minus_rover"]["low"], 0.0)  # b − b
+    assert "csi_minus_rover" not in out["methods"]["rover"]
