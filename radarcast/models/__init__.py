@@ -42,6 +42,11 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         "advection-convlstm",
         {"hidden": (64, 64), "kernel": 3, "patch": 4, "motion": "rover"},
     ),
+    # the real-radar study's best model (docs/results.md): the ROVER correction, 2 × 32
+    "rover-convlstm-2-small": (
+        "advection-convlstm",
+        {"hidden": (32, 32), "kernel": 3, "patch": 4, "motion": "rover"},
+    ),
 }
 """Named architectures: preset → (model name, config fields)."""
 
