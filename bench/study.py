@@ -378,7 +378,7 @@ def baselines(event: str, fc_dir: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- evaluate
-def _ci(iv: dict) -> list:
+def ci_pairs(iv: dict) -> list:
     """{"low": (K,), "high": (K,)} → [[low, high] per threshold]."""
     return np.stack([iv["low"], iv["high"]], 1).tolist()
 
@@ -399,13 +399,13 @@ def _pooled(per_event: list, n_boot: int, seed: int = 0) -> dict:
         c = counts[n].sum(0)
         cont = continuous_scores(sums[n].sum(0))
         out[n] = {"csi": nanmean(csi(c), 0).tolist(), "hss": nanmean(hss(c), 0).tolist(),
-                  "csi_ci": _ci(interval(boot[n]["csi"])),
-                  "hss_ci": _ci(interval(boot[n]["hss"])),
+                  "csi_ci": ci_pairs(interval(boot[n]["csi"])),
+                  "hss_ci": ci_pairs(interval(boot[n]["hss"])),
                   "csi_per_lead": csi(c).tolist(),
                   "mse": float(nanmean(cont["mse"], 0)), "b_mse": float(nanmean(cont["b_mse"], 0))}
         for ref in ("persistence", "rover"):
             diff = boot[n]["csi"] - boot[ref]["csi"]
-            out[n][f"csi_minus_{ref}_ci"] = _ci(interval(diff))
+            out[n][f"csi_minus_{ref}_ci"] = ci_pairs(interval(diff))
     return out
 
 
@@ -416,11 +416,11 @@ def _summary(scores) -> dict:
         b = scores.bootstrap["methods"][m.name]
         out[m.name] = {
             "csi": r["csi_mean_over_leads"].tolist(), "hss": r["hss_mean_over_leads"].tolist(),
-            "csi_ci": _ci(b["csi"]), "hss_ci": _ci(b["hss"]),
+            "csi_ci": ci_pairs(b["csi"]), "hss_ci": ci_pairs(b["hss"]),
             "mse": float(r["mse_mean_over_leads"]), "b_mse": float(r["b_mse_mean_over_leads"]),
         }
         if "csi_minus_rover" in b:
-            out[m.name]["csi_minus_rover_ci"] = _ci(b["csi_minus_rover"])
+            out[m.name]["csi_minus_rover_ci"] = ci_pairs(b["csi_minus_rover"])
     return out
 
 

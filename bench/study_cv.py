@@ -125,7 +125,7 @@ def summary(doc: dict, n_boot: int = 1000) -> dict:
         for c in by_seed:
             boot = paired_bootstrap({"model": c["model"], "rover": c["rover"]}, n_boot, seed=0)
             iv = interval(boot["model"]["csi"] - boot["rover"]["csi"])
-            diffs.append(np.stack([iv["low"], iv["high"]], 1).tolist())
+            diffs.append(study.ci_pairs(iv))
         entry["model_minus_rover_ci_per_seed"] = diffs
         entry["windows"] = int(sum(len(f["counts"]["rover"]) for f in folds) / entry["seeds"])
         if name == "pooled":
