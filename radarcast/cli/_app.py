@@ -20,7 +20,7 @@ app = typer.Typer(
     name="radarcast",
     help="Radar precipitation nowcasting: datasets, ROVER, ConvLSTM/LSTM, scores, animations.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )

@@ -120,8 +120,10 @@ def rover(
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """ROVER (variational optical flow + semi-Lagrangian extrapolation) on every window of a
-    split; settings: defaults < --config TOML < flags; the resolved ones go into the file."""
+    """ROVER (variational optical flow + semi-Lagrangian extrapolation) on a split's windows.
+
+    Settings: defaults < --config TOML < flags; the resolved ones go into the file.
+    """
     from radarcast.baselines.rover import RoverConfig
     from radarcast.config import load_toml, resolve, to_dict
 
