@@ -108,10 +108,20 @@ def resolve(
     toml: dict | None = None,
     flags: dict | None = None,
     section: str = "",
+    source: str | os.PathLike | None = None,
 ) -> C:
-    """Defaults < ``toml`` < ``flags``; flags whose value is None are left out."""
+    """Defaults < ``toml`` < ``flags``; flags whose value is None are left out.
+
+    Every TOML value is checked first, also those a flag replaces (a file that is wrong
+    must not pass because today's command line happens to cover the mistake); errors in it
+    name ``source``, the file it came from.
+    """
     merged: dict = {}
     if toml:
+        try:
+            from_dict(cls, toml, section)
+        except RadarcastError as e:
+            raise RadarcastError(f"{source}: {e}" if source else str(e)) from None
         merged.update(toml)
     if flags:
         merged.update({k: v for k, v in flags.items() if v is not None})

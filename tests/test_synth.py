@@ -105,10 +105,8 @@ def test_non_empty_folder_refused(tmp_path):
         write_synth(tmp_path, SMALL)
 
 
-def test_overwrite_replaces_folder(tmp_path):
-    out = tmp_path / "syn"
-    out.mkdir()
-    (out / "old.txt").write_text("x")
+def test_overwrite_replaces_an_earlier_synth_folder(tmp_path):
+    out = write_synth(tmp_path / "syn", SMALL, fmt="npy")
     write_synth(out, SMALL, overwrite=True)
-    assert not (out / "old.txt").exists()
+    assert not (out / "synth.npy").exists() and len(list(out.glob("*.png"))) == 24
     assert [p.name for p in tmp_path.iterdir()] == ["syn"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn
@@ -60,7 +62,11 @@ def user_errors(fn: Callable) -> Callable:
         if not getattr(sys.unraisablehook, "quiet_hdf5", False):
             sys.unraisablehook = _quiet_hdf5_dealloc(sys.unraisablehook)
         try:
-            return fn(*args, **kwargs)
+            check_text_arguments(kwargs)
+            with warnings.catch_warnings():
+                if not sys.warnoptions:  # -W or PYTHONWARNINGS: the user asked to see them
+                    warnings.simplefilter("ignore")  # other libraries' notes, not ours
+                return fn(*args, **kwargs)
         except RadarcastError as e:
             fail(str(e))
         except OSError as e:
@@ -80,6 +86,28 @@ def user_errors(fn: Callable) -> Callable:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def check_text_arguments(kwargs: dict) -> None:
+    """Refuse an argument that holds bytes that are not UTF-8 (a file name made elsewhere):
+    radarcast records names inside the files it writes, and HDF5 stores text as UTF-8."""
+    from radarcast.errors import RadarcastError
+
+    for name, value in kwargs.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(v, (str, os.PathLike)):
+                continue
+            text = os.fspath(v)
+            if not isinstance(text, str):
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise RadarcastError(
+                    f"'{shown}' ({name.replace('_', '-')}): the name is not valid UTF-8 text; "
+                    "rename the file (radarcast records names inside the files it writes)"
+                ) from None
 
 
 def _quiet_hdf5_dealloc(hook: Callable) -> Callable:
@@ -159,4 +187,15 @@ def parse_floats(text: str, what: str) -> list[float]:
         raise RadarcastError(f"{what} must be comma-separated numbers, got {text!r}") from None
     if not values:
         raise RadarcastError(f"{what} is empty")
+    for v in values:
+        if not math.isfinite(v):
+            raise RadarcastError(f"{what} must be finite numbers, got {v}")
     return values
+
+
+def at_least(value: float | None, low: float, what: str) -> None:
+    """Refuse ``value`` below ``low`` by the option's name (None: not given, fine)."""
+    from radarcast.errors import RadarcastError
+
+    if value is not None and not value >= low:
+        raise RadarcastError(f"{what} must be ≥ {low}, got {value}")

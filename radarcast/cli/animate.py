@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, err_console, progress
+from radarcast.cli._app import at_least, command, console, err_console, progress
 
 
 def _leads(text: str | None) -> tuple[int, ...] | None:
@@ -20,6 +20,20 @@ def _leads(text: str | None) -> tuple[int, ...] | None:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise RadarcastError(f"--leads must be comma-separated lead steps, got {text!r}") from None
+
+
+def _check_numbers(overlay: float | None, units: str, **counts) -> None:
+    """Refuse 0 (never "the default") and overlays that could never be drawn."""
+    import math
+
+    from radarcast.errors import RadarcastError
+
+    for name, v in counts.items():
+        at_least(v, 1, "--" + name.replace("_", "-"))
+    if overlay is not None and not math.isfinite(overlay):
+        raise RadarcastError(f"--overlay must be a finite threshold, got {overlay}")
+    if overlay is not None and units == "pixel" and not 0 <= overlay <= 255:
+        raise RadarcastError(f"--overlay {overlay:g} with --units pixel: pixels are 0..255")
 
 
 @command()
@@ -64,6 +78,7 @@ def animate(
     from radarcast.animation import AnimateConfig
     from radarcast.animation import animate as run
 
+    _check_numbers(overlay, units, n_in=n_in, n_out=n_out, scale=scale)
     cfg = AnimateConfig(units=units, cmap=cmap, fps=fps, overlay=overlay, scale=scale,
                         leads=_leads(leads), n_in=n_in, n_out=n_out, split=split)
     # A bar only on a terminal: elsewhere Rich leaves a blank line on stderr.

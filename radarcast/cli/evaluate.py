@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, parse_floats, progress
+from radarcast.cli._app import at_least, command, console, parse_floats, progress
 
 
 class UnitChoice(str, Enum):
@@ -65,6 +65,7 @@ def evaluate(
     from radarcast.evaluation import output_paths
 
     values = parse_floats(thresholds, "--thresholds") if thresholds is not None else None
+    _check_numbers(values, units, n_in=n_in, n_out=n_out, limit=limit, bootstrap=bootstrap)
     if values is not None and preset is not None:
         from radarcast.errors import RadarcastError
 
@@ -96,6 +97,21 @@ def evaluate(
     paths = scores.write(out, overwrite=overwrite)
     render_scores(scores)
     console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
+
+
+def _check_numbers(values, units, **counts) -> None:
+    """Refuse 0 (never "the default") and thresholds no pixel can reach."""
+    from radarcast.errors import RadarcastError
+
+    for name, v in counts.items():
+        at_least(v, 0 if name == "bootstrap" else 1, "--" + name.replace("_", "-"))
+    if units is UnitChoice.pixel:
+        for v in values or ():
+            if not 0 <= v <= 255:
+                raise RadarcastError(
+                    f"--thresholds {v:g} with --units pixel: pixels are 0..255, so no event "
+                    "could reach it"
+                )
 
 
 def _fmt(v, spec: str = ".3f") -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, progress
+from radarcast.cli._app import at_least, command, console, progress
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
@@ -26,6 +26,8 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
     from radarcast.data.store import check_output, open_dataset
     from radarcast.forecasters import plan_windows, resolve, write_forecast
 
+    for name in ("n_in", "n_out", "limit", "batch_size"):  # 0 must not mean "default"
+        at_least(kw[name], 1, "--" + name.replace("_", "-"))
     check_output(output, kw["overwrite"])
     with open_dataset(dataset_path) as ds:
         fc = resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"], options=options)
@@ -141,7 +143,7 @@ def rover(
         "iterations": iterations,
         "outside": outside,
     }
-    cfg = resolve(RoverConfig, toml, flags, "rover")
+    cfg = resolve(RoverConfig, toml, flags, "rover", source=config)
     options = {**to_dict(cfg), "device": device}
     _run(
         dataset,

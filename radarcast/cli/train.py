@@ -99,7 +99,7 @@ def train(
         "n_in": n_in,
         "n_out": n_out,
     }
-    cfg = cfgmod.resolve(TrainConfig, toml, flags)
+    cfg = cfgmod.resolve(TrainConfig, toml, flags, source=config)
     if resume and cfg.out is None:
         from radarcast.errors import RadarcastError
 

@@ -31,7 +31,11 @@ from radarcast.data.readers import (
 from radarcast.data.split_check import check_windows
 from radarcast.data.store import DEFAULT_FRACTIONS, DatasetWriter, ProgressFn, parse_time
 from radarcast.data.units import PYSTEPS_SERVICES, Units, describe_zr, get_preset
-from radarcast.errors import RadarcastError
+from radarcast.errors import RadarcastError, check_size
+
+# working memory of one resized frame: the float32 result, its rounded copy, the uint8
+# frame, the resampled mask (float64) and the boolean mask
+RESIZE_BYTES_PER_PIXEL = 4 + 4 + 1 + 8 + 1
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class PreprocessConfig:
             raise RadarcastError("give --downsample or --resize, not both")
         if self.resize is not None and min(self.resize) < 1:
             raise RadarcastError(f"--resize must be positive HxW, got {self.resize}")
+        if self.resize is not None:
+            h, w = self.resize  # float32 frame, its float resampled copy, uint8 frame and mask
+            check_size(h * w * RESIZE_BYTES_PER_PIXEL, f"--resize {h}x{w}")
         if self.crop is not None:
             y0, y1, x0, x1 = self.crop
             if not (0 <= y0 < y1 and 0 <= x0 < x1):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -230,6 +231,28 @@ def _file_name(index: int, t: int) -> str:
     return f"seq{index:03d}_{format_time(t).replace('-', '').replace(':', '')[:-1]}.png"
 
 
+MARKER = ".radarcast-synth"
+"""Written into every synth folder: ``--overwrite`` replaces only folders that hold it."""
+_OURS = re.compile(r"seq\d{3,}_\d{8}T\d{6}\.png|synth\.json|synth\.npy|" + re.escape(MARKER))
+
+
+def check_replaceable(out: Path, shown: Path | None = None) -> None:
+    """Refuse to replace ``out`` unless synth wrote it: its marker, and no file of anyone
+    else (a mistyped OUT_DIR must never cost a user's files)."""
+    shown = shown or out
+    if not (out / MARKER).is_file():
+        raise RadarcastError(
+            f"{shown} was not written by radarcast synth (it has no {MARKER} marker); "
+            "--overwrite only replaces synth's own folders: choose another OUT_DIR"
+        )
+    for p in sorted(out.iterdir()):
+        if p.is_symlink() or not p.is_file() or not _OURS.fullmatch(p.name):
+            raise RadarcastError(
+                f"{shown} holds {p.name}, which radarcast synth did not write; "
+                "--overwrite only replaces synth's own files: move it away or pick another OUT_DIR"
+            )
+
+
 def write_synth(
     out_dir: str | os.PathLike,
     config: SynthConfig = SynthConfig(),
@@ -241,15 +264,24 @@ def write_synth(
     ``seqNNN_YYYYmmddTHHMMSS.png`` (read back with ``--time-pattern %Y%m%dT%H%M%S``), or
     ``fmt='npy'`` one ``synth.npy`` stack (N, T, H, W). ``synth.json`` records the config and
     each sequence's motion. Files are written to a hidden sibling folder that is renamed into
-    place at the end; a non-empty ``out_dir`` is refused without ``overwrite``."""
+    place at the end; a non-empty ``out_dir`` is refused without ``overwrite``, and even with
+    it unless it is an earlier synth folder (its ``.radarcast-synth`` marker and only synth's
+    own files): nothing else is ever deleted."""
     if fmt not in ("png", "npy"):
         raise RadarcastError(f"unknown synth format {fmt!r}; choose one of: png, npy")
     config.check()
-    out = Path(out_dir)
+    shown, out = Path(out_dir), Path(os.path.abspath(out_dir))
     if out.exists() and not out.is_dir():
-        raise RadarcastError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RadarcastError(f"{out} is not empty; pass --overwrite to replace it")
+        raise RadarcastError(f"{shown} exists and is not a folder")
+    here = Path(os.path.abspath(os.getcwd()))
+    if out == here or out in here.parents:
+        raise RadarcastError(
+            f"{shown} is the folder you are in, or holds it; give a new folder, e.g. {shown}/synth"
+        )
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise RadarcastError(f"{shown} is not empty; pass --overwrite to replace it")
+        check_replaceable(out, shown)
     if not out.parent.exists():
         raise RadarcastError(f"folder {out.parent} does not exist")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -308,3 +340,4 @@ def _write_meta(folder: Path, config: SynthConfig, fmt: str) -> None:
         ],
     }
     (folder / "synth.json").write_text(json.dumps(meta, indent=2))
+    (folder / MARKER).write_text("written by radarcast synth; --overwrite may replace it\n")

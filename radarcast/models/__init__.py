@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from radarcast.config import from_dict
-from radarcast.errors import RadarcastError
+from radarcast.errors import RadarcastError, check_size
 from radarcast.models.advection import AdvectionConvLSTM, AdvectionConvLSTMConfig
 from radarcast.models.convlstm import ConvLSTM, ConvLSTMConfig
 from radarcast.models.lstm import FCLSTM, FCLSTMConfig
@@ -87,8 +87,29 @@ def model_config(name: str, fields: dict | Any | None = None):
 
 
 def build_model(name: str, config: dict | Any | None = None):
-    """A fresh model ``name`` built from ``config`` (its dataclass or a dict of fields)."""
-    return get_model_class(name)(model_config(name, config))
+    """A fresh model ``name`` built from ``config`` (its dataclass or a dict of fields).
+
+    A model too large for this machine's memory is refused before any weight is allocated.
+    """
+    cls, cfg = get_model_class(name), model_config(name, config)
+    check_model_size(cls, cfg, name)
+    return cls(cfg)
+
+
+# float32 weights, their gradients and AdamW's two moment estimates
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def check_model_size(cls: type, cfg: Any, name: str) -> int:
+    """Count the parameters of ``cls(cfg)`` on PyTorch's meta device (shapes, no memory) and
+    refuse a model whose training state would not fit in memory; returns the count."""
+    import torch
+
+    with torch.device("meta"):
+        probe = cls(cfg)
+    n = sum(p.numel() for p in probe.parameters())
+    check_size(TRAINING_BYTES_PER_PARAMETER * n, f"model {name} with {n:,} parameters")
+    return n
 
 
 __all__ = [

@@ -1,0 +1,180 @@
+"""Clean refusals found by the outside probes (issue 21): each was a traceback, a silent
+default or lost data before its fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from radarcast.cli import app
+from radarcast.cli._app import user_errors
+from radarcast.errors import RadarcastError
+
+
+def _refused(args: list[str], *needles: str, cwd: Path | None = None) -> str:
+    """Run the CLI in this process; it must exit 1 with one line naming ``needles``."""
+    old = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "300"})
+    finally:
+        os.chdir(old)
+    out = r.output.strip()
+    assert r.exit_code == 1, (r.exit_code, out, r.exception)
+    assert "Traceback" not in out and len(out.splitlines()) == 1, out
+    for n in needles:
+        assert n in out, out
+    return out
+
+
+def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "radarcast", *args], cwd=cwd, capture_output=True, timeout=120
+    )
+
+
+# --------------------------------------------------------------------------- synth
+
+
+def test_synth_overwrite_replaces_only_its_own_folders(tmp_path):
+    from radarcast.data.synthetic import MARKER, SynthConfig, write_synth
+
+    small = SynthConfig(sequences=1, frames=3, height=16, width=16)
+    user = tmp_path / "thesis"
+    user.mkdir()
+    (user / "chapter1.tex").write_text("years of work")
+    with pytest.raises(RadarcastError, match="not written by radarcast synth"):
+        write_synth(user, small, overwrite=True)
+    assert (user / "chapter1.tex").read_text() == "years of work"
+
+    out = write_synth(tmp_path / "syn", small)
+    assert (out / MARKER).is_file()
+    (out / "notes.txt").write_text("mine")  # a user's file inside a synth folder stays too
+    with pytest.raises(RadarcastError, match="notes.txt, which radarcast synth did not write"):
+        write_synth(out, small, overwrite=True)
+    (out / "notes.txt").unlink()
+    write_synth(out, SynthConfig(sequences=1, frames=2, height=16, width=16), overwrite=True)
+    assert len(list(out.glob("*.png"))) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["syn", "thesis"]
+
+
+def test_synth_into_the_current_folder_is_one_line(tmp_path):
+    r = _cli("synth", ".", cwd=tmp_path)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err, err
+    assert "is the folder you are in" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [] and list(tmp_path.parent.glob(".*.tmp")) == []
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def test_toml_values_are_checked_even_when_a_flag_replaces_them(tmp_path, tiny_dataset):
+    toml = tmp_path / "run.toml"
+    toml.write_text('steps = "abc"\n')
+    _refused(["train", tiny_dataset, "--config", toml, "--steps", "1", "--out", tmp_path / "r"],
+             "run.toml", "steps", "abc")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocation(tmp_path, tiny_dataset):
+    import resource
+
+    toml = tmp_path / "big.toml"
+    toml.write_text('preset = "convlstm-1"\n\n[model_config]\nhidden = [100000000]\n')
+    out = _refused(["train", tiny_dataset, "--config", toml, "--steps", "1",
+                    "--out", tmp_path / "r"], "parameters", "would need about")
+    assert "GiB" in out
+    # nothing of that size was touched: this process's peak memory stays far below it
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 8 * 2**20  # KiB → 8 GiB
+
+
+def test_preprocess_resize_checks_memory_before_allocating():
+    from radarcast.data.preprocess import PreprocessConfig
+
+    with pytest.raises(RadarcastError, match=r"--resize 100000x100000 would need about .* GiB"):
+        PreprocessConfig(resize=(100000, 100000)).check()
+    PreprocessConfig(resize=(512, 512)).check()
+
+
+# --------------------------------------------------------------------------- flags
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (["forecast", "{ds}", "-o", "{tmp}/f.h5", "--n-in", "0"], "--n-in"),
+        (["forecast", "{ds}", "-o", "{tmp}/f.h5", "--n-out", "0"], "--n-out"),
+        (["forecast", "{ds}", "-o", "{tmp}/f.h5", "--batch-size", "0"], "--batch-size"),
+        (["rover", "{ds}", "-o", "{tmp}/f.h5", "--n-out", "0"], "--n-out"),
+        (["evaluate", "{ds}", "--out", "{tmp}/s", "--n-in", "0"], "--n-in"),
+        (["evaluate", "{ds}", "--out", "{tmp}/s", "--n-out", "0"], "--n-out"),
+        (["animate", "{ds}", "-o", "{tmp}/a.gif", "--window", "0", "--n-out", "0"], "--n-out"),
+        (["animate", "{ds}", "-o", "{tmp}/a.gif", "--window", "0", "--n-in", "0"], "--n-in"),
+    ],
+)
+def test_zero_is_refused_by_name_never_the_default(tmp_path, tiny_dataset, args, name):
+    args = [a.format(ds=tiny_dataset, tmp=tmp_path) for a in args]
+    _refused(args, name, "got 0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]
+
+
+def test_impossible_thresholds_and_overlays_are_refused(tmp_path, tiny_dataset):
+    _refused(["evaluate", tiny_dataset, "--out", tmp_path / "s", "--thresholds", "1e308",
+              "--units", "pixel"], "1e+308", "0..255")
+    _refused(["evaluate", tiny_dataset, "--out", tmp_path / "s", "--thresholds", "2,nan"],
+             "--thresholds", "finite")
+    for value in ("nan", "inf"):
+        _refused(["animate", tiny_dataset, "-o", tmp_path / "a.gif", "--window", "0",
+                  "--overlay", value], "--overlay", "finite")
+    _refused(["animate", tiny_dataset, "-o", tmp_path / "a.gif", "--window", "0",
+              "--units", "pixel", "--overlay", "1e308"], "--overlay", "0..255")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]
+
+
+# --------------------------------------------------------------------------- text
+
+
+def test_a_name_that_is_not_utf8_is_one_line_and_leaves_nothing(tmp_path, tiny_dataset):
+    bad = os.fsencode(tmp_path) + b"/out\xff.h5"
+    r = subprocess.run(
+        [sys.executable.encode(), b"-m", b"radarcast", b"forecast", os.fsencode(tiny_dataset),
+         b"-o", bad, b"--split", b"all", b"--limit", b"1"],
+        capture_output=True, timeout=120,
+    )
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 1 and "Traceback" not in err, err
+    assert "not valid UTF-8" in err and "out\\xff.h5" in err and len(err.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["tiny.h5"]  # no hidden partial file either
+
+
+def test_library_warnings_never_reach_the_error_line(capsys):
+    @user_errors
+    def command() -> None:
+        warnings.warn("pickle protocol 5 is not supported here", UserWarning, stacklevel=1)
+        warnings.warn("Image size exceeds limit, could be decompression bomb", RuntimeWarning,
+                      stacklevel=1)
+        raise RadarcastError("x.png: not an image radarcast can read")
+
+    saved = sys.warnoptions[:]
+    sys.warnoptions.clear()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # as a fresh interpreter would show them, on stderr
+            warnings.showwarning = lambda m, c, f, n, file=None, line=None: sys.stderr.write(
+                warnings.formatwarning(m, c, f, n, line)
+            )
+            with pytest.raises(typer.Exit):
+                command()
+    finally:
+        sys.warnoptions[:] = saved
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == ["error: x.png: not an image radarcast can read"], err
