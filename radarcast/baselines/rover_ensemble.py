@@ -140,6 +140,7 @@ class _Trajectories:
         m = len(eps)
         self.centres = (_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
         self.pos = self.centres.expand(m, -1, -1, -1).clone()  # (m, h, w, 2)
+        self.base = None  # normalised pixel grid, made on first use
 
     def advance(self, lead: int) -> None:
         torch = _torch()
@@ -153,20 +154,27 @@ class _Trajectories:
             vel = vel + a[:, 0] * f[:, 2:4] + a[:, 1] * f[:, 4:6]
         self.pos = self.pos - vel.permute(0, 2, 3, 1)
 
-    def warp(self, fields, outside_value: float):
-        """Sample fields (m, H, W) at every pixel's departure point → (m, H, W)."""
+    def warp(self, fields):
+        """Sample fields (m, H, W) at every pixel's departure point → (m, H, W); what comes
+        from outside the grid is 0 (dry)."""
         torch = _torch()
         fn = torch.nn.functional
         m, h, w = fields.shape
-        disp = (self.pos - self.centres).permute(0, 3, 1, 2)  # (m, 2, h', w')
-        if self.s > 1:
-            disp = fn.interpolate(disp, scale_factor=self.s, mode="bilinear", align_corners=False)
-        hp, wp = disp.shape[-2:]
-        img = fn.pad(fields.unsqueeze(1) - outside_value, (0, wp - w, 0, hp - h))
+        hp, wp = self.extent
         to_norm = torch.tensor([2.0 / wp, 2.0 / hp], device=fields.device)
-        grid = (_grid(hp, wp, fields.device) + disp.permute(0, 2, 3, 1) + 0.5) * to_norm - 1.0
+        disp = (self.pos - self.centres) * to_norm  # (m, h', w', 2) in grid units
+        if self.s > 1:  # channels stay innermost: no transposed copy of the full-size grid
+            disp = fn.interpolate(
+                disp.permute(0, 3, 1, 2), scale_factor=self.s, mode="bilinear", align_corners=False
+            ).permute(0, 2, 3, 1)
+        if self.base is None:
+            self.base = (_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
+        grid = disp + self.base
+        img = fields.unsqueeze(1)
+        if (hp, wp) != (h, w):
+            img = fn.pad(img, (0, wp - w, 0, hp - h))
         out = fn.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return out[:, 0, :h, :w] + outside_value
+        return out[:, 0, :h, :w]
 
 
 # ---------------------------------------------------------------------- members
@@ -269,7 +277,7 @@ def stream_members(
             field = ar.step()[:, :h, :w] + win.mean  # (m, H, W) Lagrangian member fields
             field = noise.match_distribution(field, win.target)
             paths.advance(lead + 1)
-            yield m0, lead, paths.warp(field, 0.0)
+            yield m0, lead, paths.warp(field)
 
 
 def rain_floor(units, rain_dbz: float) -> float:
