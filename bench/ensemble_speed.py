@@ -145,8 +145,8 @@ def bench_source(name: str, threads: int) -> dict:
                             rng=np.random.default_rng([s, lead]))  # fmt: skip
         if fss is None:
             fss = fss_speed(np.where(valid, rc.mean(0), np.nan), np.where(valid, obs, np.nan))
-        print(f"  {name} {event}: radarcast {times['rc'][-1]:.1f} s, STEPS {times['steps'][-1]:.1f} s",
-              flush=True)  # fmt: skip
+        rc_s, st_s = times["rc"][-1], times["steps"][-1]
+        print(f"  {name} {event}: radarcast {rc_s:.1f} s, STEPS {st_s:.1f} s", flush=True)
     sec = {m: float(np.median(v)) for m, v in times.items()}
     return {
         "nowcasts": len(times["rc"]),
@@ -229,7 +229,8 @@ def main() -> None:
               f"{r['seconds_per_nowcast']['pysteps_steps']:.1f} s); CRPS "
               f"{r['radarcast']['crps_mmh_mean_over_leads']:.4f} vs "
               f"{r['pysteps_steps']['crps_mmh_mean_over_leads']:.4f} mm/h; rank flatness "
-              f"{r['radarcast']['rank_flatness']:.3f} vs {r['pysteps_steps']['rank_flatness']:.3f}; "
+              f"{r['radarcast']['rank_flatness']:.3f} vs "
+              f"{r['pysteps_steps']['rank_flatness']:.3f}; "
               f"FSS scoring {r['fss_scoring']['speedup']:.1f}x")  # fmt: skip
     if "opera_memory" in results:
         print("OPERA 20 members:", results["opera_memory"])

@@ -152,7 +152,7 @@ def plot_rank_histograms(methods: dict[str, ProbabilisticScores], path: Path) ->
     plt = _pyplot()
     ens = {k: v for k, v in methods.items() if v.members > 1} or methods
     fig, axes = plt.subplots(1, len(ens), figsize=(3.6 * len(ens) + 0.5, 3.4), squeeze=False)
-    for ax, (name, s) in zip(axes[0], ens.items()):
+    for ax, (name, s) in zip(axes[0], ens.items(), strict=True):
         r = s.ens.ranks.sum(axis=0).astype(float)
         ax.bar(np.arange(len(r)), r / max(r.sum(), 1), color="tab:blue")
         ax.axhline(1.0 / len(r), color="grey", lw=0.8)
