@@ -18,6 +18,7 @@ memory is bounded by the chunk, not by the ensemble: see :func:`member_chunk`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -315,3 +316,34 @@ def forecast_window(
         for m0, lead, frames in parts:
             out[m0 : m0 + len(frames), lead] = frames.cpu().numpy()
     return out
+
+
+def available_bytes() -> int:
+    """Memory the system can give now (MemAvailable), or the physical memory if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_fits(cfg: EnsembleConfig, n_out: int, h: int, w: int, whole: bool) -> int:
+    """Refuse, before anything is allocated, an ensemble that would not fit in memory.
+
+    ``whole``: all members and leads of a window are held at once as float32 (a live
+    ensemble scored by evaluate or returned by a forecaster call); otherwise members are
+    streamed and only one chunk is held. Returns the bytes needed.
+    """
+    need = stream_bytes(cfg, h, w)
+    if whole:
+        need += cfg.members * n_out * h * w * 4
+    have = available_bytes()
+    if need > have:
+        raise RadarcastError(
+            f"--members {cfg.members} on a {h}x{w} grid with {n_out} leads needs about "
+            f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available"
+        )
+    return need
