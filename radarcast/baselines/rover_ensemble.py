@@ -201,7 +201,7 @@ def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Wi
     The fields are padded with the floor value to FFT-friendly sizes (:func:`fast_size`);
     the members are cropped back to (H, W).
     """
-    from radarcast.baselines.rover import advect
+    from radarcast.kernels.advect import advect
 
     torch = _torch()
     h, w = x.shape[-2:]
@@ -302,13 +302,13 @@ def forecast_window(
     grids stream with :func:`stream_members` instead.
     """
     torch = _torch()
-    from radarcast.baselines.rover import RoverConfig, _scale, motion_coarse
+    from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale
 
     rc = rover_cfg or RoverConfig()
     t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
     h, w = t.shape[-2:]
     with torch.no_grad():
-        flow = motion_coarse(t[None], rc, *_scale(units))
+        flow = motion_coarse(t[None], rc, *pixel_scale(units))
         out = np.empty((cfg.members, n_steps, h, w), np.float32)
         parts = stream_members(
             t, flow, rc.downsample, n_steps, cfg, rain_floor(units, cfg.rain_dbz), window_seed
