@@ -269,18 +269,8 @@ def preprocess(
     problem that does not stop the run (a requested split without a window).
     """
     config.check()
-    kind, importer = get_reader(config.format)
-    paths = resolve_inputs([str(p) for p in inputs], SUFFIXES.get(kind))
-    if kind == "auto":
-        kind = detect_kind(paths)
-    target = config.target_units()
-    opts = ReadOptions(
-        time_pattern=config.time_pattern,
-        cikm_level=config.cikm_level,
-        max_start_end_corr=config.max_start_end_corr,
-        pysteps_importer=importer,
-        target=target,
-    )
+    kind, importer, paths, opts = _read_plan(inputs, config)
+    target = opts.target
     total = count_frames(kind, paths, opts)
     # pysteps frames arrive already on the target scale
     transform = FrameTransform(config, convert=kind != "pysteps")
@@ -298,13 +288,7 @@ def preprocess(
         command=" ".join(sys.argv),
     ) as writer:
         ready = prefetch((raw, *transform(raw)) for raw in items)
-        times, starts = [], []
-        for i, (raw, frame, mask) in enumerate(ready):
-            writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
-            times.append(raw.time)
-            starts.append(raw.new_segment)
-            if progress is not None:
-                progress(i + 1, total)
+        times, starts = _write_frames(writer, ready, progress, total)
         if len(writer) == 0:
             raise RadarcastError("the inputs held no frames (all filtered out?)")
         notes = check_windows(
@@ -314,3 +298,33 @@ def preprocess(
             warn(note)
         zr_origin = f"{describe_zr(target)} from {config.zr_source()[2]}"
         return writer.finish(config.split, extra_attrs={"input_kind": kind, "zr_source": zr_origin})
+
+
+def _read_plan(inputs, config: PreprocessConfig) -> tuple[str, str, list[Path], ReadOptions]:
+    """The reader kind (``auto`` resolved), the pysteps importer, the input files and the
+    readers' options for ``config``."""
+    kind, importer = get_reader(config.format)
+    paths = resolve_inputs([str(p) for p in inputs], SUFFIXES.get(kind))
+    if kind == "auto":
+        kind = detect_kind(paths)
+    opts = ReadOptions(
+        time_pattern=config.time_pattern,
+        cikm_level=config.cikm_level,
+        max_start_end_corr=config.max_start_end_corr,
+        pysteps_importer=importer,
+        target=config.target_units(),
+    )
+    return kind, importer, paths, opts
+
+
+def _write_frames(writer, ready, progress: ProgressFn | None, total: int | None):
+    """Append every (raw, frame, mask) of ``ready`` to ``writer``; the frames' times and
+    new-segment flags, in order, for the split check."""
+    times, starts = [], []
+    for i, (raw, frame, mask) in enumerate(ready):
+        writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
+        times.append(raw.time)
+        starts.append(raw.new_segment)
+        if progress is not None:
+            progress(i + 1, total)
+    return times, starts
