@@ -63,6 +63,8 @@ class PreprocessConfig:
     max_start_end_corr: float | None = None
     overwrite: bool = False
     compression_level: int = 1
+    crs: str | None = None  # CRS of plain images (EPSG:..., PROJ or WKT), with ``bounds``
+    bounds: tuple[float, float, float, float] | None = None  # outer edges x0, y0, x1, y1
 
     def target_units(self) -> Units:
         """The dataset's scale: the ``scale`` preset with the gain/offset/Z–R overrides."""
@@ -94,6 +96,8 @@ class PreprocessConfig:
                 raise RadarcastError(f"--nodata values must be 0..255, got {v}")
         if self.timestep_s <= 0:
             raise RadarcastError(f"--timestep must be positive, got {self.timestep_s}")
+        if (self.crs is None) != (self.bounds is None):
+            raise RadarcastError("give --crs and --bounds together")
 
 
 # --------------------------------------------------------------------------- per frame
@@ -183,6 +187,34 @@ def resize(frame: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int]):
         return out, None
     m = sk_resize(mask, shape, order=0, preserve_range=True, anti_aliasing=False).astype(bool)
     return np.where(m, out, np.uint8(0)), m
+
+
+# --------------------------------------------------------------------------- georef
+def input_georef(kind: str, importer: str, paths: list[Path], config: PreprocessConfig, shape):
+    """The geo-reference of the raw (H, W) grid ``shape``: from --crs/--bounds when given,
+    else from the pysteps importer's metadata of the first file, else None."""
+    from radarcast.data.georef import Georef, pysteps_georef
+
+    if config.crs is not None:
+        return Georef.from_bounds(config.crs, config.bounds, shape)
+    if kind == "pysteps":
+        return pysteps_georef(importer, paths[0])
+    return None
+
+
+def output_georef(georef, config: PreprocessConfig, shape):
+    """``georef`` of the raw (H, W) grid ``shape`` after --crop and --downsample/--resize."""
+    if georef is None:
+        return None
+    georef.check_shape(shape, "the input grid")
+    if config.crop is not None:
+        y0, y1, x0, x1 = config.crop
+        georef, shape = georef.crop(y0, y1, x0, x1), (y1 - y0, x1 - x0)
+    if config.downsample > 1:
+        georef = georef.downsample(config.downsample, shape)
+    elif config.resize is not None:
+        georef = georef.resize(shape, config.resize)
+    return georef
 
 
 # --------------------------------------------------------------------------- driver
@@ -276,10 +308,17 @@ def preprocess(
         command=" ".join(sys.argv),
     ) as writer:
         ready = prefetch((raw, *transform(raw)) for raw in items)
+        raw_shape = None
         for i, (raw, frame, mask) in enumerate(ready):
+            raw_shape = raw_shape or raw.frame.shape
             writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
             if progress is not None:
                 progress(i + 1, total)
         if len(writer) == 0:
             raise RadarcastError("the inputs held no frames (all filtered out?)")
-        return writer.finish(config.split, extra_attrs={"input_kind": kind})
+        extra = {"input_kind": kind}
+        georef = input_georef(kind, importer, paths, config, raw_shape)
+        georef = output_georef(georef, config, raw_shape)
+        if georef is not None:
+            extra.update(georef.attrs())
+        return writer.finish(config.split, extra_attrs=extra)
