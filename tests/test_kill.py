@@ -94,7 +94,8 @@ def work(tmp_path_factory):
     np.save(folder / "old.npy", stack[:7])
     t = {"preprocess": _run(["preprocess", "raw.npy", "-o", "data.h5", "--n-in", "3",
                              "--n-out", "3", "--split", "0.5,0.25,0.25"], folder)}
-    _run(["preprocess", "old.npy", "-o", "old.h5"], folder)
+    _run(["preprocess", "old.npy", "-o", "old.h5", "--n-in", "2", "--n-out", "2",
+          "--split", "1,0,0"], folder)
     t["forecast"] = _run(["forecast", "data.h5", "-o", "fc.h5"], folder)
     _run(["forecast", "data.h5", "-o", "old_fc.h5", "--limit", "1"], folder)
     t["evaluate"] = _run(["evaluate", "data.h5", "-f", "fc.h5", "--out", "scores"], folder)

@@ -39,7 +39,8 @@ def _cli(*args, cwd=REPO):
 
 def test_synth_png_round_trip(tmp_path):
     folder = write_synth(tmp_path / "syn", SMALL)
-    out = preprocess([folder], tmp_path / "d.h5", PreprocessConfig(time_pattern=TIME_PATTERN))
+    cfg = PreprocessConfig(time_pattern=TIME_PATTERN, split=(1, 0, 0), n_in=2, n_out=2)
+    out = preprocess([folder], tmp_path / "d.h5", cfg)
     ds = open_dataset(out)
     expected = np.concatenate([SynthSequence(SMALL, i).frames() for i in range(2)])
     np.testing.assert_array_equal(ds.frames(0, ds.n_frames), expected)
@@ -200,7 +201,9 @@ def test_signal_during_preprocess_leaves_no_output(tmp_path, sig):
 def test_name_order_times_from_start_and_timestep(tmp_path):
     for name in ("b.png", "a.png", "c.png"):
         Image.fromarray(np.full((4, 4), ord(name[0]), np.uint8)).save(tmp_path / name)
-    cfg = PreprocessConfig(timestep_s=600, start="2021-06-01T12:00Z", split=(1, 0, 0))
+    cfg = PreprocessConfig(
+        timestep_s=600, start="2021-06-01T12:00Z", split=(1, 0, 0), n_in=1, n_out=1
+    )
     ds = open_dataset(preprocess([tmp_path], tmp_path / "d.h5", cfg))
     assert ds.frames(0, 3)[:, 0, 0].tolist() == [ord("a"), ord("b"), ord("c")]
     assert (ds.times - 1622548800).tolist() == [0, 600, 1200]

@@ -20,7 +20,7 @@ app = typer.Typer(
     name="radarcast",
     help="Radar precipitation nowcasting: datasets, ROVER, ConvLSTM/LSTM, scores, animations.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -41,6 +41,23 @@ def main(
     ] = False,
 ) -> None:
     """Radar precipitation nowcasting from raw grids to scores and animations."""
+
+
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="CPU threads for torch (default: the cores free now; 1 on a busy machine).",
+        show_default=False,
+    ),
+]
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set the compute threads for this command (radarcast.threads.set_threads)."""
+    from radarcast.threads import set_threads
+
+    return set_threads(threads)
 
 
 def fail(message: str) -> NoReturn:
@@ -68,9 +85,7 @@ def user_errors(fn: Callable) -> Callable:
             if write_failed:
                 # HDF5 crashes at interpreter exit after a failed file write (h5py#914, in
                 # libhdf5): the library already removed its temporary file, so end here.
-                err_console.print(
-                    Text("error: ", style="bold red") + Text(message), soft_wrap=True
-                )
+                err_console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from radarcast.cli._app import command, console, progress
+from radarcast.cli._app import command, console, err_console, progress
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 
@@ -206,7 +207,7 @@ def preprocess(
     input_scale: Annotated[
         str | None,
         typer.Option(
-            help="Unit preset of the raw values: hko, fmi, mch, ... (default: same as --scale)."
+            help="Unit preset of the raw values (hko, fmi, mch, ...); brings its service's Z–R."
         ),
     ] = None,
     scale: Annotated[str, typer.Option(help="Unit preset of the dataset's pixels.")] = "hko",
@@ -215,7 +216,7 @@ def preprocess(
     ] = None,
     dbz_offset: Annotated[float | None, typer.Option(help="See --dbz-gain.")] = None,
     zr_a: Annotated[
-        float | None, typer.Option(help="Z = a·R^b of the dataset (overrides --scale).")
+        float | None, typer.Option(help="Z = a·R^b of the dataset (overrides the presets' Z–R).")
     ] = None,
     zr_b: Annotated[float | None, typer.Option(help="See --zr-a.")] = None,
     nodata: Annotated[
@@ -279,12 +280,16 @@ def preprocess(
         crs=crs,
         bounds=_parse_bounds(bounds),
     )
+    notes: list[str] = []
     with _bar_with_safe_interrupt("preprocess") as bar:
-        out = run(inputs, output, config, progress=bar)
+        out = run(inputs, output, config, progress=bar, warn=notes.append)
     s = summarize(out)
     rows = dict(s["rows"])
+    t, h, w = s["shape"]
     windows = ", ".join(f"{name} {c['windows']:,}" for name, c in s["splits"].items())
     console.print(
-        f"wrote {out}: {rows['frames']}, {rows['segments']} segments; "
+        f"wrote {out}: {t:,} frame{'s' if t != 1 else ''} of {h}×{w} px, {rows['segments']}; "
         f"windows of {s['n_in']}→{s['n_out']}: {windows}"
     )
+    for note in notes:
+        err_console.print(Text("warning: ", style="bold yellow") + Text(note), soft_wrap=True)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, parse_floats, progress
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, parse_floats, progress
 
 
 class UnitChoice(str, Enum):
@@ -55,9 +55,14 @@ def evaluate(
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
-    """Score forecasters on the same windows: CSI/HSS/POD/FAR/ETS/bias per lead and threshold,
-    MSE/MAE/B-MSE/B-MAE; persistence is always scored as the reference (docs/metrics.md)."""
+    """Score forecasters on the same windows: CSI, HSS, POD, FAR, ETS, bias, MSE, B-MSE.
+
+    Per lead and threshold, from pooled counts; persistence is always scored as the
+    reference (docs/metrics.md).
+    """
+    apply_threads(threads)
     from radarcast.evaluation import evaluate as run_evaluate
     from radarcast.evaluation import output_paths
 
@@ -76,10 +81,19 @@ def evaluate(
             bar[0](done, total)
 
         scores = run_evaluate(
-            dataset, methods=method or ["persistence"], forecasts=forecast or [],
-            thresholds=values, units=units.value if values is not None else None,
-            preset=preset.value if preset is not None else None, split=split, n_in=n_in,
-            n_out=n_out, limit=limit, bootstrap=bootstrap, seed=seed, progress=on_step,
+            dataset,
+            methods=method or ["persistence"],
+            forecasts=forecast or [],
+            thresholds=values,
+            units=units.value if values is not None else None,
+            preset=preset.value if preset is not None else None,
+            split=split,
+            n_in=n_in,
+            n_out=n_out,
+            limit=limit,
+            bootstrap=bootstrap,
+            seed=seed,
+            progress=on_step,
         )
     paths = scores.write(out, overwrite=overwrite)
     render_scores(scores)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, progress
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, progress
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
@@ -68,8 +68,10 @@ def forecast(
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
+    apply_threads(threads)
     options = {} if method == "persistence" else {"device": device}
     _run(
         dataset,
@@ -119,9 +121,13 @@ def rover(
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
-    """ROVER (variational optical flow + semi-Lagrangian extrapolation) on every window of a
-    split; settings: defaults < --config TOML < flags; the resolved ones go into the file."""
+    """ROVER (variational optical flow + semi-Lagrangian extrapolation) on a split's windows.
+
+    Settings: defaults < --config TOML < flags; the resolved ones go into the file.
+    """
+    apply_threads(threads)
     from radarcast.baselines.rover import RoverConfig
     from radarcast.config import load_toml, resolve, to_dict
 

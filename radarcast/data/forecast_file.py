@@ -3,17 +3,19 @@ windows of one dataset, written atomically and checked against that dataset when
 
 Layout::
 
-    pred     uint8 (N, n_out, H, W)   predicted pixels, chunked one lead per chunk, gzip
-    valid    bool  (N, n_out, H, W)   only when some predicted pixel is unknown (NaN)
-    start    int64 (N,)               the dataset window start index each row answers
+    pred     uint8 (N, n_out, H, W)      predicted pixels, chunked one lead per chunk, gzip
+             uint8 (N, M, n_out, H, W)   an ensemble of M members (root attribute members = M)
+    valid    bool, pred's shape          only when some predicted pixel is unknown (NaN)
+    start    int64 (N,)                  the dataset window start index each row answers
 
     analysis_time int64 (N,)          valid time of each window's last input frame, s since
                                       1970 (files written before it lack it)
 
 Attributes: schema, method, config (JSON), n_in, n_out, split, dataset_path,
-dataset_hash (see :meth:`RadarDataset.identity`), created_by, created_at; and, copied from
-the dataset so that the file can be exported alone, timestep_s, the pixel scale (dbz_gain,
-dbz_offset, zr_a, zr_b) and its geo-reference (``geo_*``, see :mod:`radarcast.data.georef`).
+dataset_hash (see :meth:`RadarDataset.identity`), created_by, created_at; members for an
+ensemble file only; and, copied from the dataset so that the file can be exported alone,
+timestep_s, the pixel scale (dbz_gain, dbz_offset, zr_a, zr_b) and its geo-reference
+(``geo_*``, see :mod:`radarcast.data.georef`).
 """
 
 from __future__ import annotations
@@ -59,16 +61,21 @@ class ForecastWriter:
         n_out: int,
         split: str | None,
         overwrite: bool = False,
+        members: int | None = None,
     ) -> None:
+        if members is not None and (isinstance(members, bool) or int(members) < 1):
+            raise RadarcastError(f"members must be a whole number ≥ 1, got {members}")
         self.path = check_output(path, overwrite)
         self._tmp = temporary_path(self.path)
         self.starts = np.asarray(starts, dtype=np.int64)
+        self.members = None if members is None else int(members)
         n, (h, w) = len(self.starts), dataset.shape[1:]
         self._file = h5py.File(self._tmp, "w")
-        chunks = (1, *chunk_shape(h, w))
+        lead_axes = (n_out,) if self.members is None else (self.members, n_out)
+        chunks = (1, *(1 for _ in lead_axes[1:]), *chunk_shape(h, w))
         self._pred = self._file.create_dataset(
             "pred",
-            shape=(n, n_out, h, w),
+            shape=(n, *lead_axes, h, w),
             dtype=np.uint8,
             chunks=chunks,
             compression="gzip",
@@ -93,6 +100,8 @@ class ForecastWriter:
                 "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )
+        if self.members is not None:
+            self._file.attrs["members"] = self.members
         self._copy_context(dataset, n_in)
         self._written = 0
 
@@ -128,10 +137,29 @@ class ForecastWriter:
         self._tmp.unlink(missing_ok=True)
 
     def write(self, pred: np.ndarray) -> None:
-        """Append the next rows: (B, n_out, H, W) float pixels, NaN where unknown."""
+        """Append the next rows: (B, n_out, H, W) float pixels, NaN where unknown;
+        (B, M, n_out, H, W) for an ensemble file."""
         pred = np.asarray(pred, dtype=np.float32)
+        if pred.shape[1:] != self._pred.shape[1:]:
+            raise AssertionError(f"rows {pred.shape[1:]} do not fit {self._pred.shape[1:]}")
         i, b = self._written, len(pred)
-        valid = np.isfinite(pred)
+        for k in range(b):  # one window at a time: temporaries stay one window's size
+            self._put((i + k,), pred[k])
+        self._written += b
+
+    def write_streamed(self, parts) -> None:
+        """Append the next row of an ensemble file piece by piece, so that it never has to be
+        in memory whole: ``parts`` yields (first member, lead, (m, H, W) float pixels)."""
+        if self.members is None:
+            raise AssertionError("write_streamed is for ensemble files")
+        i = self._written
+        for m0, lead, frames in parts:
+            frames = np.asarray(frames, dtype=np.float32)
+            self._put((i, slice(m0, m0 + len(frames)), lead), frames)
+        self._written += 1
+
+    def _put(self, where: tuple, values: np.ndarray) -> None:
+        valid = np.isfinite(values)
         if self._valid is None and not valid.all():
             self._valid = self._file.create_dataset(
                 "valid",
@@ -143,14 +171,12 @@ class ForecastWriter:
                 fillvalue=True,
                 track_times=False,
             )
-        for k in range(b):  # one window at a time: temporaries stay one window's size
-            row = np.nan_to_num(pred[k])  # (n_out, H, W) float32, a copy
-            np.rint(row, out=row)
-            np.clip(row, 0, 255, out=row)
-            self._pred[i + k] = row.astype(np.uint8)
-            if self._valid is not None:
-                self._valid[i + k] = valid[k]
-        self._written += b
+        row = np.nan_to_num(values)  # float32, a copy
+        np.rint(row, out=row)
+        np.clip(row, 0, 255, out=row)
+        self._pred[where] = row.astype(np.uint8)
+        if self._valid is not None:
+            self._valid[where] = valid
 
     def finish(self) -> Path:
         if self._written != len(self.starts):
@@ -197,17 +223,22 @@ class ForecastFile:
             raise RadarcastError(
                 f"{where}: 'start' must be 1-D integers, got {start.dtype} {start.shape}"
             )
-        if pred.ndim != 4 or pred.dtype != np.uint8:
+        self.members = _members(a, where)
+        lead_axes = (self.n_out,) if self.members is None else (self.members, self.n_out)
+        layout = "(N, n_out, H, W)" if self.members is None else "(N, M, n_out, H, W)"
+        if pred.ndim != 3 + len(lead_axes) or pred.dtype != np.uint8:
             raise RadarcastError(
-                f"{where}: 'pred' must be uint8 (N, n_out, H, W), got {pred.dtype} {pred.shape}"
+                f"{where}: 'pred' must be uint8 {layout}, got {pred.dtype} {pred.shape}"
             )
-        if pred.shape[:2] != (start.shape[0], self.n_out):
+        if pred.shape[:-2] != (start.shape[0], *lead_axes):
+            expect = ", ".join(str(v) for v in (start.shape[0], *lead_axes))
             raise RadarcastError(
                 f"{where}: 'pred' has shape {pred.shape}, expected "
-                f"({start.shape[0]}, {self.n_out}, H, W) for {start.shape[0]} windows"
+                f"({expect}, H, W) for {start.shape[0]} windows"
             )
         self.starts = start[...].astype(np.int64)
         self.shape = pred.shape
+        self.grid = tuple(pred.shape[-2:])
         self._read_context(a, f, where)
         self.has_valid = "valid" in f
         if self.has_valid:
@@ -258,10 +289,10 @@ class ForecastFile:
             raise RadarcastError(f"{self.path} used n_in={self.n_in}, expected {n_in}")
         if n_out is not None and n_out > self.n_out:
             raise RadarcastError(f"{self.path} has {self.n_out} leads, {n_out} were asked for")
-        if tuple(self.shape[2:]) != tuple(dataset.shape[1:]):
+        if self.grid != tuple(dataset.shape[1:]):
             h, w = dataset.shape[1:]
             raise RadarcastError(
-                f"{self.path}: predictions are {self.shape[2]}x{self.shape[3]}, "
+                f"{self.path}: predictions are {self.grid[0]}x{self.grid[1]}, "
                 f"the dataset's grid is {h}x{w}"
             )
         if len(self.starts) and (self.starts.min() < 0 or self.starts.max() >= dataset.n_frames):
@@ -275,7 +306,8 @@ class ForecastFile:
         return int(rows[0])
 
     def pred(self, rows) -> np.ndarray:
-        """(n, n_out, H, W) float32 pixels of the given rows, NaN where unknown."""
+        """(n, n_out, H, W) float32 pixels of the given rows, NaN where unknown;
+        (n, M, n_out, H, W) for an ensemble file."""
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
         try:
             out = np.stack([self._file["pred"][int(r)] for r in rows]).astype(np.float32)
@@ -311,6 +343,13 @@ def _count(attrs, name: str, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
         raise RadarcastError(f"{where}: attribute {name!r} must be an integer ≥ 1, got {v!r}")
     return int(v)
+
+
+def _members(attrs, where: str) -> int | None:
+    """The ``members`` attribute: None when absent (a deterministic file), else M ≥ 1."""
+    if "members" not in attrs:
+        return None
+    return _count(attrs, "members", where)
 
 
 def _array(f: h5py.File, name: str, where: str) -> h5py.Dataset:

@@ -12,8 +12,8 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +28,9 @@ from radarcast.data.readers import (
     get_reader,
     resolve_inputs,
 )
+from radarcast.data.split_check import check_windows
 from radarcast.data.store import DEFAULT_FRACTIONS, DatasetWriter, ProgressFn, parse_time
-from radarcast.data.units import Units, get_preset
+from radarcast.data.units import PYSTEPS_SERVICES, Units, describe_zr, get_preset
 from radarcast.errors import RadarcastError
 
 
@@ -66,12 +67,30 @@ class PreprocessConfig:
     crs: str | None = None  # CRS of plain images (EPSG:..., PROJ or WKT), with ``bounds``
     bounds: tuple[float, float, float, float] | None = None  # outer edges x0, y0, x1, y1
 
+    def zr_source(self) -> tuple[float | None, float | None, str]:
+        """The dataset's Z–R (a, b) and where it comes from, first found of: ``--zr-a/--zr-b``;
+        the weather service of ``--input-scale`` or of a pysteps importer (its own Z–R, so
+        that mm/h thresholds mean what the service means); the ``--scale`` preset."""
+        if self.zr_a is not None or self.zr_b is not None:
+            if self.zr_a is None or self.zr_b is None:
+                raise RadarcastError("give both --zr-a and --zr-b, or neither")
+            return self.zr_a, self.zr_b, "--zr-a/--zr-b"
+        kind, _, importer = self.format.partition(":")
+        if self.input_scale is not None:
+            service, origin = self.input_scale, f"--input-scale {self.input_scale}"
+        elif kind == "pysteps" and importer in PYSTEPS_SERVICES:
+            service, origin = PYSTEPS_SERVICES[importer], f"pysteps importer {importer}"
+        else:
+            service, origin = self.scale, f"--scale {self.scale}"
+        units = get_preset(service)
+        return units.zr_a, units.zr_b, origin
+
     def target_units(self) -> Units:
-        """The dataset's scale: the ``scale`` preset with the gain/offset/Z–R overrides."""
-        base = get_preset(self.scale)
-        return base.with_(
-            dbz_gain=self.dbz_gain, dbz_offset=self.dbz_offset, zr_a=self.zr_a, zr_b=self.zr_b
-        )
+        """The dataset's scale: the ``scale`` preset's gain/offset (or their overrides) with
+        the Z–R of :meth:`zr_source`."""
+        a, b, _ = self.zr_source()
+        base = get_preset(self.scale).with_(dbz_gain=self.dbz_gain, dbz_offset=self.dbz_offset)
+        return replace(base, zr_a=a, zr_b=b)
 
     def input_units(self) -> Units:
         """The raw values' scale (the target's when ``input_scale`` is None) and nodata."""
@@ -272,11 +291,14 @@ def preprocess(
     output: str | os.PathLike,
     config: PreprocessConfig = PreprocessConfig(),
     progress: ProgressFn | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Read ``inputs``, convert them per ``config`` and write the dataset ``output``.
 
-    Returns the output path. Raises RadarcastError (naming the input) for bad input; in
-    that case, or when interrupted, nothing is left under ``output``.
+    Returns the output path. Raises RadarcastError (naming the input) for bad input and
+    when no split would hold a window of ``n_in + n_out`` frames; in that case, or when
+    interrupted, nothing is left under ``output``. ``warn`` receives one line for each
+    problem that does not stop the run (a requested split without a window).
     """
     config.check()
     kind, importer = get_reader(config.format)
@@ -308,17 +330,25 @@ def preprocess(
         command=" ".join(sys.argv),
     ) as writer:
         ready = prefetch((raw, *transform(raw)) for raw in items)
-        raw_shape = None
+        times, starts, raw_shape = [], [], None
         for i, (raw, frame, mask) in enumerate(ready):
             raw_shape = raw_shape or raw.frame.shape
             writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
+            times.append(raw.time)
+            starts.append(raw.new_segment)
             if progress is not None:
                 progress(i + 1, total)
         if len(writer) == 0:
             raise RadarcastError("the inputs held no frames (all filtered out?)")
-        extra = {"input_kind": kind}
-        georef = input_georef(kind, importer, paths, config, raw_shape)
-        georef = output_georef(georef, config, raw_shape)
+        notes = check_windows(
+            times, starts, config.timestep_s, config.split, config.n_in, config.n_out
+        )
+        for note in notes if warn is not None else ():
+            warn(note)
+        zr_origin = f"{describe_zr(target)} from {config.zr_source()[2]}"
+        extra = {"input_kind": kind, "zr_source": zr_origin}
+        georef = output_georef(input_georef(kind, importer, paths, config, raw_shape), config,
+                               raw_shape)
         if georef is not None:
             extra.update(georef.attrs())
         return writer.finish(config.split, extra_attrs=extra)

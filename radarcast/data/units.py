@@ -169,6 +169,23 @@ PRESETS: dict[str, Units] = {
 }
 
 
+# The service behind each pysteps importer whose Z–R the importer's metadata names
+# (pysteps.io.importers: zr_a, zr_b); its preset carries that Z–R.
+PYSTEPS_SERVICES: dict[str, str] = {
+    "fmi_pgm": "fmi",  # Z = 223 R^1.53
+    "fmi_geotiff": "fmi",
+    "mch_gif": "mch",  # Z = 316 R^1.5
+    "mch_hdf5": "mch",
+    "mch_metranet": "mch",
+    "knmi_hdf5": "marshall-palmer",  # Z = 200 R^1.6
+}
+
+
+def describe_zr(units: Units) -> str:
+    """'Z = 316 R^1.5', or 'none' without a Z–R relation."""
+    return f"Z = {units.zr_a:g} R^{units.zr_b:g}" if units.has_zr else "none"
+
+
 def get_preset(name: str) -> Units:
     """A named pixel scale; the error lists the names."""
     try:

@@ -1,0 +1,349 @@
+"""ROVER ensembles: members from perturbed motion and a STEPS-like stochastic field.
+
+Each member is built, one lead at a time, as follows (docs/ensembles.md):
+
+1. the latest frame z (pixels, linear in dBZ; dry and missing raised to the ``rain_dbz``
+   floor) is evolved in the Lagrangian frame by per-mode AR(2) (or AR(1)) processes whose
+   coefficients come from the motion-compensated lag-1/lag-2 correlations of the last three
+   frames in octave bands, with spectral noise whose amplitude is the observed field's
+   (:class:`radarcast.kernels.noise.SpectralAR`);
+2. the member field is CDF-matched to the latest frame's values (rain area and intensity
+   distribution kept, as STEPS' probability matching);
+3. it is moved along the member's trajectory: ROVER's motion plus a Bowler et al. (2006)
+   perturbation parallel and perpendicular to it, growing with lead time (``bps``).
+
+Members are generated in chunks (all leads of a chunk streamed one lead at a time), so
+memory is bounded by the chunk, not by the ensemble: see :func:`member_chunk`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from radarcast.errors import RadarcastError
+from radarcast.kernels import noise
+
+SPECTRA = ("observed", "radial")
+MOTION = ("bps", "none")
+BYTES_PER_PIXEL_MEMBER = 72  # complex state ×2, noise, field, match temporaries, warp grid
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """Settings of the ROVER ensemble (docs/ensembles.md).
+
+    Attributes
+    ----------
+    members
+        Ensemble size M ≥ 1.
+    seed
+        Seed of every random draw; a window's members depend on (seed, window start).
+    order
+        1 or 2: AR order of each band's evolution (2 needs three input frames).
+    bands
+        Octave bands the AR coefficients are estimated in (STEPS' cascade levels).
+    spectrum
+        Noise amplitude: 'observed' (the latest frame's 2-D amplitude spectrum, anisotropy
+        kept) or 'radial' (its radially averaged power spectrum).
+    motion
+        'bps': Bowler et al. (2006) motion perturbations; 'none': ROVER's motion for all.
+    pixel_km, timestep_min
+        Grid spacing (km) and time step (minutes) to turn bps' km/h into pixels per step.
+    rain_dbz
+        Reflectivity floor (dBZ) of the evolved field: drier pixels are set to it.
+    chunk_bytes
+        Memory budget of one chunk of members (bytes); fewer members per chunk if needed.
+    """
+
+    members: int = 20
+    seed: int = 0
+    order: int = 2
+    bands: int = 8
+    spectrum: str = "observed"
+    motion: str = "bps"
+    pixel_km: float = 1.0
+    timestep_min: float = 5.0
+    rain_dbz: float = 10.0
+    chunk_bytes: float = 1.0e9
+
+    def __post_init__(self) -> None:
+        if isinstance(self.members, bool) or int(self.members) != self.members or self.members < 1:
+            raise RadarcastError(f"--members must be a whole number ≥ 1, got {self.members}")
+        if self.order not in (1, 2):
+            raise RadarcastError(f"ensemble: order must be 1 or 2, got {self.order}")
+        if self.bands < 1:
+            raise RadarcastError(f"ensemble: bands must be ≥ 1, got {self.bands}")
+        if self.spectrum not in SPECTRA:
+            raise RadarcastError(
+                f"ensemble: unknown spectrum {self.spectrum!r}; choose one of: {', '.join(SPECTRA)}"
+            )
+        if self.motion not in MOTION:
+            raise RadarcastError(
+                f"ensemble: unknown motion {self.motion!r}; choose one of: {', '.join(MOTION)}"
+            )
+        if not (self.pixel_km > 0 and self.timestep_min > 0 and self.chunk_bytes > 0):
+            raise RadarcastError("ensemble: pixel_km, timestep_min and chunk_bytes must be > 0")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def member_chunk(cfg: EnsembleConfig, h: int, w: int) -> int:
+    """Members generated at once on an (h, w) grid under ``cfg.chunk_bytes``."""
+    return int(max(1, min(cfg.members, cfg.chunk_bytes // (BYTES_PER_PIXEL_MEMBER * h * w))))
+
+
+def stream_bytes(cfg: EnsembleConfig, h: int, w: int) -> int:
+    """Peak working memory (bytes, estimate) of streaming one window's members."""
+    return member_chunk(cfg, h, w) * BYTES_PER_PIXEL_MEMBER * h * w
+
+
+# ---------------------------------------------------------------------- geometry
+def _sample(img, pos, extent):
+    """Bilinear sample (border padding) of img (B, C, h, w) covering ``extent`` = (H, W)
+    input pixels, at input-pixel positions pos (B, Ho, Wo, 2) = (x, y)."""
+    torch = _torch()
+    scale = torch.tensor([2.0 / extent[1], 2.0 / extent[0]], dtype=pos.dtype, device=pos.device)
+    return torch.nn.functional.grid_sample(
+        img, (pos + 0.5) * scale - 1.0, mode="bilinear", padding_mode="border", align_corners=False
+    )
+
+
+def _grid(h: int, w: int, device):
+    torch = _torch()
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32, device=device),
+        torch.arange(w, dtype=torch.float32, device=device),
+        indexing="ij",
+    )
+    return torch.stack([xs, ys], dim=-1).unsqueeze(0)  # (1, h, w, 2) (x, y)
+
+
+class _Trajectories:
+    """Departure points of the coarse flow cells for a chunk of members, one step at a time,
+    along ROVER's flow plus each member's bps perturbation; :meth:`warp` moves fields."""
+
+    def __init__(self, flow, step_scale: int, eps, cfg: EnsembleConfig) -> None:
+        torch = _torch()
+        self.flow, self.s, self.eps, self.cfg = flow, step_scale, eps, cfg  # flow (1, 2, h, w)
+        h, w = flow.shape[-2:]
+        self.extent = (h * step_scale, w * step_scale)
+        speed = torch.sqrt((flow**2).sum(dim=1, keepdim=True))
+        unit = torch.where(speed > 1e-6, flow / torch.clamp(speed, min=1e-6), 0.0)
+        perp = torch.stack([-unit[:, 1], unit[:, 0]], dim=1)
+        self.fields = torch.cat([flow, unit, perp], dim=1)  # (1, 6, h, w)
+        m = len(eps)
+        self.centres = (_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
+        self.pos = self.centres.expand(m, -1, -1, -1).clone()  # (m, h, w, 2)
+        self.base = None  # normalised pixel grid, made on first use
+
+    def advance(self, lead: int) -> None:
+        torch = _torch()
+        m = self.pos.shape[0]
+        f = _sample(self.fields.expand(m, -1, -1, -1), self.pos, self.extent)  # (m, 6, h, w)
+        vel = f[:, :2]
+        if self.cfg.motion == "bps":
+            t_min = lead * self.cfg.timestep_min
+            a = noise.bps_velocity(self.eps, t_min, self.cfg.pixel_km, self.cfg.timestep_min)
+            a = torch.as_tensor(a, dtype=vel.dtype, device=vel.device)[:, :, None, None, None]
+            vel = vel + a[:, 0] * f[:, 2:4] + a[:, 1] * f[:, 4:6]
+        self.pos = self.pos - vel.permute(0, 2, 3, 1)
+
+    def warp(self, fields):
+        """Sample fields (m, H, W) at every pixel's departure point → (m, H, W); what comes
+        from outside the grid is 0 (dry)."""
+        torch = _torch()
+        fn = torch.nn.functional
+        m, h, w = fields.shape
+        hp, wp = self.extent
+        to_norm = torch.tensor([2.0 / wp, 2.0 / hp], device=fields.device)
+        disp = (self.pos - self.centres) * to_norm  # (m, h', w', 2) in grid units
+        if self.s > 1:  # channels stay innermost: no transposed copy of the full-size grid
+            disp = fn.interpolate(
+                disp.permute(0, 3, 1, 2), scale_factor=self.s, mode="bilinear", align_corners=False
+            ).permute(0, 2, 3, 1)
+        if self.base is None:
+            self.base = (_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
+        grid = disp + self.base
+        img = fields.unsqueeze(1)
+        if (hp, wp) != (h, w):
+            img = fn.pad(img, (0, wp - w, 0, hp - h))
+        out = fn.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return out[:, 0, :h, :w]
+
+
+# ---------------------------------------------------------------------- members
+@dataclass
+class _Window:
+    """What every member of one window shares: spectra, AR coefficients, target values."""
+
+    x0_hat: object
+    x1_hat: object
+    phi1: object
+    phi2: object
+    sigma: object
+    band: object
+    amplitude: object
+    mean: float
+    target: object  # (n,) ascending pixel values of the latest frame
+    flow: object  # (1, 2, h, w)
+
+
+def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Window:
+    """Spectral statistics of one window's inputs x (T, H, W) torch pixels, NaN = missing.
+
+    The fields are padded with the floor value to FFT-friendly sizes (:func:`fast_size`);
+    the members are cropped back to (H, W).
+    """
+    from radarcast.kernels.advect import advect
+
+    torch = _torch()
+    h, w = x.shape[-2:]
+    hp, wp = noise.fast_size(h), noise.fast_size(w)
+    z = torch.clamp(torch.nan_to_num(x, nan=0.0), min=floor)  # (T, H, W)
+    lags = min(cfg.order, x.shape[0] - 1)
+    # earlier frames moved forward to the latest one's position (motion-compensated)
+    moved = [advect(z[-1 - k][None], flow, k, step_scale)[0, -1] for k in range(1, lags + 1)]
+    moved = [torch.where(m > 0, m, torch.full_like(m, floor)) for m in moved]
+    mean = float(z[-1].mean())
+
+    def spectrum(f):
+        return torch.fft.rfft2(
+            torch.nn.functional.pad(f - mean, (0, wp - w, 0, hp - h), value=floor - mean)
+        )
+
+    hats = [spectrum(f) for f in [z[-1], *moved]]
+    band = noise.octave_bands(hp, wp, cfg.bands, device=x.device)
+    rho = [noise.band_correlation(hats[0][None], b[None], band, cfg.bands)[0] for b in hats[1:]]
+    phi1, phi2, sigma = noise.ar_parameters(rho[0], rho[1] if len(rho) > 1 else None)
+    if cfg.spectrum == "observed":
+        amplitude = hats[0].abs()
+    else:
+        amplitude = noise.radial_amplitude(hats[0][None], wp)[0]
+    last = torch.nan_to_num(x[-1], nan=0.0).reshape(-1)
+    target = torch.sort(torch.where(last >= floor, last, torch.zeros_like(last))).values
+    x1 = hats[1] if len(hats) > 1 else None
+    return _Window(hats[0], x1, phi1, phi2, sigma, band, amplitude, mean, target, flow)
+
+
+def stream_members(
+    x, flow, step_scale: int, n_steps: int, cfg: EnsembleConfig, floor: float, window_seed: int
+):
+    """Yield (first member, lead index, (m, H, W) float32 torch pixels) for one window.
+
+    Parameters
+    ----------
+    x
+        (T, H, W) torch pixels of one window's inputs, NaN = missing, T ≥ 2.
+    flow
+        (1, 2, h, w) ROVER motion on its working grid (pixels per step), covering
+        (h·step_scale, w·step_scale) pixels.
+    n_steps
+        Leads.
+    floor
+        Pixel value of ``cfg.rain_dbz``.
+    window_seed
+        Distinguishes windows: members depend on (cfg.seed, window_seed) only.
+    """
+    torch = _torch()
+    h, w = x.shape[-2:]
+    win = _prepare(x, flow, step_scale, cfg, floor)
+    chunk = member_chunk(cfg, h, w)
+    for m0 in range(0, cfg.members, chunk):
+        m = min(chunk, cfg.members - m0)
+        seeds = np.random.SeedSequence([cfg.seed, window_seed, m0])
+        rng = np.random.default_rng(seeds)
+        gen = torch.Generator(device=x.device)
+        gen.manual_seed(int(rng.integers(2**62)))
+        ar = noise.SpectralAR(
+            win.x0_hat,
+            win.x1_hat if cfg.order == 2 else None,
+            win.phi1,
+            win.phi2 if cfg.order == 2 else torch.zeros_like(win.phi2),
+            win.sigma,
+            win.band,
+            win.amplitude,
+            m,
+            noise.fast_size(w),
+            gen,
+        )
+        paths = _Trajectories(win.flow, step_scale, noise.bps_draw(m, rng), cfg)
+        for lead in range(n_steps):
+            field = ar.step()[:, :h, :w] + win.mean  # (m, H, W) Lagrangian member fields
+            field = noise.match_distribution(field, win.target)
+            paths.advance(lead + 1)
+            yield m0, lead, paths.warp(field)
+
+
+def rain_floor(units, rain_dbz: float) -> float:
+    """The pixel value of ``rain_dbz`` on the dataset's scale (HKO-7's when None)."""
+    gain, offset = (70 / 255, -10.0) if units is None else (units.dbz_gain, units.dbz_offset)
+    return max(0.0, (rain_dbz - offset) / gain)
+
+
+def forecast_window(
+    x,
+    n_steps: int,
+    cfg: EnsembleConfig,
+    rover_cfg=None,
+    units=None,
+    window_seed: int = 0,
+    device=None,
+) -> np.ndarray:
+    """Whole ensemble of one window as (M, n_steps, H, W) float32 numpy pixels.
+
+    ``x`` (T, H, W) pixels, NaN = missing; ROVER's motion from ``rover_cfg``. For large
+    grids stream with :func:`stream_members` instead.
+    """
+    torch = _torch()
+    from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale
+
+    rc = rover_cfg or RoverConfig()
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+    h, w = t.shape[-2:]
+    with torch.no_grad():
+        flow = motion_coarse(t[None], rc, *pixel_scale(units))
+        out = np.empty((cfg.members, n_steps, h, w), np.float32)
+        parts = stream_members(
+            t, flow, rc.downsample, n_steps, cfg, rain_floor(units, cfg.rain_dbz), window_seed
+        )
+        for m0, lead, frames in parts:
+            out[m0 : m0 + len(frames), lead] = frames.cpu().numpy()
+    return out
+
+
+def available_bytes() -> int:
+    """Memory the system can give now (MemAvailable), or the physical memory if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_fits(cfg: EnsembleConfig, n_out: int, h: int, w: int, whole: bool) -> int:
+    """Refuse, before anything is allocated, an ensemble that would not fit in memory.
+
+    ``whole``: all members and leads of a window are held at once as float32 (a live
+    ensemble scored by evaluate or returned by a forecaster call); otherwise members are
+    streamed and only one chunk is held. Returns the bytes needed.
+    """
+    need = stream_bytes(cfg, h, w)
+    if whole:
+        need += cfg.members * n_out * h * w * 4
+    have = available_bytes()
+    if need > have:
+        raise RadarcastError(
+            f"--members {cfg.members} on a {h}x{w} grid with {n_out} leads needs about "
+            f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available"
+        )
+    return need

@@ -1,0 +1,1 @@
+"""Numerical kernels shared by baselines and models: optical flow, advection, noise."""
