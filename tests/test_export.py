@@ -127,7 +127,7 @@ def test_zarr_round_trip(mch):
         app, ["export", str(tmp / "fc.h5"), "-o", str(tmp / "fc.zarr"), "--units", "dBZ"]
     )
     assert r.exit_code == 0, r.output
-    with xr.open_zarr(tmp / "fc.zarr") as z, xr.open_dataset(tmp / "fc.nc") as nc:
+    with xr.open_zarr(tmp / "fc.zarr", consolidated=False) as z, xr.open_dataset(tmp / "fc.nc") as nc:
         assert z["reflectivity"].attrs["units"] == "dBZ"
         np.testing.assert_array_equal(z["x"].values, nc["x"].values)
         assert z["reflectivity"].shape == nc["precip_intensity"].shape

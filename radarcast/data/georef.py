@@ -23,7 +23,6 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -310,20 +309,3 @@ def read_odim_georef(path) -> Georef:
     except OSError as e:
         raise RadarcastError(f"{path}: not a readable HDF5 file ({e})") from None
 
-
-def pysteps_georef(importer: str, path) -> Georef:
-    """The geo-reference in a pysteps importer's metadata for one file."""
-    import contextlib
-    import io
-
-    from radarcast.data.readers import _importer_kwargs
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pysteps prints its config path
-        import pysteps.io
-    try:
-        _, _, metadata = pysteps.io.get_method(importer, "importer")(
-            str(path), **_importer_kwargs(importer, Path(path))
-        )
-    except Exception as e:  # noqa: BLE001 - any importer failure is about this file
-        raise RadarcastError(f"{path}: pysteps {importer} cannot read it ({e})") from None
-    return Georef.from_pysteps(metadata)

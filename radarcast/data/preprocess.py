@@ -209,16 +209,40 @@ def resize(frame: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int]):
 
 
 # --------------------------------------------------------------------------- georef
-def input_georef(kind: str, importer: str, paths: list[Path], config: PreprocessConfig, shape):
-    """The geo-reference of the raw (H, W) grid ``shape``: from --crs/--bounds when given,
-    else from the pysteps importer's metadata of the first file, else None."""
-    from radarcast.data.georef import Georef, pysteps_georef
+def input_georef(raw: RawFrame, config: PreprocessConfig):
+    """The geo-reference of the raw grid of ``raw``: from --crs/--bounds when given, else
+    the reader's (pysteps' metadata), else None."""
+    from radarcast.data.georef import Georef
 
     if config.crs is not None:
-        return Georef.from_bounds(config.crs, config.bounds, shape)
-    if kind == "pysteps":
-        return pysteps_georef(importer, paths[0])
-    return None
+        return Georef.from_bounds(config.crs, config.bounds, raw.frame.shape)
+    return raw.georef
+
+
+class SameGrid:
+    """Checks that every frame lies on the first frame's grid (shape and geo-reference);
+    ``shapes=False`` leaves a shape mismatch to the dataset writer's message."""
+
+    def __init__(self, shapes: bool = True) -> None:
+        self.first: RawFrame | None = None
+        self.shapes = shapes
+
+    def __call__(self, raw: RawFrame) -> None:
+        if self.first is None:
+            self.first = raw
+            return
+        h, w = self.first.frame.shape
+        if raw.frame.shape != (h, w):
+            if self.shapes:
+                raise RadarcastError(
+                    f"inputs are of different grids: {self.first.name} is {h}x{w}, "
+                    f"{raw.name} is {raw.frame.shape[0]}x{raw.frame.shape[1]}"
+                )
+        elif raw.georef != self.first.georef:
+            raise RadarcastError(
+                f"inputs are of different grids: {raw.name} has another geo-reference "
+                f"than {self.first.name}"
+            )
 
 
 def output_georef(georef, config: PreprocessConfig, shape):
@@ -330,9 +354,9 @@ def preprocess(
         command=" ".join(sys.argv),
     ) as writer:
         ready = prefetch((raw, *transform(raw)) for raw in items)
-        times, starts, raw_shape = [], [], None
+        times, starts, same_grid = [], [], SameGrid(shapes=False)
         for i, (raw, frame, mask) in enumerate(ready):
-            raw_shape = raw_shape or raw.frame.shape
+            same_grid(raw)
             writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
             times.append(raw.time)
             starts.append(raw.new_segment)
@@ -347,8 +371,8 @@ def preprocess(
             warn(note)
         zr_origin = f"{describe_zr(target)} from {config.zr_source()[2]}"
         extra = {"input_kind": kind, "zr_source": zr_origin}
-        georef = output_georef(input_georef(kind, importer, paths, config, raw_shape), config,
-                               raw_shape)
+        first = same_grid.first
+        georef = output_georef(input_georef(first, config), config, first.frame.shape)
         if georef is not None:
             extra.update(georef.attrs())
         return writer.finish(config.split, extra_attrs=extra)

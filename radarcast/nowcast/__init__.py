@@ -22,6 +22,7 @@ from radarcast.data.georef import Georef
 from radarcast.data.preprocess import (
     FrameTransform,
     PreprocessConfig,
+    SameGrid,
     input_georef,
     output_georef,
 )
@@ -120,23 +121,17 @@ def read_latest(files: list[str], n: int, config: PreprocessConfig) -> LiveInput
     target = config.target_units()
     opts = ReadOptions(time_pattern=config.time_pattern, pysteps_importer=importer, target=target)
     transform = FrameTransform(config, convert=kind != "pysteps")
-    frames, valid, times, raw_shape = [], [], [], None
+    frames, valid, times, same_grid = [], [], [], SameGrid()
     for raw in READERS[kind](paths, opts):
-        if raw_shape is not None and raw.frame.shape != raw_shape:
-            raise RadarcastError(
-                f"inputs are of different grids: {paths[0]} is {raw_shape[0]}x{raw_shape[1]}, "
-                f"{raw.name} is {raw.frame.shape[0]}x{raw.frame.shape[1]}"
-            )
-        raw_shape = raw.frame.shape
+        same_grid(raw)
         frame, mask = transform(raw)
         frames.append(frame)
         valid.append(np.ones(frame.shape, bool) if mask is None else mask)
         times.append(raw.time if raw.time is not None else int(Path(raw.name).stat().st_mtime))
     times = np.asarray(times, np.int64)
     _check_consecutive(paths, times, config.timestep_s)
-    georef = output_georef(
-        input_georef(kind, importer, paths[-1:], config, raw_shape), config, raw_shape
-    )
+    first = same_grid.first
+    georef = output_georef(input_georef(first, config), config, first.frame.shape)
     return LiveInputs(
         [str(p) for p in paths],
         np.stack(frames),
