@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from radarcast.cli._app import command, console, progress
+from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
@@ -27,6 +28,9 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
     from radarcast.forecasters import plan_windows, resolve, write_forecast
 
     check_output(output, kw["overwrite"])
+    if sharded(kw["workers"], kw["scheduler"]):
+        _run_sharded(dataset_path, spec, options, output, **kw)
+        return
     with open_dataset(dataset_path) as ds:
         fc = resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"], options=options)
         plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"])  # fail before the bar
@@ -54,6 +58,31 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
     )
 
 
+def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> None:
+    """The same forecast file, its windows spread over worker processes or a Dask cluster."""
+    from contextlib import ExitStack
+
+    from radarcast.data.forecast_file import open_forecast
+    from radarcast.parallel.engine import open_runner
+    from radarcast.parallel.forecast import write_forecast_sharded
+
+    t0 = time.perf_counter()
+    with open_runner(kw["workers"], kw["scheduler"]) as runner, ExitStack() as stack:
+        path = write_forecast_sharded(
+            dataset_path, spec, output, runner, options=options, split=kw["split"],
+            n_in=kw["n_in"], n_out=kw["n_out"], limit=kw["limit"], batch_size=kw["batch_size"],
+            overwrite=kw["overwrite"], progress=lazy_bar(stack, f"{spec} forecast"),
+        )
+        where = runner.where
+    seconds = time.perf_counter() - t0
+    with open_forecast(path) as f:
+        n, name, n_out = len(f.starts), f.method, f.n_out
+    console.print(
+        f"[bold]{name}[/]: {n} windows × {n_out} leads of split {kw['split']} on {where} "
+        f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} windows/s) → {path}"
+    )
+
+
 @command()
 def forecast(
     dataset: DatasetArg,
@@ -68,6 +97,8 @@ def forecast(
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
     options = {} if method == "persistence" else {"device": device}
@@ -82,6 +113,8 @@ def forecast(
         n_in=n_in,
         n_out=n_out,
         overwrite=overwrite,
+        workers=workers,
+        scheduler=scheduler,
     )
 
 
@@ -119,6 +152,8 @@ def rover(
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """ROVER (variational optical flow + semi-Lagrangian extrapolation) on a split's windows.
 
@@ -154,4 +189,6 @@ def rover(
         n_in=n_in,
         n_out=n_out,
         overwrite=overwrite,
+        workers=workers,
+        scheduler=scheduler,
     )
