@@ -43,6 +43,23 @@ def main(
     """Radar precipitation nowcasting from raw grids to scores and animations."""
 
 
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="CPU threads for torch (default: the cores free now; 1 on a busy machine).",
+        show_default=False,
+    ),
+]
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set the compute threads for this command (radarcast.threads.set_threads)."""
+    from radarcast.threads import set_threads
+
+    return set_threads(threads)
+
+
 def fail(message: str) -> NoReturn:
     """Print one red line on stderr and exit with code 1."""
     err_console.print(Text("error: ", style="bold red") + Text(str(message)), soft_wrap=True)
@@ -68,9 +85,7 @@ def user_errors(fn: Callable) -> Callable:
             if write_failed:
                 # HDF5 crashes at interpreter exit after a failed file write (h5py#914, in
                 # libhdf5): the library already removed its temporary file, so end here.
-                err_console.print(
-                    Text("error: ", style="bold red") + Text(message), soft_wrap=True
-                )
+                err_console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)

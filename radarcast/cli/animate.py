@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, err_console, progress
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, err_console, progress
 
 
 def _leads(text: str | None) -> tuple[int, ...] | None:
@@ -56,11 +56,13 @@ def animate(
     n_out: Annotated[int | None, typer.Option(help="Lead times (forecast file's or dataset's).")
                      ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Draw one window: Input | Truth | each method, as a GIF, an MP4 or a PNG contact sheet.
 
     Pick the window with --window K (the K-th window of --split) or --time (its t0).
     """
+    apply_threads(threads)
     from radarcast.animation import AnimateConfig
     from radarcast.animation import animate as run
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, parse_floats, progress
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, parse_floats, progress
 
 
 class UnitChoice(str, Enum):
@@ -55,12 +55,14 @@ def evaluate(
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Score forecasters on the same windows: CSI, HSS, POD, FAR, ETS, bias, MSE, B-MSE.
 
     Per lead and threshold, from pooled counts; persistence is always scored as the
     reference (docs/metrics.md).
     """
+    apply_threads(threads)
     from radarcast.evaluation import evaluate as run_evaluate
     from radarcast.evaluation import output_paths
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, progress
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, progress
 from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
@@ -97,10 +97,12 @@ def forecast(
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
+    apply_threads(threads)
     options = {} if method == "persistence" else {"device": device}
     _run(
         dataset,
@@ -152,6 +154,7 @@ def rover(
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -159,6 +162,7 @@ def rover(
 
     Settings: defaults < --config TOML < flags; the resolved ones go into the file.
     """
+    apply_threads(threads)
     from radarcast.baselines.rover import RoverConfig
     from radarcast.config import load_toml, resolve, to_dict
 
