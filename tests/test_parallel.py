@@ -216,3 +216,41 @@ def test_dask_reschedules_the_shard_of_a_killed_worker(tmp_path, cluster):
         out = runner.map(_die_once, [str(tmp_path / "m")] * 2)
     assert len(out) == 2 and all(isinstance(p, int) for p in out)
     assert engine.CONNECT_TIMEOUT_S <= 5
+
+
+# --------------------------------------------------------------------------- scores
+def _doc(folder: Path) -> dict:
+    import json
+
+    doc = json.loads((folder / "scores.json").read_text())
+    doc.pop("created_at"), doc.pop("created_by")
+    return doc
+
+
+def test_evaluate_workers_2_cli_gives_the_single_process_scores(dataset, single, tmp_path):
+    common = ["evaluate", str(dataset), "--split", "all", "--limit", "8", "-f", str(single),
+              "--bootstrap", "50"]
+    a = run_cli(*common, "--out", str(tmp_path / "one"))
+    b = run_cli(*common, "--out", str(tmp_path / "two"), "--workers", "2")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert _doc(tmp_path / "one") == _doc(tmp_path / "two")
+    csv = [(tmp_path / d / "scores.csv").read_bytes() for d in ("one", "two")]
+    assert csv[0] == csv[1]
+
+
+def test_local_cluster_scores_are_the_single_process_scores(dataset, single, cluster):
+    from radarcast.evaluation import evaluate
+    from radarcast.parallel.evaluate import evaluate_sharded
+
+    kw = dict(methods=["rover"], forecasts=[single], split="all", limit=8, bootstrap=30,
+              options={"rover": ROVER_OPTIONS})
+    one = evaluate(dataset, **kw)
+    with open_runner(scheduler=cluster.scheduler_address) as runner:
+        assert runner.shards(8, unit=2) != [(0, 8)]  # really more than one shard
+        two = evaluate_sharded(dataset, runner, **kw)
+    assert [m.name for m in one.methods] == [m.name for m in two.methods]
+    for a, b in zip(one.methods, two.methods, strict=True):
+        assert a.source == b.source and a.acc.window_ids == b.acc.window_ids
+        np.testing.assert_array_equal(a.acc.counts, b.acc.counts)
+        assert a.acc.sums.tobytes() == b.acc.sums.tobytes()
+    assert str(one.bootstrap) == str(two.bootstrap)
