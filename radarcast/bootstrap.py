@@ -153,3 +153,19 @@ def weights(units: list[np.ndarray], draws: int, n_windows: int, n: int, seed: i
     np.add.at(diff, flat[begins], picks.T[unit_of[begins]])
     np.add.at(diff, flat[ends] + 1, -picks.T[unit_of[ends]])
     return np.cumsum(diff, axis=0)[:n_windows].T
+
+
+def resample(
+    starts: np.ndarray,
+    segment_of_start: np.ndarray,
+    length: int,
+    n: int,
+    seed: int = 0,
+    unit: str = "auto",
+) -> tuple[np.ndarray, Scheme]:
+    """(n, W) weights of ``n`` resamples of the scored windows, and the scheme that drew them.
+
+    The one entry point for evaluation and the study: see :func:`plan` for the arguments.
+    """
+    scheme, units = plan(starts, segment_of_start, length, unit)
+    return weights(units, scheme.draws, len(starts), n, seed), scheme
