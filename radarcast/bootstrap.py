@@ -71,7 +71,7 @@ class Scheme:
         return {**asdict(self), "description": self.describe()}
 
 
-def check_unit(unit: str) -> str:
+def check_bootstrap_unit(unit: str) -> str:
     if unit not in UNITS:
         raise RadarcastError(f"unknown bootstrap unit {unit!r}; choose one of: {', '.join(UNITS)}")
     return unit
@@ -107,7 +107,7 @@ def plan(
     length
         ``n_in + n_out``, frames per window.
     """
-    unit = check_unit(unit)
+    unit = check_bootstrap_unit(unit)
     starts = np.asarray(starts, dtype=np.int64)
     runs = _runs(starts, np.asarray(segment_of_start))
     if not runs:

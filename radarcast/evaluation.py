@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from radarcast import forecasters
-from radarcast.data.store import RadarDataset, open_dataset, split_code
-from radarcast.data.units import UNIT_LABELS, Units, check_unit
+from radarcast.bootstrap import check_bootstrap_unit, resample
+from radarcast.data.forecast_file import stored_pixels
+from radarcast.data.store import RadarDataset, open_dataset
+from radarcast.data.units import UNIT_LABELS, Units, check_unit, describe_zr
 from radarcast.errors import RadarcastError
 from radarcast.metrics import ScoreAccumulator, csi, hss, nanmean
 
@@ -174,7 +176,7 @@ def evaluate(
     thresholds: Sequence[float] | None = None, units: str | None = None, preset: str | None = None,
     split: str = "test", n_in: int | None = None, n_out: int | None = None,
     limit: int | None = None, bootstrap: int = 0, seed: int = 0, options: dict | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, stride: int = 1, bootstrap_unit: str = "auto",
 ) -> Scores:
     """Score methods (run live) and forecast files on the same windows of one dataset.
 
@@ -189,11 +191,13 @@ def evaluate(
     thresholds, units, preset
         Thresholds in ``units`` ('mmh', 'dbz', 'pixel'), or a preset name (hko7, dgmr,
         sevir) given as ``preset`` or as ``thresholds``.
-    split, n_in, n_out, limit
+    split, n_in, n_out, limit, stride
         Which windows: a split ('train', 'val', 'test', 'all'), the window lengths (dataset
-        defaults when None) and at most ``limit`` of them (the first, in time order).
-    bootstrap, seed
-        Resamples of windows for 95% intervals (0: none) and the generator seed.
+        defaults when None), every ``stride``-th start of each segment, and at most ``limit``
+        of them (the first, in time order).
+    bootstrap, seed, bootstrap_unit
+        Resamples for 95% intervals (0: none), the generator seed, and what is resampled:
+        'auto', 'segment', 'block' or 'window' (:mod:`radarcast.bootstrap`).
     options
         Per-method options, ``{spec: {...}}``, handed to ``resolve``.
     progress
@@ -206,7 +210,8 @@ def evaluate(
     if isinstance(thresholds, str):  # a preset name given as thresholds
         preset, thresholds = thresholds, None
     thr = resolve_thresholds(ds.units, preset, thresholds, units, where=str(ds.path))
-    starts = select_windows(ds, split, n_in, n_out, limit)
+    check_bootstrap_unit(bootstrap_unit)
+    starts = select_windows(ds, split, n_in, n_out, limit, stride)
     specs = list(dict.fromkeys(methods))
     added = REFERENCE not in specs
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
@@ -222,12 +227,16 @@ def evaluate(
     ]
     _score_windows(ds, starts, n_in, n_out, sources, results, progress)
     scores = Scores(
-        dataset={**ds.identity(), "units": ds.units.attrs(), "shape": list(ds.shape)},
+        dataset={**ds.identity(), "units": ds.units.attrs(), "shape": list(ds.shape),
+                 "zr": describe_zr(ds.units), "zr_source": str(ds.attrs.get("zr_source", ""))},
         split=split, n_in=n_in, n_out=n_out, timestep_s=ds.timestep_s, starts=starts,
         thresholds=thr, methods=results, reference_added=added,
     )
     if bootstrap:
-        scores.bootstrap = bootstrap_intervals(results, int(bootstrap), seed)
+        scores.bootstrap = bootstrap_intervals(
+            results, int(bootstrap), seed, starts=starts, segments=ds.segments[starts],
+            length=n_in + n_out, unit=bootstrap_unit,
+        )
     return scores
 
 
@@ -239,26 +248,13 @@ def _lengths(ds: RadarDataset, n_in: int | None, n_out: int | None) -> tuple[int
 
 
 def select_windows(
-    ds: RadarDataset, split: str, n_in: int, n_out: int, limit: int | None
+    ds: RadarDataset, split: str, n_in: int, n_out: int, limit: int | None, stride: int = 1
 ) -> np.ndarray:
-    """Start indices of the scored windows; RadarcastError when there are none."""
-    code = split_code(split)
-    starts = ds.windows(n_in, n_out, split)
-    if not len(starts):
-        sel = np.ones(ds.n_frames, bool) if code is None else ds.splits == code
-        if not sel.any():
-            raise RadarcastError(f"{ds.path}: split {split!r} is empty (no frames)")
-        seg = ds.segments[sel]
-        longest = int(np.max(np.unique(seg, return_counts=True)[1]))
-        raise RadarcastError(
-            f"{ds.path}: n_in + n_out = {n_in + n_out} frames is longer than every segment of "
-            f"split {split!r} (longest: {longest} frames)"
-        )
-    if limit is not None:
-        if limit < 1:
-            raise RadarcastError(f"--limit must be ≥ 1, got {limit}")
-        starts = starts[:limit]
-    return starts
+    """Start indices of the scored windows (:func:`radarcast.data.selection.select_windows`,
+    the selection every command shares); RadarcastError when there are none."""
+    from radarcast.data.selection import select_windows as shared
+
+    return shared(ds, split, n_in, n_out, limit, stride)
 
 
 def _live(spec: str, ds, n_in: int, n_out: int, options: dict) -> dict:
@@ -330,8 +326,8 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
     for batch in _batches(ds, starts, n_in + n_out):
         x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
         for src, res in zip(sources, results, strict=True):
-            if "forecaster" in src:
-                pred = forecasters.run_batched(src["forecaster"], x)
+            if "forecaster" in src:  # rounded as a forecast file stores it: same counts
+                pred = stored_pixels(forecasters.run_batched(src["forecaster"], x))
             else:
                 ff = src["file"]
                 pred = ff.pred([ff.row_of(int(s)) for s in batch])[:, :n_out]
@@ -346,21 +342,33 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
 
 # --------------------------------------------------------------------------- bootstrap
 def bootstrap_intervals(
-    results: list[MethodScores], n: int, seed: int = 0, against: tuple[str, ...] = ()
+    results: list[MethodScores], n: int, seed: int = 0, against: tuple[str, ...] = (), *,
+    starts: np.ndarray | None = None, segments: np.ndarray | None = None,
+    length: int | None = None, unit: str = "auto",
 ) -> dict:
-    """95% percentile intervals of mean-over-leads CSI/HSS per threshold, and of each
-    method's difference to persistence (the first of ``results``) and to the methods named in
-    ``against``, from ``n`` resamples of windows (paired: every method uses the same
-    resampled windows)."""
+    """95% percentile intervals of mean-over-leads CSI/HSS per threshold (and per lead), and
+    of each method's difference to persistence (the first of ``results``) and to the methods
+    named in ``against``, from ``n`` paired resamples (every method uses the same ones).
+
+    ``starts``, ``segments`` (per window) and ``length`` (n_in + n_out) let the resamples
+    keep the windows' dependence: ``unit`` 'auto', 'segment', 'block' or 'window'
+    (:mod:`radarcast.bootstrap`); without them single windows are resampled. The scheme is
+    written into the result next to the intervals."""
     if n < 0:
         raise RadarcastError(f"--bootstrap must be ≥ 0, got {n}")
-    stats = paired_bootstrap({r.name: r.acc.counts for r in results}, n, seed)
+    counts = {r.name: r.acc.counts for r in results}
+    n_win = len(next(iter(counts.values())))
+    if starts is None:
+        starts, segments, length, unit = np.arange(n_win), np.zeros(n_win), 1, "window"
+    weights, scheme = resample(starts, segments, length, n, seed, unit)
+    stats = paired_bootstrap(counts, n, seed, weights=weights)
     refs = [results[0].name, *(a for a in against if a in stats and a != results[0].name)]
-    out = {"n": n, "seed": seed, "level": 0.95, "resampled": "windows (paired across methods)",
+    out = {"n": n, "seed": seed, "level": 0.95, "scheme": scheme.to_dict(),
+           "resampled": f"{scheme.describe()} (paired across methods)",
            "statistic": "mean over lead times of per-lead pooled score, per threshold",
            "methods": {}}
     for name, st in stats.items():
-        entry = {}
+        entry = {"csi_per_lead": interval(st["csi_per_lead"])}
         for score in ("csi", "hss"):
             entry[score] = interval(st[score])
             for ref in refs:
@@ -370,34 +378,43 @@ def bootstrap_intervals(
     return out
 
 
-def paired_bootstrap(counts: dict[str, np.ndarray], n: int, seed: int = 0) -> dict:
+def paired_bootstrap(
+    counts: dict[str, np.ndarray], n: int, seed: int = 0, weights: np.ndarray | None = None
+) -> dict:
     """Bootstrap samples of the mean-over-leads CSI and HSS per threshold.
 
     ``counts`` maps each method to its per-window contingency counts (W, L, K, 4), the same
-    W windows in the same order for all. Every method is resampled with the same ``n`` draws
-    of W windows with replacement (paired), so differences between methods keep their
-    correlation. Returns name → {"csi": (n, K), "hss": (n, K)}.
+    W windows in the same order for all. Every method is resampled with the same ``n``
+    resamples (paired), so differences between methods keep their correlation: ``weights``
+    (n, W), how often each window is in each resample (:func:`radarcast.bootstrap.resample`:
+    whole segments or moving blocks), or, when None, ``n`` draws of W single windows with
+    replacement. Returns name → {"csi": (n, K), "hss": (n, K), "csi_per_lead": (n, L, K)}.
     """
     n_win = len(next(iter(counts.values())))
-    mult = np.random.default_rng(seed).multinomial(n_win, np.full(n_win, 1.0 / n_win), size=n)
+    if weights is None:
+        rng = np.random.default_rng(seed)
+        weights = rng.multinomial(n_win, np.full(n_win, 1.0 / n_win), size=n)
     stats = {}
     for name, c in counts.items():
-        boot = np.einsum("nw,wlkc->nlkc", mult, c)  # (n, L, K, 4)
-        stats[name] = {"csi": nanmean(csi(boot), axis=1), "hss": nanmean(hss(boot), axis=1)}
+        boot = np.einsum("nw,wlkc->nlkc", weights, c)  # (n, L, K, 4)
+        per_lead = csi(boot)  # (n, L, K)
+        stats[name] = {"csi": nanmean(per_lead, axis=1), "hss": nanmean(hss(boot), axis=1),
+                       "csi_per_lead": per_lead}
     return stats
 
 
 def interval(samples: np.ndarray, level: float = 0.95) -> dict:
-    """Percentile interval per column of (n, K) bootstrap samples, skipping NaN samples:
-    {"low": (K,), "high": (K,)}, NaN where a column has no finite sample."""
-    ok = np.isfinite(samples)
-    lo = np.full(samples.shape[1], np.nan)
+    """Percentile interval per column of (n, ...) bootstrap samples, skipping NaN samples:
+    {"low": (...), "high": (...)}, NaN where a column has no finite sample."""
+    flat = samples.reshape(len(samples), -1)
+    ok = np.isfinite(flat)
+    lo = np.full(flat.shape[1], np.nan)
     hi = lo.copy()
     tail = 50 * (1 - level)
-    for k in range(samples.shape[1]):
+    for k in range(flat.shape[1]):
         if ok[:, k].any():
-            lo[k], hi[k] = np.percentile(samples[ok[:, k], k], [tail, 100 - tail])
-    return {"low": lo, "high": hi}
+            lo[k], hi[k] = np.percentile(flat[ok[:, k], k], [tail, 100 - tail])
+    return {"low": lo.reshape(samples.shape[1:]), "high": hi.reshape(samples.shape[1:])}
 
 
 # --------------------------------------------------------------------------- outputs
@@ -414,6 +431,8 @@ CONVENTIONS = {
                    "w = 1,1,2,5,10,30 for truth rain rate edges 0.5,2,5,10,30 mm/h",
     "hss": "2(H*R - M*F) / ((H+M)(M+R) + (H+F)(F+R))",
     "reference": "persistence is always scored as the reference, also when not asked for",
+    "live_forecasts": "rounded to integer pixels and clipped to 0-255 before scoring, as a "
+                      "forecast file stores them, so live and file scores agree exactly",
     "docs": "docs/metrics.md",
 }
 
@@ -453,6 +472,15 @@ def _method_doc(m: MethodScores) -> dict:
             "mean_over_leads": _plain(mean)}
 
 
+def _threshold_dbz(s: Scores) -> list[float]:
+    """The thresholds in dBZ: what the dataset's pixel scale (and, for mm/h, its Z–R) made of
+    them."""
+    from radarcast.data.units import Units
+
+    return [float(v) for v in Units.from_attrs(s.dataset["units"]).pixel_to_dbz(
+        np.asarray(s.thresholds.pixels, dtype=float))]
+
+
 def _json_doc(s: Scores) -> dict:
     from radarcast import __version__
 
@@ -465,7 +493,8 @@ def _json_doc(s: Scores) -> dict:
         "split": s.split, "n_in": s.n_in, "n_out": s.n_out, "timestep_s": s.timestep_s,
         "window_starts": s.starts.tolist(),
         "thresholds": {"values": list(s.thresholds.values), "units": s.thresholds.unit,
-                       "pixels": list(s.thresholds.pixels)},
+                       "pixels": list(s.thresholds.pixels), "dbz": _threshold_dbz(s),
+                       "zr": s.dataset.get("zr")},
         "lead_min": s.lead_min,
         "count_cells": ["hits", "misses", "false_alarms", "correct_negatives"],
         "count_layout": "per_lead.counts[lead][threshold][cell]",
@@ -483,6 +512,9 @@ _ERROR_UNITS = {"mse": "(pixel/255)^2", "mae": "pixel/255", "mse_mmh": "(mm/h)^2
 def _csv_rows(s: Scores):
     cells = ("hits", "misses", "false_alarms", "correct_negatives")
     unit = s.thresholds.unit
+    zr = s.dataset.get("zr") or "none"
+    for t, dbz in zip(s.thresholds.values, _threshold_dbz(s), strict=True):
+        yield "(threshold)", "", t, unit, f"dbz ({zr})", dbz  # which dBZ the threshold became
     for m in s.methods:
         r = m.result()
         leads = [*s.lead_min, "mean"]
@@ -524,18 +556,29 @@ def _plot(s: Scores, path: Path) -> None:
 
     k = len(s.thresholds.values)
     fig, axes = plt.subplots(2, k, figsize=(3.2 * k + 1, 6), squeeze=False, sharex=True)
+    boot = (s.bootstrap or {}).get("methods", {})
     for m in s.methods:
         r = m.result()
+        band = boot.get(m.name, {}).get("csi_per_lead")
         for j in range(k):
             for i, score in enumerate(("csi", "hss")):
-                axes[i, j].plot(s.lead_min, r[score][:, j], marker=".", label=m.name)
+                line = axes[i, j].plot(s.lead_min, r[score][:, j], marker=".", label=m.name)[0]
+                if i == 0 and band is not None:  # the bootstrap's 95% interval per lead
+                    lo, hi = np.asarray(band["low"])[:, j], np.asarray(band["high"])[:, j]
+                    axes[0, j].errorbar(s.lead_min, r["csi"][:, j],
+                                        yerr=[r["csi"][:, j] - lo, hi - r["csi"][:, j]],
+                                        fmt="none", ecolor=line.get_color(), alpha=0.6,
+                                        capsize=2)
     for j, label in enumerate(s.thresholds.labels):
         axes[0, j].set_title(f"≥ {label}")
         axes[1, j].set_xlabel("lead time (min)")
     axes[0, 0].set_ylabel("CSI")
     axes[1, 0].set_ylabel("HSS")
     axes[0, -1].legend(fontsize="small")
-    fig.suptitle(f"{Path(s.dataset['path']).name} · {s.split} · {len(s.starts)} windows")
+    title = f"{Path(s.dataset['path']).name} · {s.split} · {len(s.starts)} windows"
+    if s.bootstrap:
+        title += f"\nCSI bars: 95% intervals, {s.bootstrap['scheme']['description']}"
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

@@ -151,21 +151,16 @@ def check_window_lengths(forecaster: Forecaster, dataset, n_in: int | None) -> i
 
 
 def plan_windows(
-    dataset, forecaster: Forecaster, split: str | None, n_in: int | None, limit: int | None
+    dataset, forecaster: Forecaster, split: str | None, n_in: int | None, limit: int | None,
+    stride: int = 1,
 ) -> tuple[np.ndarray, int]:
     """The window starts a forecast run will answer, and its n_in; raises before any work
-    when the forecaster needs more input frames or there is no window."""
+    when the forecaster needs more input frames or there is no window. The windows are
+    :func:`radarcast.data.selection.select_windows`' (the selection every command shares)."""
+    from radarcast.data.selection import select_windows
+
     n_in = check_window_lengths(forecaster, dataset, n_in)
-    starts = dataset.windows(n_in, forecaster.n_out, split)
-    if limit is not None:
-        if limit < 1:
-            raise RadarcastError(f"--limit must be ≥ 1, got {limit}")
-        starts = starts[:limit]
-    if not len(starts):
-        raise RadarcastError(
-            f"{dataset.path}: no windows of {n_in} + {forecaster.n_out} frames "
-            f"in split {split or 'all'!r}"
-        )
+    starts = select_windows(dataset, split, n_in, forecaster.n_out, limit, stride)
     return starts, n_in
 
 
@@ -187,6 +182,7 @@ def write_forecast(
     batch_size: int | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    stride: int = 1,
 ) -> Path:
     """Forecast every window of ``split`` and write a forecast file atomically.
 
@@ -204,6 +200,8 @@ def write_forecast(
         Input frames per window (the dataset's default when None); ≥ ``forecaster.n_in``.
     limit
         Forecast only the first ``limit`` windows.
+    stride
+        Forecast every ``stride``-th window start of each segment.
     batch_size
         Windows per forecaster call; the forecaster's own choice when None.
     overwrite
@@ -217,7 +215,7 @@ def write_forecast(
     """
     from radarcast.data.forecast_file import ForecastWriter
 
-    starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit)
+    starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit, stride)
     bs = batch_size or forecaster.batch_size
     if bs < 1:
         raise RadarcastError(f"--batch-size must be ≥ 1, got {bs}")

@@ -30,6 +30,7 @@ from radarcast.animation.colours import (  # noqa: I001  (after the modules it b
     colourise,
     contingency_rgb,
 )
+from radarcast.animation.gif import encode_gif
 from radarcast.animation.layout import Grid, clock, lead_text, text_block
 from radarcast.data.store import ProgressFn, check_output, format_time, parse_time
 from radarcast.data.units import UNIT_LABELS, check_unit
@@ -46,6 +47,7 @@ __all__ = [
 FORMATS = (".gif", ".mp4", ".png")
 VIDEO_HINT = "pip install 'radarcast[video]'"
 MAX_PANEL = 8192  # px per panel side after --scale
+MIN_WIDTH = 200  # px: the narrowest --max-width that still leaves room for the legend
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ class AnimateConfig:
 
     ``overlay`` is a threshold in ``units``; ``leads`` are 1-based lead steps for the contact
     sheet columns (None: up to 4, evenly spaced); ``n_in``/``n_out`` None take the first
-    forecast file's lengths, else the dataset's.
+    forecast file's lengths, else the dataset's; ``stride`` makes ``--window K`` count every
+    stride-th window of the split; ``max_width`` bounds the output's width in pixels (the
+    panels shrink to fit; None: no bound).
     """
 
     units: str = "dbz"
@@ -66,9 +70,16 @@ class AnimateConfig:
     n_in: int | None = None
     n_out: int | None = None
     split: str = "test"
+    stride: int = 1
+    max_width: int | None = 1600
 
     def __post_init__(self) -> None:
         check_unit(self.units)
+        if self.stride < 1:
+            raise RadarcastError(f"--stride must be ≥ 1, got {self.stride}")
+        if self.max_width is not None and self.max_width < MIN_WIDTH:
+            raise RadarcastError(f"--max-width must be ≥ {MIN_WIDTH} px (or 0 for no limit), "
+                                 f"got {self.max_width}")
         if self.cmap not in COLOUR_MAPS:
             choices = ", ".join(COLOUR_MAPS)
             raise RadarcastError(f"unknown --cmap {self.cmap!r}; choose one of: {choices}")
@@ -115,13 +126,19 @@ class WindowPanels:
 
 
 def choose_window(ds, n_in: int, n_out: int, split: str, window: int | None = None,
-                  time: str | None = None) -> int:
-    """The start frame of window number ``window`` of ``split``, or of the window whose
-    last input frame is at ``time`` (ISO-8601, any split)."""
+                  time: str | None = None, stride: int = 1) -> int:
+    """The start frame of window number ``window`` of ``split`` (counting every ``stride``-th
+    window, as forecast and evaluate select them), or of the window whose last input frame
+    is at ``time`` (ISO-8601, any split)."""
+    from radarcast.data.selection import select_windows
+
     if (window is None) == (time is None):
         raise RadarcastError("give exactly one of --window K or --time ISO-8601")
     if window is not None:
-        starts = ds.windows(n_in, n_out, split)
+        try:
+            starts = select_windows(ds, split, n_in, n_out, None, stride)
+        except RadarcastError:  # no window at all: said with the range below
+            starts = np.zeros(0, np.int64)
         if not 0 <= window < len(starts):
             have = f"windows 0..{len(starts) - 1}" if len(starts) else "no windows"
             raise RadarcastError(f"--window {window} is out of range: the {split} split of "
@@ -198,7 +215,8 @@ def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
 
 
 def _method_rgb(panels: WindowPanels, m: int, k: int, scale: ColourScale, event) -> np.ndarray:
-    pred, valid = panels.preds[m, k], panels.pred_valid[m, k]
+    # hatched where the method gave no value or the truth has no data, as in Truth's panel
+    pred, valid = panels.preds[m, k], panels.pred_valid[m, k] & panels.mask_y[k]
     if event is None:
         return colourise(pred, valid, scale)
     return contingency_rgb(pred, panels.y[k], valid & panels.mask_y[k], event, scale)
@@ -213,7 +231,8 @@ def animation_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig)
     """The layout of one animation frame: Input, Truth and one column per method."""
     titles = ["Input", "Truth", *panels.methods]
     return Grid(1, len(titles), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
-                col_titles=titles, scale=scale, legend=_legend(scale, cfg))
+                col_titles=titles, scale=scale, legend=_legend(scale, cfg),
+                max_width=cfg.max_width)
 
 
 def animation_frames(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig):
@@ -262,7 +281,8 @@ def sheet_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> 
     rows = ["Input", "Truth", *panels.methods]
     return Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
                 col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
-                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1)
+                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1,
+                max_width=cfg.max_width)
 
 
 def contact_sheet(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> np.ndarray:
@@ -341,8 +361,7 @@ def write_output(path: str | os.PathLike, frames, fps: float = 4.0) -> Path:
         # GIF/PNG are encoded in memory and written by Python: a failed write (full or
         # read-only disk) is then one OSError, not a plugin retrying in its destructor
         if suffix == ".gif":
-            tmp.write_bytes(iio.imwrite("<bytes>", np.stack(list(frames)), extension=".gif",
-                                        duration=round(1000 / fps), loop=0))
+            tmp.write_bytes(encode_gif(frames, fps))  # one exact palette for all frames
         elif suffix == ".mp4":
             _write_mp4(tmp, frames, fps)
         else:
@@ -397,7 +416,7 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
         files = [open_forecast(p) for p in forecasts]
         try:
             n_in, n_out = _lengths(ds, files, config)
-            start = choose_window(ds, n_in, n_out, config.split, window, time)
+            start = choose_window(ds, n_in, n_out, config.split, window, time, config.stride)
             panels = gather_panels(ds, start, n_in, n_out, methods, files, progress)
         finally:
             for f in files:

@@ -14,6 +14,9 @@ DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", s
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
 SplitOpt = Annotated[str, typer.Option(help="Windows of this split: train, val, test or all.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Forecast only the first N windows.")]
+StrideOpt = Annotated[
+    int, typer.Option(help="Every K-th window start of each segment (1: every window).")
+]
 BatchOpt = Annotated[int | None, typer.Option(help="Windows per call (method default).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (ROVER and checkpoints).")]
 NInOpt = Annotated[int | None, typer.Option(help="Input frames per window (dataset default).")]
@@ -29,7 +32,7 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
     check_output(output, kw["overwrite"])
     with open_dataset(dataset_path) as ds:
         fc = resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"], options=options)
-        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"])  # fail before the bar
+        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"], kw["stride"])  # fail early
         t0 = time.perf_counter()
         with progress(f"{fc.name} forecast") as bar:
             path = write_forecast(
@@ -39,6 +42,7 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
                 split=kw["split"],
                 n_in=kw["n_in"],
                 limit=kw["limit"],
+                stride=kw["stride"],
                 batch_size=kw["batch_size"],
                 overwrite=kw["overwrite"],
                 progress=bar,
@@ -63,6 +67,7 @@ def forecast(
     ] = "persistence",
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
@@ -80,6 +85,7 @@ def forecast(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,
@@ -116,6 +122,7 @@ def rover(
     ] = None,
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
@@ -154,6 +161,7 @@ def rover(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,
