@@ -19,6 +19,13 @@ class UnitChoice(str, Enum):
     pixel = "pixel"
 
 
+class BootstrapUnit(str, Enum):
+    auto = "auto"
+    segment = "segment"
+    block = "block"
+    window = "window"
+
+
 class PresetChoice(str, Enum):
     hko7 = "hko7"
     dgmr = "dgmr"
@@ -48,12 +55,22 @@ def evaluate(
     n_in: Annotated[int | None, typer.Option(help="Input frames (dataset default).")] = None,
     n_out: Annotated[int | None, typer.Option(help="Lead times (dataset default).")] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N windows.")] = None,
+    stride: Annotated[
+        int, typer.Option(help="Every K-th window start of each segment (1: every window).")
+    ] = 1,
     out: Annotated[
         Path, typer.Option(help="Folder for scores.json, scores.csv and skill.png.")
     ] = Path("scores"),
     bootstrap: Annotated[
-        int, typer.Option(help="Resample windows N times for 95% intervals (0: off).")
+        int, typer.Option(help="Resample N times for 95% intervals (0: off).")
     ] = 0,
+    bootstrap_unit: Annotated[
+        BootstrapUnit,
+        typer.Option(
+            help="What a resample draws: whole segments, moving blocks of windows, or single "
+            "windows; auto: segments when there are ≥ 10, else blocks (docs/metrics.md)."
+        ),
+    ] = BootstrapUnit.auto,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     threads: ThreadsOpt = None,
@@ -85,7 +102,9 @@ def evaluate(
         n_in=n_in,
         n_out=n_out,
         limit=limit,
+        stride=stride,
         bootstrap=bootstrap,
+        bootstrap_unit=bootstrap_unit.value,
         seed=seed,
     )
     with ExitStack() as stack:
@@ -135,7 +154,8 @@ def render_scores(scores) -> None:
 def _render_bootstrap(scores) -> None:
     b = scores.bootstrap
     console.print(
-        f"95% intervals from {b['n']} window resamples (seed {b['seed']}), CSI mean over leads:"
+        f"95% intervals from {b['n']} resamples (seed {b['seed']}) of "
+        f"{b['scheme']['description']}, CSI mean over leads:"
     )
     for name, entry in b["methods"].items():
         for k, label in enumerate(scores.thresholds.labels):

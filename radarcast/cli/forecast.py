@@ -15,6 +15,9 @@ DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", s
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
 SplitOpt = Annotated[str, typer.Option(help="Windows of this split: train, val, test or all.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Forecast only the first N windows.")]
+StrideOpt = Annotated[
+    int, typer.Option(help="Every K-th window start of each segment (1: every window).")
+]
 BatchOpt = Annotated[int | None, typer.Option(help="Windows per call (method default).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (ROVER and checkpoints).")]
 NInOpt = Annotated[int | None, typer.Option(help="Input frames per window (dataset default).")]
@@ -33,7 +36,7 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
         return
     with open_dataset(dataset_path) as ds:
         fc = resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"], options=options)
-        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"])  # fail before the bar
+        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"], kw["stride"])  # fail early
         t0 = time.perf_counter()
         with progress(f"{fc.name} forecast") as bar:
             path = write_forecast(
@@ -43,6 +46,7 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
                 split=kw["split"],
                 n_in=kw["n_in"],
                 limit=kw["limit"],
+                stride=kw["stride"],
                 batch_size=kw["batch_size"],
                 overwrite=kw["overwrite"],
                 progress=bar,
@@ -71,7 +75,8 @@ def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **k
         path = write_forecast_sharded(
             dataset_path, spec, output, runner, options=options, split=kw["split"],
             n_in=kw["n_in"], n_out=kw["n_out"], limit=kw["limit"], batch_size=kw["batch_size"],
-            overwrite=kw["overwrite"], progress=lazy_bar(stack, f"{spec} forecast"),
+            overwrite=kw["overwrite"], stride=kw["stride"],
+            progress=lazy_bar(stack, f"{spec} forecast"),
         )
         where = runner.where
     seconds = time.perf_counter() - t0
@@ -92,6 +97,7 @@ def forecast(
     ] = "persistence",
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
@@ -111,6 +117,7 @@ def forecast(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,
@@ -149,6 +156,7 @@ def rover(
     ] = None,
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
@@ -189,6 +197,7 @@ def rover(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radarcast.bootstrap import check_bootstrap_unit
 from radarcast.data.store import RadarDataset, open_dataset
+from radarcast.data.units import describe_zr
 from radarcast.evaluation.bootstrap import (  # noqa: F401  (re-exported: the old import path)
     bootstrap_intervals,
     interval,
@@ -65,7 +67,7 @@ def evaluate(
     thresholds: Sequence[float] | None = None, units: str | None = None, preset: str | None = None,
     split: str = "test", n_in: int | None = None, n_out: int | None = None,
     limit: int | None = None, bootstrap: int = 0, seed: int = 0, options: dict | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, stride: int = 1, bootstrap_unit: str = "auto",
 ) -> Scores:
     """Score methods (run live) and forecast files on the same windows of one dataset.
 
@@ -80,11 +82,13 @@ def evaluate(
     thresholds, units, preset
         Thresholds in ``units`` ('mmh', 'dbz', 'pixel'), or a preset name (hko7, dgmr,
         sevir) given as ``preset`` or as ``thresholds``.
-    split, n_in, n_out, limit
+    split, n_in, n_out, limit, stride
         Which windows: a split ('train', 'val', 'test', 'all'), the window lengths (dataset
-        defaults when None) and at most ``limit`` of them (the first, in time order).
-    bootstrap, seed
-        Resamples of windows for 95% intervals (0: none) and the generator seed.
+        defaults when None), every ``stride``-th start of each segment, and at most ``limit``
+        of them (the first, in time order).
+    bootstrap, seed, bootstrap_unit
+        Resamples for 95% intervals (0: none), the generator seed, and what is resampled:
+        'auto', 'segment', 'block' or 'window' (:mod:`radarcast.bootstrap`).
     options
         Per-method options, ``{spec: {...}}``, handed to ``resolve``.
     progress
@@ -95,7 +99,8 @@ def evaluate(
         ds = open_dataset(ds)
     plan, sources = plan_evaluation(
         ds, methods, forecasts, thresholds=thresholds, units=units, preset=preset, split=split,
-        n_in=n_in, n_out=n_out, limit=limit, options=options,
+        n_in=n_in, n_out=n_out, limit=limit, options=options, stride=stride,
+        bootstrap_unit=bootstrap_unit,
     )
     results = score(plan, ds, plan.starts, sources, progress)
     return finish(plan, ds, results, bootstrap, seed)
@@ -115,25 +120,27 @@ class EvaluationPlan:
     n_out: int
     starts: np.ndarray  # (W,) window start indices
     reference_added: bool
+    bootstrap_unit: str = "auto"
 
 
 def plan_evaluation(
     ds: RadarDataset, methods: Sequence[str] = (REFERENCE,), forecasts: Sequence = (), *,
     thresholds=None, units: str | None = None, preset: str | None = None, split: str = "test",
     n_in: int | None = None, n_out: int | None = None, limit: int | None = None,
-    options: dict | None = None,
+    options: dict | None = None, stride: int = 1, bootstrap_unit: str = "auto",
 ) -> tuple[EvaluationPlan, list[dict]]:
     """Check every input of :func:`evaluate` (same parameters) and resolve its sources."""
     n_in, n_out = _lengths(ds, n_in, n_out)
     if isinstance(thresholds, str):  # a preset name given as thresholds
         preset, thresholds = thresholds, None
     thr = resolve_thresholds(ds.units, preset, thresholds, units, where=str(ds.path))
-    starts = select_windows(ds, split, n_in, n_out, limit)
+    check_bootstrap_unit(bootstrap_unit)
+    starts = select_windows(ds, split, n_in, n_out, limit, stride)
     specs = list(dict.fromkeys(methods))
     added = REFERENCE not in specs
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
     plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
-                          thr, split, n_in, n_out, starts, added)
+                          thr, split, n_in, n_out, starts, added, bootstrap_unit)
     return plan, open_sources(plan, ds, starts)
 
 
@@ -169,12 +176,17 @@ def finish(
     seed: int = 0,
 ) -> Scores:
     """The :class:`Scores` of scored ``results`` (of all the plan's windows, in order)."""
+    starts = plan.starts
     scores = Scores(
-        dataset={**ds.identity(), "units": ds.units.attrs(), "shape": list(ds.shape)},
+        dataset={**ds.identity(), "units": ds.units.attrs(), "shape": list(ds.shape),
+                 "zr": describe_zr(ds.units), "zr_source": str(ds.attrs.get("zr_source", ""))},
         split=plan.split, n_in=plan.n_in, n_out=plan.n_out, timestep_s=ds.timestep_s,
-        starts=plan.starts, thresholds=plan.thresholds, methods=results,
+        starts=starts, thresholds=plan.thresholds, methods=results,
         reference_added=plan.reference_added,
     )
     if bootstrap:
-        scores.bootstrap = bootstrap_intervals(results, int(bootstrap), seed)
+        scores.bootstrap = bootstrap_intervals(
+            results, int(bootstrap), seed, starts=starts, segments=ds.segments[starts],
+            length=plan.n_in + plan.n_out, unit=plan.bootstrap_unit,
+        )
     return scores

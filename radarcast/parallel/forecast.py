@@ -65,19 +65,13 @@ def open_on_worker(path: str, content_hash: str):
 
 def forecast_shard(shard: ForecastShard) -> str:
     """Run in a worker: forecast the shard's windows into its part file; returns its path."""
-    from radarcast.data.forecast_file import ForecastWriter
-    from radarcast.forecasters import read_inputs, resolve
+    from radarcast.forecasters import resolve, write_windows
 
     with open_on_worker(shard.dataset, shard.content_hash) as ds:
         fc = resolve(shard.spec, ds, n_in=shard.n_in, n_out=shard.n_out, options=shard.options)
-        with ForecastWriter(
-            shard.part, ds, shard.starts, method=fc.name, config=fc.config, n_in=shard.n_in,
-            n_out=fc.n_out, split=shard.split, overwrite=True,
-        ) as writer:
-            bs = shard.batch_size
-            for i in range(0, len(shard.starts), bs):
-                writer.write(fc(read_inputs(ds, shard.starts[i : i + bs], shard.n_in)))
-            return str(writer.finish())
+        part = write_windows(ds, fc, shard.part, shard.starts, shard.n_in, shard.split,
+                             shard.batch_size, overwrite=True)
+        return str(part)
 
 
 def parts_folder(output: Path) -> Path:
@@ -107,7 +101,7 @@ def write_forecast_sharded(
     dataset_path, spec: str, output, runner: Runner, *, options: dict | None = None,
     split: str | None = "test", n_in: int | None = None, n_out: int | None = None,
     limit: int | None = None, batch_size: int | None = None, overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: Progress | None = None, stride: int = 1,
 ) -> Path:
     """:func:`radarcast.forecasters.write_forecast` with the windows spread over ``runner``'s
     workers; the same file (arrays and attributes but ``created_by``/``created_at``).
@@ -123,7 +117,7 @@ def write_forecast_sharded(
     path = str(Path(dataset_path).resolve())
     with open_dataset(path) as ds:
         fc = resolve(spec, ds, n_in=n_in, n_out=n_out, options=options)
-        starts, n_in = plan_windows(ds, fc, split, n_in, limit)
+        starts, n_in = plan_windows(ds, fc, split, n_in, limit, stride)
         ident = ds.identity()
     bs = batch_size or fc.batch_size
     if bs < 1:
