@@ -65,6 +65,7 @@ def score_events() -> tuple[dict, np.ndarray, np.ndarray]:
 
 
 def main() -> None:
+    from radarcast.bootstrap import resample
     from radarcast.evaluation import interval, paired_bootstrap
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,9 +79,9 @@ def main() -> None:
            "bootstrap": args.bootstrap, "schemes": {}}  # fmt: skip
     pairs = [("rover", "persistence"), ("pysteps-LK", "rover")]
     for unit in ("window", "auto"):
-        boot, scheme = paired_bootstrap(counts, args.bootstrap, seed=0, starts=starts,
-                                        segments=events, length=length, unit=unit)  # fmt: skip
-        entry = {"scheme": scheme, "csi": {}, "differences": {}}
+        weights, scheme = resample(starts, events, length, args.bootstrap, seed=0, unit=unit)
+        boot = paired_bootstrap(counts, args.bootstrap, seed=0, weights=weights)
+        entry = {"scheme": scheme.to_dict(), "csi": {}, "differences": {}}
         for name in counts:
             iv = interval(boot[name]["csi"])
             entry["csi"][name] = study.ci_pairs(iv)
