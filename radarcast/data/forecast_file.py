@@ -171,9 +171,7 @@ class ForecastWriter:
                 fillvalue=True,
                 track_times=False,
             )
-        row = np.nan_to_num(values)  # float32, a copy
-        np.rint(row, out=row)
-        np.clip(row, 0, 255, out=row)
+        row = np.nan_to_num(stored_pixels(values))  # NaN → 0 under a False 'valid'
         self._pred[where] = row.astype(np.uint8)
         if self._valid is not None:
             self._valid[where] = valid
@@ -317,6 +315,22 @@ class ForecastFile:
         except OSError as e:  # a damaged chunk: the file, not the caller, is at fault
             raise RadarcastError(f"{self.path}: cannot read predictions ({e})") from None
         return out
+
+
+def stored_pixels(values: np.ndarray) -> np.ndarray:
+    """Float pixels as a forecast file stores and returns them: rounded to the nearest
+    integer (half to even), clipped to 0…255, float32, NaN kept where not finite.
+
+    The forecast writer stores these (as uint8 with a validity mask) and ``evaluate`` scores
+    live forecasts through the same function, so a method scored live and the same method
+    read back from its file give identical counts.
+    """
+    out = np.array(values, dtype=np.float32)  # a copy
+    finite = np.isfinite(out)
+    np.rint(out, out=out)
+    np.clip(out, 0, 255, out=out)
+    out[~finite] = np.nan
+    return out
 
 
 def _attr(attrs, name: str, where: str, required: bool = True):
