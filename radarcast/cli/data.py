@@ -112,6 +112,19 @@ def _parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
     return y0, y1, x0, x1
 
 
+def _parse_bounds(text: str | None) -> tuple[float, float, float, float] | None:
+    """'x0,y0,x1,y1' → four floats."""
+    from radarcast.cli._app import parse_floats
+    from radarcast.errors import RadarcastError
+
+    if text is None:
+        return None
+    values = parse_floats(text, "--bounds")
+    if len(values) != 4:
+        raise RadarcastError(f"--bounds must be x0,y0,x1,y1 (4 numbers), got {text!r}")
+    return tuple(values)
+
+
 @command()
 def synth(
     out_dir: Annotated[
@@ -227,6 +240,14 @@ def preprocess(
         float | None,
         typer.Option(help="CIKM: drop samples whose first and last frames correlate above this."),
     ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="CRS of plain images: EPSG:CODE, a PROJ string or WKT (with --bounds)."),
+    ] = None,
+    bounds: Annotated[
+        str | None,
+        typer.Option(help="Outer edges of the input grid in CRS units: x0,y0,x1,y1 (with --crs)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     workers: Annotated[
         int | None, typer.Option(help="Decode the files on N local worker processes.")
@@ -261,6 +282,8 @@ def preprocess(
         cikm_level=cikm_level,
         max_start_end_corr=max_start_end_corr,
         overwrite=overwrite,
+        crs=crs,
+        bounds=_parse_bounds(bounds),
     )
     notes: list[str] = []
     with ExitStack() as stack:

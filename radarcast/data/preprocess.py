@@ -64,6 +64,8 @@ class PreprocessConfig:
     max_start_end_corr: float | None = None
     overwrite: bool = False
     compression_level: int = 1
+    crs: str | None = None  # CRS of plain images (EPSG:..., PROJ or WKT), with ``bounds``
+    bounds: tuple[float, float, float, float] | None = None  # outer edges x0, y0, x1, y1
 
     def zr_source(self) -> tuple[float | None, float | None, str]:
         """The dataset's Z–R (a, b) and where it comes from, first found of: ``--zr-a/--zr-b``;
@@ -113,6 +115,8 @@ class PreprocessConfig:
                 raise RadarcastError(f"--nodata values must be 0..255, got {v}")
         if self.timestep_s <= 0:
             raise RadarcastError(f"--timestep must be positive, got {self.timestep_s}")
+        if (self.crs is None) != (self.bounds is None):
+            raise RadarcastError("give --crs and --bounds together")
 
 
 # --------------------------------------------------------------------------- per frame
@@ -202,6 +206,58 @@ def resize(frame: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int]):
         return out, None
     m = sk_resize(mask, shape, order=0, preserve_range=True, anti_aliasing=False).astype(bool)
     return np.where(m, out, np.uint8(0)), m
+
+
+# --------------------------------------------------------------------------- georef
+def input_georef(raw: RawFrame, config: PreprocessConfig):
+    """The geo-reference of the raw grid of ``raw``: from --crs/--bounds when given, else
+    the reader's (pysteps' metadata), else None."""
+    from radarcast.data.georef import Georef
+
+    if config.crs is not None:
+        return Georef.from_bounds(config.crs, config.bounds, raw.frame.shape)
+    return raw.georef
+
+
+class SameGrid:
+    """Checks that every frame lies on the first frame's grid (shape and geo-reference);
+    ``shapes=False`` leaves a shape mismatch to the dataset writer's message."""
+
+    def __init__(self, shapes: bool = True) -> None:
+        self.first: RawFrame | None = None
+        self.shapes = shapes
+
+    def __call__(self, raw: RawFrame) -> None:
+        if self.first is None:
+            self.first = raw
+            return
+        h, w = self.first.frame.shape
+        if raw.frame.shape != (h, w):
+            if self.shapes:
+                raise RadarcastError(
+                    f"inputs are of different grids: {self.first.name} is {h}x{w}, "
+                    f"{raw.name} is {raw.frame.shape[0]}x{raw.frame.shape[1]}"
+                )
+        elif raw.georef != self.first.georef:
+            raise RadarcastError(
+                f"inputs are of different grids: {raw.name} has another geo-reference "
+                f"than {self.first.name}"
+            )
+
+
+def output_georef(georef, config: PreprocessConfig, shape):
+    """``georef`` of the raw (H, W) grid ``shape`` after --crop and --downsample/--resize."""
+    if georef is None:
+        return None
+    georef.check_shape(shape, "the input grid")
+    if config.crop is not None:
+        y0, y1, x0, x1 = config.crop
+        georef, shape = georef.crop(y0, y1, x0, x1), (y1 - y0, x1 - x0)
+    if config.downsample > 1:
+        georef = georef.downsample(config.downsample, shape)
+    elif config.resize is not None:
+        georef = georef.resize(shape, config.resize)
+    return georef
 
 
 # --------------------------------------------------------------------------- driver
@@ -327,8 +383,9 @@ def preprocess(
         command=" ".join(sys.argv),
     ) as writer:
         ready = (decoder or decode_frames)(kind, paths, opts, config)
-        times, starts = [], []
+        times, starts, same_grid = [], [], SameGrid(shapes=False)
         for i, (raw, frame, mask) in enumerate(ready):
+            same_grid(raw)
             writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
             times.append(raw.time)
             starts.append(raw.new_segment)
@@ -342,4 +399,9 @@ def preprocess(
         for note in notes if warn is not None else ():
             warn(note)
         zr_origin = f"{describe_zr(target)} from {config.zr_source()[2]}"
-        return writer.finish(config.split, extra_attrs={"input_kind": kind, "zr_source": zr_origin})
+        extra = {"input_kind": kind, "zr_source": zr_origin}
+        first = same_grid.first
+        georef = output_georef(input_georef(first, config), config, first.frame.shape)
+        if georef is not None:
+            extra.update(georef.attrs())
+        return writer.finish(config.split, extra_attrs=extra)

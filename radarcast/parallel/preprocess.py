@@ -26,13 +26,20 @@ class DecodeShard:
     config: object  # radarcast.data.preprocess.PreprocessConfig
 
 
+@dataclass(frozen=True)
+class InputGrid:
+    """What the writer's grid checks read of a raw frame (its shape), without its pixels."""
+
+    shape: tuple[int, ...]
+
+
 def decode_shard(shard: DecodeShard) -> list[tuple]:
     """Run in a worker: (raw without its pixels, frame, mask) for each file of the chunk."""
     from radarcast.data.preprocess import transformed
 
     paths = [Path(p) for p in shard.paths]
     return [
-        (raw._replace(frame=None, mask=None), frame, mask)
+        (raw._replace(frame=InputGrid(raw.frame.shape), mask=None), frame, mask)
         for raw, frame, mask in transformed(shard.kind, paths, shard.opts, shard.config)
     ]
 
