@@ -127,7 +127,10 @@ def test_zarr_round_trip(mch):
         app, ["export", str(tmp / "fc.h5"), "-o", str(tmp / "fc.zarr"), "--units", "dBZ"]
     )
     assert r.exit_code == 0, r.output
-    with xr.open_zarr(tmp / "fc.zarr", consolidated=False) as z, xr.open_dataset(tmp / "fc.nc") as nc:
+    with (
+        xr.open_zarr(tmp / "fc.zarr", consolidated=False) as z,
+        xr.open_dataset(tmp / "fc.nc") as nc,
+    ):
         assert z["reflectivity"].attrs["units"] == "dBZ"
         np.testing.assert_array_equal(z["x"].values, nc["x"].values)
         assert z["reflectivity"].shape == nc["precip_intensity"].shape
@@ -176,3 +179,37 @@ def test_bad_exports_one_line_and_nothing_written(tiny_dataset, tmp_path):
         assert r.exit_code == 1, (args, r.output)
         assert message in " ".join(r.output.split()), r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]
+
+
+def test_ensemble_forecast_file_exports_its_members(tiny_dataset, tmp_path):
+    from radarcast.data.dataset import open_dataset
+    from radarcast.data.forecast_file import ForecastWriter
+
+    rng = np.random.default_rng(0)
+    pred = rng.integers(0, 200, (2, 3, 4, 64, 64)).astype(np.float32)  # (N, M, n_out, H, W)
+    with open_dataset(tiny_dataset) as ds:
+        starts = ds.windows(3, 4)[:2]
+        with ForecastWriter(
+            tmp_path / "e.h5",
+            ds,
+            starts,
+            method="ens",
+            config={},
+            n_in=3,
+            n_out=4,
+            split=None,
+            members=3,
+        ) as w:
+            w.write(pred)
+            w.finish()
+        times = ds.times[starts + 2]
+    r = CliRunner().invoke(
+        app, ["export", str(tmp_path / "e.h5"), "-o", str(tmp_path / "e.nc"), "--units", "pixel"]
+    )
+    assert r.exit_code == 0, r.output
+    with xr.open_dataset(tmp_path / "e.nc") as ds:
+        v = ds["pixel"]
+        assert v.dims == ("time", "lead_time", "member", "y", "x") and "crs" not in ds
+        assert ds.sizes["member"] == 3
+        np.testing.assert_array_equal(v.values, pred.transpose(0, 2, 1, 3, 4))
+        assert (ds["time"].values.astype("datetime64[s]").astype(np.int64) == times).all()
