@@ -73,7 +73,7 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def assert_same_forecast(a: Path, b: Path) -> None:
-    """Every array bit for bit, every attribute but when and by which command line."""
+    """Every array bit for bit (chunks too), every attribute but when and by which command."""
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         assert sorted(fa) == sorted(fb)
         for name in fa:
@@ -254,3 +254,39 @@ def test_local_cluster_scores_are_the_single_process_scores(dataset, single, clu
         np.testing.assert_array_equal(a.acc.counts, b.acc.counts)
         assert a.acc.sums.tobytes() == b.acc.sums.tobytes()
     assert str(one.bootstrap) == str(two.bootstrap)
+
+
+# --------------------------------------------------------------------------- preprocess
+def test_imap_streams_in_order_through_a_dead_worker(tmp_path):
+    runner = LocalRunner(2)
+    try:
+        out = list(runner.imap(_square, list(range(9)), ahead=2))
+        again = list(runner.imap(_die_once, [str(tmp_path / "m")] * 4))
+    finally:
+        runner.close()
+    assert out == [x * x for x in range(9)] and len(again) == 4
+
+
+def test_preprocess_workers_2_writes_the_single_process_dataset(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(20):  # 20 PNGs, times in the names
+        img = rng.integers(0, 256, (32, 40), dtype=np.uint8)
+        Image.fromarray(img).save(raw / f"r_20240101T{i // 12:02d}{5 * (i % 12):02d}00.png")
+    common = ["preprocess", str(raw), "--time-pattern", "%Y%m%dT%H%M%S", "--n-in", "2",
+              "--n-out", "2", "--nodata", "255"]
+    a = run_cli(*common, "-o", str(tmp_path / "one.h5"))
+    b = run_cli(*common, "-o", str(tmp_path / "two.h5"), "--workers", "2")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert_same_forecast(tmp_path / "one.h5", tmp_path / "two.h5")  # every array, attrs
+
+
+def test_preprocess_workers_refuses_inputs_it_cannot_shard(tmp_path):
+    np.save(tmp_path / "stack.npy", np.zeros((6, 8, 8), np.uint8))
+    r = run_cli("preprocess", str(tmp_path / "stack.npy"), "-o", str(tmp_path / "o.h5"),
+                "--workers", "2", "--n-in", "2", "--n-out", "2")
+    assert r.returncode == 1 and "one frame per file" in r.stderr
+    assert not (tmp_path / "o.h5").exists()

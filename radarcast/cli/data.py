@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from radarcast.cli._app import command, console, err_console, progress
+from radarcast.cli._parallel import SchedulerOpt, sharded
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 
@@ -248,6 +249,10 @@ def preprocess(
         typer.Option(help="Outer edges of the input grid in CRS units: x0,y0,x1,y1 (with --crs)."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Decode the files on N local worker processes.")
+    ] = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Turn raw radar grids into a radarcast dataset (HDF5)."""
     from radarcast.cli._app import parse_floats
@@ -281,8 +286,15 @@ def preprocess(
         bounds=_parse_bounds(bounds),
     )
     notes: list[str] = []
-    with _bar_with_safe_interrupt("preprocess") as bar:
-        out = run(inputs, output, config, progress=bar, warn=notes.append)
+    with ExitStack() as stack:
+        decoder = None
+        if sharded(workers, scheduler):
+            from radarcast.parallel.engine import open_runner
+            from radarcast.parallel.preprocess import sharded_decoder
+
+            decoder = sharded_decoder(stack.enter_context(open_runner(workers, scheduler)))
+        bar = stack.enter_context(_bar_with_safe_interrupt("preprocess"))
+        out = run(inputs, output, config, progress=bar, warn=notes.append, decoder=decoder)
     s = summarize(out)
     rows = dict(s["rows"])
     t, h, w = s["shape"]

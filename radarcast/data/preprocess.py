@@ -310,19 +310,51 @@ def prefetch(items: Iterable, depth: int = 8) -> Iterator:
         stop.set()
 
 
+Decoder = Callable[[str, list[Path], ReadOptions, PreprocessConfig], Iterator[tuple]]
+
+
+def transformed(kind: str, paths: list[Path], opts: ReadOptions, config: PreprocessConfig):
+    """(raw, frame, mask) of each input frame on the target scale, in order; times as read
+    (None where the names carry none)."""
+    transform = FrameTransform(config, convert=kind != "pysteps")  # pysteps: already there
+    return ((raw, *transform(raw)) for raw in READERS[kind](paths, opts))
+
+
+def with_times(decoded: Iterable[tuple], config: PreprocessConfig) -> Iterator[tuple]:
+    """:func:`assign_times` over a stream of (raw, frame, mask)."""
+    decoded = iter(decoded)
+    pending: list = []
+
+    def raws() -> Iterator[RawFrame]:
+        for raw, frame, mask in decoded:
+            pending.append((frame, mask))
+            yield raw
+
+    for raw in assign_times(raws(), parse_time(config.start), config.timestep_s):
+        yield (raw, *pending.pop())
+
+
+def decode_frames(kind: str, paths: list[Path], opts: ReadOptions, config: PreprocessConfig):
+    """The one-process decoder: read and transform in a background thread, ahead of the
+    writer."""
+    return prefetch(with_times(transformed(kind, paths, opts, config), config))
+
+
 def preprocess(
     inputs: list[str | os.PathLike],
     output: str | os.PathLike,
     config: PreprocessConfig = PreprocessConfig(),
     progress: ProgressFn | None = None,
     warn: Callable[[str], None] | None = None,
+    decoder: Decoder | None = None,
 ) -> Path:
     """Read ``inputs``, convert them per ``config`` and write the dataset ``output``.
 
     Returns the output path. Raises RadarcastError (naming the input) for bad input and
     when no split would hold a window of ``n_in + n_out`` frames; in that case, or when
     interrupted, nothing is left under ``output``. ``warn`` receives one line for each
-    problem that does not stop the run (a requested split without a window).
+    problem that does not stop the run (a requested split without a window). ``decoder``
+    replaces :func:`decode_frames` (radarcast.parallel decodes on worker processes).
     """
     config.check()
     kind, importer = get_reader(config.format)
@@ -338,9 +370,6 @@ def preprocess(
         target=target,
     )
     total = count_frames(kind, paths, opts)
-    # pysteps frames arrive already on the target scale
-    transform = FrameTransform(config, convert=kind != "pysteps")
-    items = assign_times(READERS[kind](paths, opts), parse_time(config.start), config.timestep_s)
     source = f"{kind}{':' + importer if importer else ''}: " + ", ".join(str(p) for p in inputs)
     with DatasetWriter(
         output,
@@ -353,7 +382,7 @@ def preprocess(
         compression_level=config.compression_level,
         command=" ".join(sys.argv),
     ) as writer:
-        ready = prefetch((raw, *transform(raw)) for raw in items)
+        ready = (decoder or decode_frames)(kind, paths, opts, config)
         times, starts, same_grid = [], [], SameGrid(shapes=False)
         for i, (raw, frame, mask) in enumerate(ready):
             same_grid(raw)

@@ -104,6 +104,12 @@ class Runner:
         ``sizes`` (1 per task by default) as shards finish."""
         raise NotImplementedError
 
+    def imap(self, fn: Callable, tasks: Sequence, ahead: int | None = None) -> Iterator:
+        """``fn(t)`` for each task, yielded in task order as they come, with at most
+        ``ahead`` tasks (2 per slot by default) submitted beyond the one awaited: a stream
+        whose memory stays bounded (decoded frames on their way to one writer)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -170,6 +176,35 @@ class LocalRunner(Runner):
                         f"{len(tasks)} (killed, or out of memory?); nothing was written"
                     )
         return [results[i] for i in range(len(tasks))]
+
+    def imap(self, fn, tasks, ahead=None) -> Iterator:
+        ahead = ahead or 2 * self.slots
+        lost: dict[int, int] = {}
+        window: dict[int, Future] = {}
+        self._pool = self._new_pool()
+        try:
+            for i in range(len(tasks)):
+                for j in range(i, min(len(tasks), i + ahead + 1)):
+                    if j not in window:
+                        window[j] = self._pool.submit(_call, fn, tasks[j])
+                while True:
+                    try:
+                        result = window[i].result()
+                        break
+                    except BrokenProcessPool:
+                        lost[i] = lost.get(i, 0) + 1
+                        if lost[i] > LOCAL_RETRIES:
+                            raise RadarcastError(
+                                f"a worker process died twice while running shard {i + 1} of "
+                                f"{len(tasks)} (killed, or out of memory?); nothing was written"
+                            ) from None
+                        self._stop()
+                        self._pool = self._new_pool()
+                        window = {j: self._pool.submit(_call, fn, tasks[j]) for j in window}
+                del window[i]
+                yield result
+        finally:
+            self._stop()
 
     @staticmethod
     def _collect(futures: dict[Future, int], results: dict, tally: _Tally) -> list[int]:
@@ -268,6 +303,30 @@ class DaskRunner(Runner):
         finally:
             self.client.cancel([f for f in futures if not f.done()])
         return [results[i] for i in range(len(tasks))]
+
+    def imap(self, fn, tasks, ahead=None) -> Iterator:
+        from distributed.scheduler import KilledWorker
+
+        ahead = ahead or 2 * self.slots
+        tag = f"radarcast-{fn.__name__}-{uuid.uuid4().hex[:8]}"
+        window: dict = {}
+        try:
+            for i in range(len(tasks)):
+                for j in range(i, min(len(tasks), i + ahead + 1)):
+                    if j not in window:
+                        window[j] = self.client.submit(
+                            _call, fn, tasks[j], key=f"{tag}-{j}", pure=False
+                        )
+                try:
+                    result = window.pop(i).result()
+                except KilledWorker:
+                    raise RadarcastError(
+                        f"shard {i + 1} of {len(tasks)} was lost with every Dask worker that "
+                        "tried it (killed, or out of memory?); nothing was written"
+                    ) from None
+                yield result
+        finally:
+            self.client.cancel(list(window.values()))
 
     def close(self) -> None:
         self.client.close()
