@@ -12,55 +12,18 @@ A forecaster is called as ``forecaster(x) → y``:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from radarcast.baselines.persistence import persistence
 from radarcast.errors import RadarcastError
+from radarcast.interface import Forecaster
 
-
-@dataclass
-class Forecaster:
-    """A named callable (B, n_in, H, W) → (B, n_out, H, W) with its resolved config.
-
-    Attributes
-    ----------
-    name
-        Short method name used in tables and files ('persistence', 'rover', a run name).
-    n_in, n_out
-        Input frames it reads (the last ``n_in`` of whatever it is given) and leads it makes.
-    predict
-        ``predict(x, n_out)`` doing the work on float32 (B, n_in, H, W) input.
-    config
-        The resolved configuration, written next to every output for provenance.
-    batch_size
-        A good number of windows per call for this method.
-    """
-
-    name: str
-    n_in: int
-    n_out: int
-    predict: Callable[[np.ndarray, int], np.ndarray]
-    config: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 8
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 4:
-            raise RadarcastError(
-                f"{self.name}: expected input (B, n_in, H, W), got shape {x.shape}"
-            )
-        if x.shape[1] < self.n_in:
-            raise RadarcastError(f"{self.name}: needs {self.n_in} input frames, got {x.shape[1]}")
-        x = x[:, -self.n_in :].astype(np.float32, copy=False)  # (B, n_in, H, W)
-        y = np.asarray(self.predict(x, self.n_out), dtype=np.float32)
-        expected = (x.shape[0], self.n_out, *x.shape[2:])
-        if y.shape != expected:
-            raise AssertionError(f"{self.name} returned {y.shape}, expected {expected}")
-        return np.clip(y, 0.0, 255.0, out=y)
+__all__ = [
+    "METHODS", "Forecaster", "check_window_lengths", "plan_windows", "read_inputs", "resolve",
+    "run_batched", "write_forecast", "write_windows",
+]
 
 
 def _persistence(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
@@ -151,21 +114,16 @@ def check_window_lengths(forecaster: Forecaster, dataset, n_in: int | None) -> i
 
 
 def plan_windows(
-    dataset, forecaster: Forecaster, split: str | None, n_in: int | None, limit: int | None
+    dataset, forecaster: Forecaster, split: str | None, n_in: int | None, limit: int | None,
+    stride: int = 1,
 ) -> tuple[np.ndarray, int]:
     """The window starts a forecast run will answer, and its n_in; raises before any work
-    when the forecaster needs more input frames or there is no window."""
+    when the forecaster needs more input frames or there is no window. The windows are
+    :func:`radarcast.data.selection.select_windows`' (the selection every command shares)."""
+    from radarcast.data.selection import select_windows
+
     n_in = check_window_lengths(forecaster, dataset, n_in)
-    starts = dataset.windows(n_in, forecaster.n_out, split)
-    if limit is not None:
-        if limit < 1:
-            raise RadarcastError(f"--limit must be ≥ 1, got {limit}")
-        starts = starts[:limit]
-    if not len(starts):
-        raise RadarcastError(
-            f"{dataset.path}: no windows of {n_in} + {forecaster.n_out} frames "
-            f"in split {split or 'all'!r}"
-        )
+    starts = select_windows(dataset, split, n_in, forecaster.n_out, limit, stride)
     return starts, n_in
 
 
@@ -187,6 +145,7 @@ def write_forecast(
     batch_size: int | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    stride: int = 1,
 ) -> Path:
     """Forecast every window of ``split`` and write a forecast file atomically.
 
@@ -204,6 +163,8 @@ def write_forecast(
         Input frames per window (the dataset's default when None); ≥ ``forecaster.n_in``.
     limit
         Forecast only the first ``limit`` windows.
+    stride
+        Forecast every ``stride``-th window start of each segment.
     batch_size
         Windows per forecaster call; the forecaster's own choice when None.
     overwrite
@@ -215,9 +176,21 @@ def write_forecast(
     -------
     The path written.
     """
+    starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit, stride)
+    return write_windows(dataset, forecaster, output, starts, n_in, split, batch_size,
+                         overwrite, progress)
+
+
+def write_windows(
+    dataset, forecaster: Forecaster, output: str | Path, starts: np.ndarray, n_in: int,
+    split: str | None, batch_size: int | None = None, overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Forecast the windows ``starts`` (planned by :func:`plan_windows`), ``batch_size`` per
+    call, into a forecast file written atomically; a shard of a sharded run writes its part
+    file with this too, batch for batch the same calls."""
     from radarcast.data.forecast_file import ForecastWriter
 
-    starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit)
     bs = batch_size or forecaster.batch_size
     if bs < 1:
         raise RadarcastError(f"--batch-size must be ≥ 1, got {bs}")

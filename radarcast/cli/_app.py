@@ -45,6 +45,23 @@ def main(
     """Radar precipitation nowcasting from raw grids to scores and animations."""
 
 
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="CPU threads for torch (default: the cores free now; 1 on a busy machine).",
+        show_default=False,
+    ),
+]
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set the compute threads for this command (radarcast.threads.set_threads)."""
+    from radarcast.threads import set_threads
+
+    return set_threads(threads)
+
+
 def fail(message: str) -> NoReturn:
     """Print one red line on stderr and exit with code 1."""
     err_console.print(Text("error: ", style="bold red") + Text(str(message)), soft_wrap=True)
@@ -74,9 +91,7 @@ def user_errors(fn: Callable) -> Callable:
             if write_failed:
                 # HDF5 crashes at interpreter exit after a failed file write (h5py#914, in
                 # libhdf5): the library already removed its temporary file, so end here.
-                err_console.print(
-                    Text("error: ", style="bold red") + Text(message), soft_wrap=True
-                )
+                err_console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)
@@ -127,7 +142,9 @@ def describe_os_error(e: OSError) -> tuple[str, bool]:
     multi-line message names the file, errno and error text)."""
     text = str(e.strerror or e)
     where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-    m = re.search(r"filename = '([^']*)'.*?errno = (\d+), error message = '([^']*)'", text, re.S)
+    m = re.search(
+        r"(?:file)?name = '([^']*)'.*?errno = (\d+), error message = '([^']*)'", text, re.S
+    )
     if m is None:
         return " ".join(f"{where}{text}".split()), False
     # name the output, not the hidden temporary file it was being written to

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, err_console
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, err_console
 
 
 class DeviceChoice(str, Enum):
@@ -32,12 +32,14 @@ def demo(
     overwrite: Annotated[
         bool, typer.Option(help="Replace the demo's outputs in a non-empty --out.")
     ] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Synth → preprocess → train a small ConvLSTM → persistence, ROVER → evaluate → animate.
 
     Runs in a few minutes on a 2-core CPU (seconds with --quick) and says where every
     output is.
     """
+    apply_threads(threads)
     from radarcast.demo import DemoConfig, check_device, prepare_out_dir, run_demo
 
     config = DemoConfig.quick if quick else DemoConfig

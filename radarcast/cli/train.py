@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, err_console
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, err_console
 
 Opt = typer.Option
 
@@ -69,8 +69,10 @@ def train(
     resume: Annotated[
         bool, Opt("--resume", help="Continue the run in --out from last.pt.")
     ] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Train a ConvLSTM or FC-LSTM encoder–forecaster; writes best.pt, last.pt, metrics.jsonl."""
+    apply_threads(threads)
     from radarcast import config as cfgmod
     from radarcast.training import TrainConfig
     from radarcast.training import train as run_training
