@@ -398,5 +398,11 @@ def _array(f: h5py.File, name: str, where: str) -> h5py.Dataset:
 
 
 def open_forecast(path: str | os.PathLike) -> ForecastFile:
-    """Open a forecast file written by ``radarcast forecast``."""
+    """Open a forecast file written by ``radarcast forecast``, or (``.nc``) a CF-netCDF
+    nowcast of another tool (:class:`~radarcast.data.cf_forecast.CFForecast`, matched to the
+    dataset by its ``check_matches``)."""
+    if Path(path).suffix.lower() == ".nc":
+        from radarcast.data.cf_forecast import CFForecast
+
+        return CFForecast(path)
     return ForecastFile(path)
