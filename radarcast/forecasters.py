@@ -12,55 +12,18 @@ A forecaster is called as ``forecaster(x) → y``:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from radarcast.baselines.persistence import persistence
 from radarcast.errors import RadarcastError
+from radarcast.interface import Forecaster
 
-
-@dataclass
-class Forecaster:
-    """A named callable (B, n_in, H, W) → (B, n_out, H, W) with its resolved config.
-
-    Attributes
-    ----------
-    name
-        Short method name used in tables and files ('persistence', 'rover', a run name).
-    n_in, n_out
-        Input frames it reads (the last ``n_in`` of whatever it is given) and leads it makes.
-    predict
-        ``predict(x, n_out)`` doing the work on float32 (B, n_in, H, W) input.
-    config
-        The resolved configuration, written next to every output for provenance.
-    batch_size
-        A good number of windows per call for this method.
-    """
-
-    name: str
-    n_in: int
-    n_out: int
-    predict: Callable[[np.ndarray, int], np.ndarray]
-    config: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 8
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 4:
-            raise RadarcastError(
-                f"{self.name}: expected input (B, n_in, H, W), got shape {x.shape}"
-            )
-        if x.shape[1] < self.n_in:
-            raise RadarcastError(f"{self.name}: needs {self.n_in} input frames, got {x.shape[1]}")
-        x = x[:, -self.n_in :].astype(np.float32, copy=False)  # (B, n_in, H, W)
-        y = np.asarray(self.predict(x, self.n_out), dtype=np.float32)
-        expected = (x.shape[0], self.n_out, *x.shape[2:])
-        if y.shape != expected:
-            raise AssertionError(f"{self.name} returned {y.shape}, expected {expected}")
-        return np.clip(y, 0.0, 255.0, out=y)
+__all__ = [
+    "METHODS", "Forecaster", "check_window_lengths", "plan_windows", "read_inputs", "resolve",
+    "run_batched", "write_forecast",
+]
 
 
 def _persistence(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:

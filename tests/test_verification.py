@@ -154,3 +154,33 @@ def test_fss_of_a_perfect_forecast_is_one_and_probabilities_reduce_to_binary():
 def test_fss_scale_larger_than_the_grid_is_refused():
     with pytest.raises(ValueError, match="larger than the 20x30 grid"):
         check_scales((1, 21), (20, 30))
+
+
+def test_report_rows_json_and_plots(tmp_path):
+    from radarcast.verification.report import (
+        ProbabilisticScores,
+        plot_fss,
+        plot_rank_histograms,
+        plot_reliability,
+    )
+
+    ens, obs = _case(13, m=4)
+    scores = {
+        "ens": ProbabilisticScores.init(4, 2, THR, (1, 4), obs.shape),
+        "det": ProbabilisticScores.init(None, 2, THR, (1, 4), obs.shape),
+    }
+    for lead in range(2):
+        scores["ens"].add(lead, ens, obs, None, None, np.random.default_rng(lead))
+        scores["det"].add(lead, ens[:1], obs, None, None, np.random.default_rng(lead))
+    doc = scores["ens"].doc()
+    assert doc["members"] == 4 and set(doc["per_lead"]["fss"]) == {"mean", "probability"}
+    assert set(scores["det"].doc()["per_lead"]["fss"]) == {"deterministic"}
+    rows = list(scores["ens"].rows("ens", [5.0, 10.0], THR, "mmh", "mm/h", (1, 4)))
+    metrics = {r[4] for r in rows}
+    assert {"crps", "brier", "roc_area", "fss_probability_4px", "rank_flatness"} <= metrics
+    labels = [f"{t} mm/h" for t in THR]
+    for name, fn in (("r.png", lambda p: plot_reliability(scores, labels, p)),
+                     ("h.png", lambda p: plot_rank_histograms(scores, p)),
+                     ("f.png", lambda p: plot_fss(scores, labels, (1, 4), p))):  # fmt: skip
+        fn(tmp_path / name)
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -18,6 +18,7 @@ memory is bounded by the chunk, not by the ensemble: see :func:`member_chunk`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,6 +141,7 @@ class _Trajectories:
         m = len(eps)
         self.centres = (_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
         self.pos = self.centres.expand(m, -1, -1, -1).clone()  # (m, h, w, 2)
+        self.base = None  # normalised pixel grid, made on first use
 
     def advance(self, lead: int) -> None:
         torch = _torch()
@@ -153,20 +155,27 @@ class _Trajectories:
             vel = vel + a[:, 0] * f[:, 2:4] + a[:, 1] * f[:, 4:6]
         self.pos = self.pos - vel.permute(0, 2, 3, 1)
 
-    def warp(self, fields, outside_value: float):
-        """Sample fields (m, H, W) at every pixel's departure point → (m, H, W)."""
+    def warp(self, fields):
+        """Sample fields (m, H, W) at every pixel's departure point → (m, H, W); what comes
+        from outside the grid is 0 (dry)."""
         torch = _torch()
         fn = torch.nn.functional
         m, h, w = fields.shape
-        disp = (self.pos - self.centres).permute(0, 3, 1, 2)  # (m, 2, h', w')
-        if self.s > 1:
-            disp = fn.interpolate(disp, scale_factor=self.s, mode="bilinear", align_corners=False)
-        hp, wp = disp.shape[-2:]
-        img = fn.pad(fields.unsqueeze(1) - outside_value, (0, wp - w, 0, hp - h))
+        hp, wp = self.extent
         to_norm = torch.tensor([2.0 / wp, 2.0 / hp], device=fields.device)
-        grid = (_grid(hp, wp, fields.device) + disp.permute(0, 2, 3, 1) + 0.5) * to_norm - 1.0
+        disp = (self.pos - self.centres) * to_norm  # (m, h', w', 2) in grid units
+        if self.s > 1:  # channels stay innermost: no transposed copy of the full-size grid
+            disp = fn.interpolate(
+                disp.permute(0, 3, 1, 2), scale_factor=self.s, mode="bilinear", align_corners=False
+            ).permute(0, 2, 3, 1)
+        if self.base is None:
+            self.base = (_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
+        grid = disp + self.base
+        img = fields.unsqueeze(1)
+        if (hp, wp) != (h, w):
+            img = fn.pad(img, (0, wp - w, 0, hp - h))
         out = fn.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return out[:, 0, :h, :w] + outside_value
+        return out[:, 0, :h, :w]
 
 
 # ---------------------------------------------------------------------- members
@@ -192,7 +201,7 @@ def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Wi
     The fields are padded with the floor value to FFT-friendly sizes (:func:`fast_size`);
     the members are cropped back to (H, W).
     """
-    from radarcast.baselines.rover import advect
+    from radarcast.kernels.advect import advect
 
     torch = _torch()
     h, w = x.shape[-2:]
@@ -269,7 +278,7 @@ def stream_members(
             field = ar.step()[:, :h, :w] + win.mean  # (m, H, W) Lagrangian member fields
             field = noise.match_distribution(field, win.target)
             paths.advance(lead + 1)
-            yield m0, lead, paths.warp(field, 0.0)
+            yield m0, lead, paths.warp(field)
 
 
 def rain_floor(units, rain_dbz: float) -> float:
@@ -293,13 +302,13 @@ def forecast_window(
     grids stream with :func:`stream_members` instead.
     """
     torch = _torch()
-    from radarcast.baselines.rover import RoverConfig, _scale, motion_coarse
+    from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale
 
     rc = rover_cfg or RoverConfig()
     t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
     h, w = t.shape[-2:]
     with torch.no_grad():
-        flow = motion_coarse(t[None], rc, *_scale(units))
+        flow = motion_coarse(t[None], rc, *pixel_scale(units))
         out = np.empty((cfg.members, n_steps, h, w), np.float32)
         parts = stream_members(
             t, flow, rc.downsample, n_steps, cfg, rain_floor(units, cfg.rain_dbz), window_seed
@@ -307,3 +316,34 @@ def forecast_window(
         for m0, lead, frames in parts:
             out[m0 : m0 + len(frames), lead] = frames.cpu().numpy()
     return out
+
+
+def available_bytes() -> int:
+    """Memory the system can give now (MemAvailable), or the physical memory if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_fits(cfg: EnsembleConfig, n_out: int, h: int, w: int, whole: bool) -> int:
+    """Refuse, before anything is allocated, an ensemble that would not fit in memory.
+
+    ``whole``: all members and leads of a window are held at once as float32 (a live
+    ensemble scored by evaluate or returned by a forecaster call); otherwise members are
+    streamed and only one chunk is held. Returns the bytes needed.
+    """
+    need = stream_bytes(cfg, h, w)
+    if whole:
+        need += cfg.members * n_out * h * w * 4
+    have = available_bytes()
+    if need > have:
+        raise RadarcastError(
+            f"--members {cfg.members} on a {h}x{w} grid with {n_out} leads needs about "
+            f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available"
+        )
+    return need

@@ -216,11 +216,11 @@ class SpectralAR:
         torch = _torch()
         h, wr = self.cur.shape[-2:]
         eps = complex_noise(self.members, h, self.width, self.generator, self.cur.device)
-        nxt = self.cur * self.phi1
+        nxt = eps.mul_(self.scale)  # the noise term, in place
+        nxt.addcmul_(self.cur, self.phi1)
         if self.prev is not None:
-            nxt += self.prev * self.phi2
+            nxt.addcmul_(self.prev, self.phi2)
             self.prev = self.cur
-        nxt += eps * self.scale
         self.cur = nxt
         return torch.fft.irfft2(nxt, s=(h, self.width))
 

@@ -1,0 +1,183 @@
+"""Probabilistic and spatial scores of one method as JSON, tidy CSV rows and plots.
+
+A :class:`ProbabilisticScores` holds one method's :class:`EnsembleAccumulator` and its FSS
+accumulators ('deterministic' for a single forecast; 'mean' and 'probability' for an
+ensemble). Units: the CRPS and spread–skill in ``value_unit`` (mm/h where the dataset has a
+Z–R relation, else dBZ) and in pixels; probabilities, Brier, ROC area, FSS are unitless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.verification.ensemble import EnsembleAccumulator
+from radarcast.verification.spatial import FSSAccumulator
+
+CONVENTIONS = (
+    "probabilities are k/M, the share of members at or above a threshold; CRPS is that of "
+    "the ensemble's empirical distribution (Hersbach 2000, pairs i = j included; one member → "
+    "MAE); Brier = mean (p − o)²; reliability: 10 bins as pysteps' reldiag; ROC area: "
+    "trapezoid over p ≥ k/M, k = 0 … M; rank histogram: ties split at random, pixels where "
+    "truth and all members are below the lowest threshold left out; spread–skill = "
+    "sqrt(mean variance, ddof 1) / RMSE of the ensemble mean; FSS (Roberts & Lean 2008): "
+    "windows as scipy uniform_filter(mode='constant'), an ensemble's F from k/M; all sums "
+    "pooled over windows per lead; pixels count where the truth and every member are valid"
+)
+
+
+@dataclass
+class ProbabilisticScores:
+    """One method's ensemble and FSS accumulators (merge by addition)."""
+
+    members: int
+    ens: EnsembleAccumulator
+    fss: dict[str, FSSAccumulator] = field(default_factory=dict)
+
+    @classmethod
+    def init(cls, members: int | None, n_leads: int, thresholds, scales, shape):
+        m = members or 1
+        kinds = ("deterministic",) if members is None else ("mean", "probability")
+        fss = {k: FSSAccumulator(n_leads, thresholds, scales, shape) for k in kinds}
+        rank_min = float(np.min(thresholds))
+        return cls(m, EnsembleAccumulator(n_leads, m, thresholds, rank_min), fss)
+
+    def add(self, lead: int, ens, obs, mask, to_value, rng) -> None:
+        """One frame: ``ens`` (M, H, W) members (or (1, H, W)), ``obs`` (H, W) pixels."""
+        self.ens.add(lead, ens, obs, mask, to_value, rng)
+        if "deterministic" in self.fss:
+            self.fss["deterministic"].add(lead, ens[0], obs, mask)
+        else:
+            self.fss["mean"].add(lead, np.mean(ens, axis=0), obs, mask)
+            self.fss["probability"].add(lead, ens, obs, mask)
+
+    def merge(self, other: ProbabilisticScores) -> ProbabilisticScores:
+        self.ens.merge(other.ens)
+        for k, acc in self.fss.items():
+            acc.merge(other.fss[k])
+        return self
+
+    def doc(self) -> dict:
+        """JSON-ready per-lead arrays (NaN → None) and the raw sums they come from."""
+        e = self.ens
+        pofd, pod, area = e.roc()
+        rel_p, rel_o, rel_n = e.reliability()
+        per_lead = {
+            "crps": e.crps(), "crps_pixel": e.crps(value_unit=False),
+            "spread_skill": e.spread_skill(), "rmse_ensemble_mean": e.rmse_mean(),
+            "brier": e.brier(), "roc_area": area, "rank_histogram": e.rank_histogram(False),
+            "reliability": {"mean_probability": rel_p, "observed_frequency": rel_o,
+                            "count": rel_n},
+            "fss": {k: a.fss() for k, a in self.fss.items()},
+        }  # fmt: skip
+        mean = {
+            "crps": np.nanmean(e.crps()), "brier": np.nanmean(e.brier(), axis=0),
+            "roc_area": np.nanmean(area, axis=0), "rank_flatness": e.rank_flatness(),
+            "fss": {k: np.nanmean(a.fss(), axis=0) for k, a in self.fss.items()},
+        }  # fmt: skip
+        raw = {"sums": e.sums, "sum_columns": ["n", "crps_pixel", "crps", "se_mean", "var"],
+               "probability_table": e.table, "rank_counts": e.ranks,
+               "fss_sums": {k: a.sums for k, a in self.fss.items()}}  # fmt: skip
+        return {"members": self.members, "per_lead": _plain(per_lead),
+                "mean_over_leads": _plain(mean), "raw": _plain(raw)}  # fmt: skip
+
+    def rows(self, method: str, lead_min, thresholds, threshold_unit: str, value_unit: str,
+             scales):  # fmt: skip
+        """Tidy rows (method, lead_min, threshold, units, metric, value)."""
+        e = self.ens
+        crps, crps_px, ss = e.crps(), e.crps(value_unit=False), e.spread_skill()
+        brier, area = e.brier(), e.roc()[2]
+        for li, lead in enumerate(lead_min):
+            yield method, lead, "", value_unit, "crps", crps[li]
+            yield method, lead, "", "pixel", "crps", crps_px[li]
+            yield method, lead, "", "ratio", "spread_skill", ss[li]
+            for k, t in enumerate(thresholds):
+                yield method, lead, t, threshold_unit, "brier", brier[li, k]
+                yield method, lead, t, threshold_unit, "roc_area", area[li, k]
+                for kind, acc in self.fss.items():
+                    f = acc.fss()
+                    for j, s in enumerate(scales):
+                        yield method, lead, t, threshold_unit, f"fss_{kind}_{s}px", f[li, k, j]
+        yield method, "mean", "", value_unit, "crps", float(np.nanmean(crps))
+        yield method, "mean", "", "fraction", "rank_flatness", e.rank_flatness()
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    a = np.asarray(v)
+    if a.dtype.kind == "f":
+        return np.where(np.isfinite(a), a, None).tolist()
+    return a.tolist()
+
+
+# ---------------------------------------------------------------------- plots
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_reliability(methods: dict[str, ProbabilisticScores], labels, path: Path) -> None:
+    """Reliability diagram per threshold, pooled over leads, one line per method."""
+    plt = _pyplot()
+    k = len(labels)
+    fig, axes = plt.subplots(1, k, figsize=(3.2 * k + 1, 3.6), squeeze=False)
+    for name, s in methods.items():
+        p, o, n = s.ens.reliability(10, 1)
+        for j in range(k):
+            nn = n[:, j].sum(0)
+            pp = np.nansum(np.nan_to_num(p[:, j]) * n[:, j], 0)
+            oo = np.nansum(np.nan_to_num(o[:, j]) * n[:, j], 0)
+            ok = nn >= 10
+            axes[0, j].plot(pp[ok] / nn[ok], oo[ok] / nn[ok], marker=".", label=name)
+    for j, label in enumerate(labels):
+        ax = axes[0, j]
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        ax.set(title=f"≥ {label}", xlabel="forecast probability", xlim=(0, 1), ylim=(0, 1))
+    axes[0, 0].set_ylabel("observed frequency")
+    axes[0, -1].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_rank_histograms(methods: dict[str, ProbabilisticScores], path: Path) -> None:
+    """Rank histogram pooled over leads, one panel per ensemble method."""
+    plt = _pyplot()
+    ens = {k: v for k, v in methods.items() if v.members > 1} or methods
+    fig, axes = plt.subplots(1, len(ens), figsize=(3.6 * len(ens) + 0.5, 3.4), squeeze=False)
+    for ax, (name, s) in zip(axes[0], ens.items(), strict=True):
+        r = s.ens.ranks.sum(axis=0).astype(float)
+        ax.bar(np.arange(len(r)), r / max(r.sum(), 1), color="tab:blue")
+        ax.axhline(1.0 / len(r), color="grey", lw=0.8)
+        ax.set(title=f"{name} (M = {s.members})", xlabel="rank of the truth")
+    axes[0, 0].set_ylabel("fraction")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_fss(methods: dict[str, ProbabilisticScores], labels, scales, path: Path) -> None:
+    """FSS (mean over leads) against scale, one panel per threshold."""
+    plt = _pyplot()
+    k = len(labels)
+    fig, axes = plt.subplots(1, k, figsize=(3.2 * k + 1, 3.6), squeeze=False)
+    for name, s in methods.items():
+        for kind, acc in s.fss.items():
+            f = np.nanmean(acc.fss(), axis=0)  # (K, S)
+            tag = name if kind == "deterministic" else f"{name} ({kind})"
+            for j in range(k):
+                axes[0, j].plot(scales, f[j], marker=".", label=tag)
+    for j, label in enumerate(labels):
+        axes[0, j].set(title=f"≥ {label}", xlabel="scale (px)", xscale="log", ylim=(0, 1))
+    axes[0, 0].set_ylabel("FSS")
+    axes[0, -1].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
