@@ -190,3 +190,31 @@ def test_leave_one_event_out(tmp_path):
     pooled = doc["groups"]["pooled"]
     assert pooled["windows"] == sum(doc["groups"][e]["windows"] for e in "abc")
     assert set(pooled["methods"]) == {"persistence", "m"}
+
+
+def test_killed_in_training_resumes_to_the_same_results(smoke, tmp_path):
+    """SIGKILL while a model trains (after its first checkpoint), rerun: the run resumes
+    from last.pt and every number of the report is the uninterrupted study's."""
+    import signal
+    import time
+
+    out = tmp_path / "study"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.Popen([sys.executable, "-m", "radarcast", "study", str(SMOKE), "-o", str(out),
+                          "--threads", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    metrics = out / "runs" / "main" / "convlstm-tiny" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while p.poll() is None and time.monotonic() < deadline:
+        if metrics.exists() and '"val"' in metrics.read_text():
+            break
+        time.sleep(0.05)
+    assert p.poll() is None, "the study ended before it could be killed in training"
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (out / "report.json").exists()
+    radarcast("study", SMOKE, "-o", out, "--threads", "1", check=True)
+    done = json.loads((out / "report.json").read_text())
+    ref = json.loads((smoke / "report.json").read_text())
+    assert done["results"]["groups"] == json.loads(
+        json.dumps(ref["results"]["groups"]).replace(str(smoke), str(out)))
