@@ -140,9 +140,15 @@ def provenance(study: Study, out: Path, m: Manifest) -> dict:
 
 
 def git_commit() -> str | None:
-    """The commit of the radarcast checkout running this (None outside a git checkout)."""
+    """The commit of the radarcast checkout running this; None outside a git checkout or
+    where this code is not tracked by the repository around it (a copy in an ignored
+    folder would otherwise report that repository's commit)."""
     here = Path(__file__).resolve().parent
     try:
+        tracked = subprocess.run(["git", "-C", str(here), "ls-files", "--error-unmatch",
+                                  Path(__file__).name], capture_output=True, timeout=10)
+        if tracked.returncode != 0:
+            return None
         r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
                            text=True, timeout=10)
         dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
