@@ -10,7 +10,8 @@ from radarcast.cli._app import app
 # Importing a module registers its commands; `radarcast --help` lists them in this order,
 # the workflow's.
 # isort: off
-from radarcast.cli import demo, data, train, forecast, evaluate, animate, study  # noqa: F401, E402
+from radarcast.cli import demo, data, train, forecast, evaluate, animate  # noqa: F401, E402
+from radarcast.cli import nowcast, export, study  # noqa: F401, E402
 # isort: on
 
 __all__ = ["app"]

@@ -9,11 +9,15 @@ from typing import Annotated
 import typer
 
 from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, progress
+from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
 SplitOpt = Annotated[str, typer.Option(help="Windows of this split: train, val, test or all.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Forecast only the first N windows.")]
+StrideOpt = Annotated[
+    int, typer.Option(help="Every K-th window start of each segment (1: every window).")
+]
 BatchOpt = Annotated[int | None, typer.Option(help="Windows per call (method default).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (ROVER and checkpoints).")]
 NInOpt = Annotated[int | None, typer.Option(help="Input frames per window (dataset default).")]
@@ -27,9 +31,12 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
     from radarcast.forecasters import plan_windows, resolve, write_forecast
 
     check_output(output, kw["overwrite"])
+    if sharded(kw["workers"], kw["scheduler"]):
+        _run_sharded(dataset_path, spec, options, output, **kw)
+        return
     with open_dataset(dataset_path) as ds:
         fc = resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"], options=options)
-        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"])  # fail before the bar
+        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"], kw["stride"])  # fail early
         t0 = time.perf_counter()
         with progress(f"{fc.name} forecast") as bar:
             path = write_forecast(
@@ -39,6 +46,7 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
                 split=kw["split"],
                 n_in=kw["n_in"],
                 limit=kw["limit"],
+                stride=kw["stride"],
                 batch_size=kw["batch_size"],
                 overwrite=kw["overwrite"],
                 progress=bar,
@@ -54,6 +62,32 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
     )
 
 
+def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> None:
+    """The same forecast file, its windows spread over worker processes or a Dask cluster."""
+    from contextlib import ExitStack
+
+    from radarcast.data.forecast_file import open_forecast
+    from radarcast.parallel.engine import open_runner
+    from radarcast.parallel.forecast import write_forecast_sharded
+
+    t0 = time.perf_counter()
+    with open_runner(kw["workers"], kw["scheduler"]) as runner, ExitStack() as stack:
+        path = write_forecast_sharded(
+            dataset_path, spec, output, runner, options=options, split=kw["split"],
+            n_in=kw["n_in"], n_out=kw["n_out"], limit=kw["limit"], batch_size=kw["batch_size"],
+            overwrite=kw["overwrite"], stride=kw["stride"],
+            progress=lazy_bar(stack, f"{spec} forecast"),
+        )
+        where = runner.where
+    seconds = time.perf_counter() - t0
+    with open_forecast(path) as f:
+        n, name, n_out = len(f.starts), f.method, f.n_out
+    console.print(
+        f"[bold]{name}[/]: {n} windows × {n_out} leads of split {kw['split']} on {where} "
+        f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} windows/s) → {path}"
+    )
+
+
 @command()
 def forecast(
     dataset: DatasetArg,
@@ -63,12 +97,15 @@ def forecast(
     ] = "persistence",
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
     apply_threads(threads)
@@ -80,10 +117,13 @@ def forecast(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,
         overwrite=overwrite,
+        workers=workers,
+        scheduler=scheduler,
     )
 
 
@@ -116,12 +156,15 @@ def rover(
     ] = None,
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """ROVER (variational optical flow + semi-Lagrangian extrapolation) on a split's windows.
 
@@ -154,8 +197,11 @@ def rover(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,
         overwrite=overwrite,
+        workers=workers,
+        scheduler=scheduler,
     )

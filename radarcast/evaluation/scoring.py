@@ -1,16 +1,20 @@
-"""Scoring: forecast sources (live or from files), batched reads of truth, accumulation.
-"""
+"""Scoring: forecast sources (live or from files), batched reads of truth, accumulation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from radarcast import forecasters
+from radarcast.data.forecast_file import stored_pixels
 from radarcast.data.store import RadarDataset
 from radarcast.errors import RadarcastError
-from radarcast.evaluation.thresholds import MEMORY_PER_BATCH
+
+MEMORY_PER_BATCH = 64 * 2**20  # bytes of float32 frames read per batch
+Progress = Callable[[int, int], None]
+"""progress(done, total): how evaluate reports windows scored."""
 
 
 def _live(spec: str, ds, n_in: int, n_out: int, options: dict) -> dict:
@@ -82,8 +86,8 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
     for batch in _batches(ds, starts, n_in + n_out):
         x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
         for src, res in zip(sources, results, strict=True):
-            if "forecaster" in src:
-                pred = forecasters.run_batched(src["forecaster"], x)
+            if "forecaster" in src:  # rounded as a forecast file stores it: same counts
+                pred = stored_pixels(forecasters.run_batched(src["forecaster"], x))
             else:
                 ff = src["file"]
                 pred = ff.pred([ff.row_of(int(s)) for s in batch])[:, :n_out]
