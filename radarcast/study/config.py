@@ -28,7 +28,8 @@ class StudySettings:
     """The ``[study]`` table: the question, window lengths, scoring and the split mode.
 
     ``thresholds`` are in ``units`` ('mmh', 'dbz', 'pixel'), or ``preset`` names a set;
-    ``reference`` is the method every other is differenced against (paired bootstrap);
+    ``reference`` is the method every other is differenced against (paired bootstrap,
+    resampling ``bootstrap_unit``: 'auto', 'segment', 'block' or 'window', radarcast.bootstrap);
     ``split`` 'fixed' uses each dataset's ``split``, 'leave-one-event-out' holds out each
     test-pool event in turn and trains on the others (the first of them split by
     ``cv_validation`` for validation); ``parallel`` trainings run at once.
@@ -43,6 +44,7 @@ class StudySettings:
     preset: str | None = None
     fss_scales: tuple[int, ...] = (1, 4, 16)
     bootstrap: int = 1000
+    bootstrap_unit: str = "auto"
     seed: int = 0
     reference: str = "rover"
     split: str = "fixed"
@@ -228,6 +230,11 @@ def check_study(study: Study) -> None:
     if s.split not in SPLIT_MODES:
         raise RadarcastError(f"{where}: study.split {s.split!r} is unknown; "
                              f"valid: {', '.join(SPLIT_MODES)}")
+    from radarcast.bootstrap import UNITS
+
+    if s.bootstrap_unit not in UNITS:
+        raise RadarcastError(f"{where}: study.bootstrap_unit {s.bootstrap_unit!r} is unknown; "
+                             f"valid: {', '.join(UNITS)}")
     if not study.datasets:
         raise RadarcastError(f"{where}: no [datasets.NAME] table")
     if not study.methods:

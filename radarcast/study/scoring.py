@@ -30,7 +30,7 @@ def evaluate_unit(study: Study, out: Path, plan: list[tuple], m: Manifest, emit)
                                                               for f in p["files"]])
                               for p in plan],
                      "scoring": [s.thresholds, s.units, s.preset, s.fss_scales, s.bootstrap,
-                                 s.seed, s.reference, s.n_in, s.n_out]})
+                                 s.seed, s.reference, s.n_in, s.n_out, s.bootstrap_unit]})
     if m.done("evaluate", key):
         return path
     groups, written, per_event = {}, [], []
@@ -61,6 +61,7 @@ def evaluate_unit(study: Study, out: Path, plan: list[tuple], m: Manifest, emit)
 
 def score_event(study: Study, dataset: Path, files: list[Path]):
     """``evaluate`` on one test event: persistence live, every other row from its file."""
+    from radarcast.data.store import open_dataset
     from radarcast.evaluation import bootstrap_intervals, evaluate
 
     s = study.settings
@@ -72,9 +73,12 @@ def score_event(study: Study, dataset: Path, files: list[Path]):
     if "fss_scales" in inspect.signature(evaluate).parameters:
         kwargs["fss_scales"] = list(s.fss_scales)
     scores = evaluate(dataset, ["persistence"], files, **kwargs)
+    with open_dataset(dataset) as ds:
+        scores.segments = ds.segments[scores.starts]  # for the block/segment bootstrap
     if s.bootstrap:
-        scores.bootstrap = bootstrap_intervals(scores.methods, s.bootstrap, s.seed,
-                                               against=(s.reference,))
+        scores.bootstrap = bootstrap_intervals(
+            scores.methods, s.bootstrap, s.seed, against=(s.reference,), starts=scores.starts,
+            segments=scores.segments, length=s.n_in + s.n_out, unit=s.bootstrap_unit)
     return scores
 
 
@@ -96,11 +100,13 @@ def pool(per_event: list, s):
             acc = part if acc is None else acc.merge(part)
         methods.append(MethodScores(name, "pooled", {}, acc))
     starts = np.concatenate([sc.starts + k * GROUP_OFFSET for k, sc in enumerate(per_event)])
+    segments = np.concatenate([sc.segments + k * GROUP_OFFSET for k, sc in enumerate(per_event)])
     pooled = dataclasses.replace(per_event[0], methods=methods, starts=starts,
                                  dataset={"path": "pooled test events"})
-    if s.bootstrap:
-        pooled.bootstrap = bootstrap_intervals(methods, s.bootstrap, s.seed,
-                                               against=(s.reference,))
+    if s.bootstrap:  # events stay apart: their windows never share a block or segment
+        pooled.bootstrap = bootstrap_intervals(
+            methods, s.bootstrap, s.seed, against=(s.reference,), starts=starts,
+            segments=segments, length=s.n_in + s.n_out, unit=s.bootstrap_unit)
     return pooled
 
 
