@@ -19,7 +19,8 @@ memory is bounded by the chunk, not by the ensemble: see :func:`member_chunk`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -301,21 +302,78 @@ def forecast_window(
     ``x`` (T, H, W) pixels, NaN = missing; ROVER's motion from ``rover_cfg``. For large
     grids stream with :func:`stream_members` instead.
     """
+    h, w = np.shape(x)[-2:]
+    out = np.empty((cfg.members, n_steps, h, w), np.float32)
+    for m0, lead, frames in stream_window(x, n_steps, cfg, rover_cfg, units, window_seed, device):
+        out[m0 : m0 + len(frames), lead] = frames
+    return out
+
+
+def stream_window(x, n_steps: int, cfg: EnsembleConfig, rover_cfg=None, units=None,
+                  window_seed: int = 0, device=None):  # fmt: skip
+    """ROVER's motion from ``x`` (T, H, W) pixels, then :func:`stream_members` as numpy:
+    yields (first member, lead index, (m, H, W) float32 pixels)."""
     torch = _torch()
-    from radarcast.baselines.rover import RoverConfig, _scale, motion_coarse
+    from radarcast.baselines.rover import RoverConfig, motion_coarse
 
     rc = rover_cfg or RoverConfig()
     t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-    h, w = t.shape[-2:]
+    gain, offset = (70 / 255, -10.0) if units is None else (units.dbz_gain, units.dbz_offset)
     with torch.no_grad():
-        flow = motion_coarse(t[None], rc, *_scale(units))
-        out = np.empty((cfg.members, n_steps, h, w), np.float32)
-        parts = stream_members(
-            t, flow, rc.downsample, n_steps, cfg, rain_floor(units, cfg.rain_dbz), window_seed
-        )
-        for m0, lead, frames in parts:
-            out[m0 : m0 + len(frames), lead] = frames.cpu().numpy()
-    return out
+        flow = motion_coarse(t[None], rc, gain, offset)
+        floor = rain_floor(units, cfg.rain_dbz)
+        for m0, lead, frames in stream_members(t, flow, rc.downsample, n_steps, cfg, floor,
+                                               window_seed):  # fmt: skip
+            yield m0, lead, frames.cpu().numpy()
+
+
+def window_seed_of(x: np.ndarray) -> int:
+    """A window's seed from its input pixels: the same inputs give the same members, other
+    windows other ones, without the caller passing window indices."""
+    return zlib.crc32(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+
+
+def make_forecaster(dataset, n_out: int, options: dict | None = None):
+    """The 'rover' ensemble :class:`~radarcast.interface.Forecaster` (``members`` set).
+
+    ``options``: :class:`EnsembleConfig` fields, :class:`RoverConfig` fields and
+    ``device``. ``timestep_min`` defaults to the dataset's step; ``pixel_km`` to its
+    georeferenced pixel size where it has one, else 1 km.
+    """
+    from radarcast.baselines.rover import RoverConfig, _device
+    from radarcast.config import from_dict, to_dict
+
+    try:
+        from radarcast.interface import Forecaster
+    except ImportError:  # before the interface module existed
+        from radarcast.forecasters import Forecaster
+    opts = dict(options or {})
+    device = _device(opts.pop("device", "auto"))
+    names = {f.name for f in fields(EnsembleConfig)}
+    ens = {k: opts.pop(k) for k in list(opts) if k in names}
+    if dataset is not None:
+        ens.setdefault("timestep_min", dataset.timestep_s / 60.0)
+        geo = getattr(dataset, "georef", None)
+        if geo is not None:
+            ens.setdefault("pixel_km", abs(float(geo.xpixelsize)) / 1000.0)
+    cfg = from_dict(EnsembleConfig, ens, "ensemble")
+    rc = from_dict(RoverConfig, opts, "rover")
+    units = dataset.units if dataset is not None else None
+    n_in = max(rc.frames, cfg.order + 1)
+
+    def stream(x: np.ndarray, n: int):
+        """One window (T, H, W) → (first member, lead, (m, H, W)) pieces."""
+        return stream_window(x, n, cfg, rc, units, window_seed_of(x[-n_in:]), device)
+
+    def predict(x: np.ndarray, n: int) -> np.ndarray:
+        check_fits(cfg, n, *x.shape[-2:], whole=True)
+        return np.stack([forecast_window(w, n, cfg, rc, units, window_seed_of(w), device)
+                         for w in x])  # fmt: skip
+
+    config = {"method": "rover", "ensemble": to_dict(cfg), **to_dict(rc), "device": device.type}
+    fc = Forecaster("rover", n_in, n_out, predict, config, 1)
+    fc.members, fc.stream = cfg.members, stream
+    return fc
 
 
 def available_bytes() -> int:
