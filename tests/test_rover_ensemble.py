@@ -7,12 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 from radarcast.baselines.rover import forecast as rover_forecast  # noqa: E402
-from radarcast.baselines.rover_ensemble import (  # noqa: E402
-    EnsembleConfig,
-    check_fits,
-    forecast_window,
-    make_forecaster,
-)
+from radarcast.baselines.ensemble_forecaster import check_fits, make_forecaster  # noqa: E402
+from radarcast.baselines.rover_ensemble import EnsembleConfig, forecast_window  # noqa: E402
 from radarcast.errors import RadarcastError  # noqa: E402
 
 
@@ -78,3 +74,17 @@ def test_forecaster_returns_members_axis():
     parts = list(fc.stream(_frames(), 3))
     assert len(parts) == 3 and parts[0][2].shape == (4, 64, 64)
     np.testing.assert_array_equal(np.stack([p[2] for p in parts], axis=1), y[0])
+
+
+def test_centred_ensemble_perturbs_around_the_given_forecast():
+    from radarcast.baselines.persistence import persistence
+    from radarcast.forecasters import Forecaster
+
+    centre = Forecaster("still", 1, 3, persistence, {"method": "persistence"})
+    fc = make_forecaster(None, 3, {"members": 5, "device": "cpu"}, centre=centre)
+    x = _frames()
+    y = fc.predict(x[None], 3)[0]  # (M, L, H, W)
+    assert fc.name == "rover@still" and y.shape == (5, 3, 64, 64)
+    for lead in range(3):  # around persistence, not ROVER: the blob stays put on average
+        assert np.abs(_centroid(y[:, lead].mean(0)) - _centroid(x[-1])).max() < 1.5
+    assert y[:, -1].std(axis=0).mean() > 0
