@@ -8,7 +8,8 @@ clipping as radarcast. (b) ``radarcast``: radarcast's model and optimizer step e
 bf16 autocast, channels_last, padded channels, fused gate arithmetic, fused AdamW).
 Optional (c) ``radarcast-compile``: the same with ``--compile`` (whole model compiled);
 (d) ``radarcast-inductor``: radarcast with the gate arithmetic compiled by torch.compile
-instead of the hand-written Triton kernels (``convlstm.FUSED_KERNEL``), the previous code.
+instead of the hand-written Triton kernels (``radarcast.models.gates.FUSED_KERNEL``), the
+previous code.
 
 ``--check`` runs first on the GPU: the Triton gate kernels against float64 on random
 inputs (outputs and all gradients, several shapes and layouts, memory poisoned with NaN
@@ -217,7 +218,7 @@ def measure(name, spec, variant, device, args):
     flops = train_flops(hidden, k, patch, grid, batch)
     row["tflop_per_step"] = flops / 1e12
     row["floor_ms"] = flops / (BF16_PEAK_TFLOPS * 1e12) * 1e3
-    from radarcast.models import convlstm
+    from radarcast.models import gates as convlstm
 
     convlstm.FUSED_KERNEL = "inductor" if variant == "radarcast-inductor" else "triton"
     try:

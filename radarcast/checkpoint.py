@@ -29,6 +29,7 @@ from radarcast.config import to_dict
 from radarcast.data.store import temporary_path
 from radarcast.data.units import Units
 from radarcast.errors import RadarcastError
+from radarcast.interface import Forecaster
 from radarcast.models import build_model
 
 FORMAT = "radarcast-checkpoint/1"
@@ -158,7 +159,7 @@ def load_forecaster(
     device: str = "auto",
     batch_size: int | str = 8,
 ):
-    """A :class:`~radarcast.forecasters.Forecaster` running a trained checkpoint.
+    """A :class:`~radarcast.interface.Forecaster` running a trained checkpoint.
 
     Parameters
     ----------
@@ -173,8 +174,6 @@ def load_forecaster(
     batch_size
         Windows per call.
     """
-    from radarcast.forecasters import Forecaster
-
     path = Path(path)
     data = load_checkpoint(path)
     fields = {k: v for k, v in data["units"].items() if k != "nodata"}

@@ -12,55 +12,24 @@ A forecaster is called as ``forecaster(x) → y``:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from radarcast.baselines.persistence import persistence
 from radarcast.errors import RadarcastError
+from radarcast.interface import Forecaster
 
-
-@dataclass
-class Forecaster:
-    """A named callable (B, n_in, H, W) → (B, n_out, H, W) with its resolved config.
-
-    Attributes
-    ----------
-    name
-        Short method name used in tables and files ('persistence', 'rover', a run name).
-    n_in, n_out
-        Input frames it reads (the last ``n_in`` of whatever it is given) and leads it makes.
-    predict
-        ``predict(x, n_out)`` doing the work on float32 (B, n_in, H, W) input.
-    config
-        The resolved configuration, written next to every output for provenance.
-    batch_size
-        A good number of windows per call for this method.
-    """
-
-    name: str
-    n_in: int
-    n_out: int
-    predict: Callable[[np.ndarray, int], np.ndarray]
-    config: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 8
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 4:
-            raise RadarcastError(
-                f"{self.name}: expected input (B, n_in, H, W), got shape {x.shape}"
-            )
-        if x.shape[1] < self.n_in:
-            raise RadarcastError(f"{self.name}: needs {self.n_in} input frames, got {x.shape[1]}")
-        x = x[:, -self.n_in :].astype(np.float32, copy=False)  # (B, n_in, H, W)
-        y = np.asarray(self.predict(x, self.n_out), dtype=np.float32)
-        expected = (x.shape[0], self.n_out, *x.shape[2:])
-        if y.shape != expected:
-            raise AssertionError(f"{self.name} returned {y.shape}, expected {expected}")
-        return np.clip(y, 0.0, 255.0, out=y)
+__all__ = [
+    "METHODS",
+    "Forecaster",
+    "check_window_lengths",
+    "plan_windows",
+    "read_inputs",
+    "resolve",
+    "run_batched",
+    "write_forecast",
+]
 
 
 def _persistence(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
@@ -70,9 +39,37 @@ def _persistence(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
 
 
 def _rover(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
-    from radarcast.baselines.rover import make_forecaster
+    """ROVER; with ``members`` (and optionally ``centre``, a checkpoint path whose forecast
+    the members perturb) the ROVER ensemble of docs/ensembles.md."""
+    options = dict(options)
+    centre = options.pop("centre", None)
+    if options.get("members") is None and centre is None:
+        options.pop("members", None)
+        options.pop("seed", None)
+        from radarcast.baselines.rover import make_forecaster
 
-    return make_forecaster(dataset, n_out, options)
+        return make_forecaster(dataset, n_out, options)
+    from radarcast.baselines.ensemble_forecaster import make_forecaster as make_ensemble
+
+    centre_fc = None
+    if centre is not None:
+        path = Path(centre)
+        if not path.is_file():
+            raise RadarcastError(f"--centre {centre}: no such checkpoint file")
+        centre_fc = _checkpoint(
+            path, dataset, n_in, n_out, {"device": options.get("device", "auto")}
+        )
+    options.setdefault("members", 20)
+    return make_ensemble(dataset, n_out, options, centre=centre_fc)
+
+
+def _pysteps(kind: str) -> Callable[..., Forecaster]:
+    def make(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
+        from radarcast.baselines.pysteps_methods import make_forecaster
+
+        return make_forecaster(kind, dataset, n_out, options)
+
+    return make
 
 
 def _checkpoint(path: Path, dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
@@ -84,6 +81,7 @@ def _checkpoint(path: Path, dataset, n_in: int, n_out: int, options: dict) -> Fo
 METHODS: dict[str, Callable[..., Forecaster]] = {
     "persistence": _persistence,
     "rover": _rover,
+    **{f"pysteps:{k}": _pysteps(k) for k in ("extrapolation", "sprog", "steps", "anvil")},
 }
 """Forecasters by name; anything else that names an existing file is a checkpoint."""
 
@@ -231,7 +229,15 @@ def write_forecast(
         n_out=forecaster.n_out,
         split=split,
         overwrite=overwrite,
+        members=forecaster.members,
     ) as writer:
+        if forecaster.stream is not None:  # an ensemble: one window at a time, in pieces
+            for i in range(len(starts)):
+                x = read_inputs(dataset, starts[i : i + 1], n_in)[0]
+                writer.write_streamed(forecaster.stream(x, forecaster.n_out))
+                if progress is not None:
+                    progress(i + 1, len(starts))
+            return writer.finish()
         for i in range(0, len(starts), bs):
             chunk = starts[i : i + bs]
             writer.write(forecaster(read_inputs(dataset, chunk, n_in)))

@@ -35,13 +35,11 @@ def make_forecaster(dataset, n_out: int, options: dict | None = None, centre=Non
     Forecaster (e.g. a checkpoint's) whose forecast the members perturb instead of ROVER's
     extrapolation (:func:`~radarcast.baselines.rover_ensemble.stream_centred`).
     """
-    from radarcast.baselines.rover import RoverConfig, _device
+    from radarcast.baselines.rover import _device
     from radarcast.config import from_dict, to_dict
+    from radarcast.interface import Forecaster
+    from radarcast.kernels.flow import RoverConfig
 
-    try:
-        from radarcast.interface import Forecaster
-    except ImportError:  # before the interface module existed
-        from radarcast.forecasters import Forecaster
     opts = dict(options or {})
     device = _device(opts.pop("device", "auto"))
     names = {f.name for f in fields(EnsembleConfig)}
@@ -54,6 +52,8 @@ def make_forecaster(dataset, n_out: int, options: dict | None = None, centre=Non
     cfg = from_dict(EnsembleConfig, ens, "ensemble")
     rc = from_dict(RoverConfig, opts, "rover")
     units = dataset.units if dataset is not None else None
+    if dataset is not None:  # refuse now, before any window is read or written
+        check_fits(cfg, n_out, dataset.height, dataset.width, whole=False)
     n_in = max(rc.frames, cfg.order + 1, centre.n_in if centre is not None else 0)
 
     def stream(x: np.ndarray, n: int):
@@ -119,11 +119,11 @@ def _stream_centred(x, centre, cfg, rc, units, seed, device):
     """ROVER motion from x (T, H, W), members around ``centre`` (n, H, W), as numpy."""
     import torch
 
-    from radarcast.baselines.rover import motion_coarse
+    from radarcast.kernels.flow import motion_coarse, pixel_scale
 
     t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
     c = torch.as_tensor(np.asarray(centre, dtype=np.float32), device=device)
-    gain, offset = (70 / 255, -10.0) if units is None else (units.dbz_gain, units.dbz_offset)
+    gain, offset = pixel_scale(units)
     with torch.no_grad():
         flow = motion_coarse(t[None], rc, gain, offset)
         floor = rain_floor(units, cfg.rain_dbz)

@@ -203,7 +203,7 @@ def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Wi
     The fields are padded with the floor value to FFT-friendly sizes (:func:`fast_size`);
     the members are cropped back to (H, W).
     """
-    from radarcast.baselines.rover import advect
+    from radarcast.kernels.advect import advect
 
     torch = _torch()
     h, w = x.shape[-2:]
@@ -365,11 +365,11 @@ def stream_window(x, n_steps: int, cfg: EnsembleConfig, rover_cfg=None, units=No
     """ROVER's motion from ``x`` (T, H, W) pixels, then :func:`stream_members` as numpy:
     yields (first member, lead index, (m, H, W) float32 pixels)."""
     torch = _torch()
-    from radarcast.baselines.rover import RoverConfig, motion_coarse
+    from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale
 
     rc = rover_cfg or RoverConfig()
     t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-    gain, offset = (70 / 255, -10.0) if units is None else (units.dbz_gain, units.dbz_offset)
+    gain, offset = pixel_scale(units)
     with torch.no_grad():
         flow = motion_coarse(t[None], rc, gain, offset)
         floor = rain_floor(units, cfg.rain_dbz)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, progress
+from radarcast.errors import RadarcastError
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
@@ -19,6 +20,34 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (ROVER and check
 NInOpt = Annotated[int | None, typer.Option(help="Input frames per window (dataset default).")]
 NOutOpt = Annotated[int | None, typer.Option(help="Lead times per window (dataset default).")]
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing output file.")]
+MembersOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Ensemble members (rover, pysteps:steps); an ensemble file (docs/ensembles.md)."
+    ),
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the ensemble's random draws.")]
+CentreOpt = Annotated[
+    Path | None,
+    typer.Option(help="Checkpoint RUN/best.pt whose forecast the rover ensemble perturbs."),
+]
+
+
+def ensemble_options(method: str, members: int | None, seed: int, centre: Path | None) -> dict:
+    """--members/--seed/--centre as method options; refused where the method has none."""
+    if members is None and centre is None:
+        return {}
+    if method != "rover" and not (method == "pysteps:steps" and centre is None):
+        raise RadarcastError(
+            f"--members/--centre are for --method rover (and --members for pysteps:steps), "
+            f"not {method}"
+        )
+    if members is not None and members < 1:
+        raise RadarcastError(f"--members must be a whole number ≥ 1, got {members}")
+    out: dict = {"members": members, "seed": seed}
+    if centre is not None:
+        out["centre"] = str(centre)
+    return out
 
 
 def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> None:
@@ -59,7 +88,11 @@ def forecast(
     dataset: DatasetArg,
     output: OutputOpt,
     method: Annotated[
-        str, typer.Option(help="persistence, rover, or a checkpoint RUN/best.pt.")
+        str,
+        typer.Option(
+            help="persistence, rover, pysteps:extrapolation|sprog|steps|anvil, "
+            "or a checkpoint RUN/best.pt."
+        ),
     ] = "persistence",
     split: SplitOpt = "test",
     limit: LimitOpt = None,
@@ -69,10 +102,14 @@ def forecast(
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    members: MembersOpt = None,
+    seed: SeedOpt = 0,
+    centre: CentreOpt = None,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
     apply_threads(threads)
     options = {} if method == "persistence" else {"device": device}
+    options.update(ensemble_options(method, members, seed, centre))
     _run(
         dataset,
         method,
@@ -122,6 +159,9 @@ def rover(
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    members: MembersOpt = None,
+    seed: SeedOpt = 0,
+    centre: CentreOpt = None,
 ) -> None:
     """ROVER (variational optical flow + semi-Lagrangian extrapolation) on a split's windows.
 
@@ -146,7 +186,7 @@ def rover(
         "outside": outside,
     }
     cfg = resolve(RoverConfig, toml, flags, "rover")
-    options = {**to_dict(cfg), "device": device}
+    options = {**to_dict(cfg), "device": device, **ensemble_options("rover", members, seed, centre)}
     _run(
         dataset,
         "rover",

@@ -18,7 +18,8 @@ Two choices of base (``motion``):
 - ``"learned"``: ``b_k`` is the last input frame; the network learns the whole motion.
   It starts as persistence.
 - ``"rover"``: ``b_k`` is ROVER's extrapolation to lead ``k`` (variational optical flow of
-  the inputs + semi-Lagrangian advection, :mod:`radarcast.baselines.rover`, no gradient),
+  the inputs + semi-Lagrangian advection, :mod:`radarcast.kernels.flow` and
+  :mod:`radarcast.kernels.advect`, no gradient),
   which is also the forecaster's input at that lead; ``D_k`` corrects its motion and
   ``S_k`` adds what advection cannot: growth and decay. It starts as ROVER.
 
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from radarcast.errors import RadarcastError
+from radarcast.kernels.advect import sample_back
 from radarcast.models.convlstm import ConvLSTMCell, ConvLSTMConfig, EncoderForecaster, State
 
 MOTIONS = ("learned", "rover")
@@ -59,7 +61,7 @@ class AdvectionConvLSTMConfig(ConvLSTMConfig):
     motion
         ``"learned"`` (move the last frame) or ``"rover"`` (correct ROVER's extrapolation).
     rover
-        :class:`~radarcast.baselines.rover.RoverConfig` fields for ``motion="rover"``.
+        :class:`~radarcast.kernels.flow.RoverConfig` fields for ``motion="rover"``.
     dbz_gain, dbz_offset
         The pixel scale of the data (dBZ = gain · pixel + offset), which ROVER's intensity
         transform needs; HKO-7's by default.
@@ -87,30 +89,11 @@ class AdvectionConvLSTMConfig(ConvLSTMConfig):
             self.rover_config()  # ROVER's own checks
 
     def rover_config(self):
-        """The :class:`~radarcast.baselines.rover.RoverConfig` of ``motion="rover"``."""
-        from radarcast.baselines.rover import RoverConfig
+        """The :class:`~radarcast.kernels.flow.RoverConfig` of ``motion="rover"``."""
         from radarcast.config import from_dict
+        from radarcast.kernels.flow import RoverConfig
 
         return from_dict(RoverConfig, dict(self.rover), "model_config.rover")
-
-
-def sample_back(frame: torch.Tensor, disp: torch.Tensor) -> torch.Tensor:
-    """``frame`` (B, C, H, W) looked up at x − ``disp``(x): each output pixel takes the value
-    found ``disp`` pixels upstream (bilinear; zero outside the grid).
-
-    ``disp`` (B, 2, H, W) holds (dx, dy) in pixels: +dx moves echo towards larger column
-    indices. Both are computed in float32, also under autocast.
-    """
-    b, _, h, w = frame.shape
-    ys = torch.arange(h, device=frame.device, dtype=torch.float32)
-    xs = torch.arange(w, device=frame.device, dtype=torch.float32)
-    d = disp.float()
-    # normalised coordinates of the departure points (align_corners=False: pixel centres)
-    gx = (2 * (xs[None, None, :] - d[:, 0] + 0.5) / w) - 1  # (B, H, W)
-    gy = (2 * (ys[None, :, None] - d[:, 1] + 0.5) / h) - 1  # (B, H, W)
-    grid = torch.stack([gx, gy], dim=-1)  # (B, H, W, 2)
-    return F.grid_sample(frame.float(), grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False)  # fmt: skip
 
 
 class AdvectionConvLSTM(EncoderForecaster):
@@ -154,8 +137,8 @@ class AdvectionConvLSTM(EncoderForecaster):
     def extrapolate(self, x: torch.Tensor, n_out: int) -> torch.Tensor:
         """ROVER's forecast of x (B, T_in, 1, H, W) in [0, 1] → (B, n_out, 1, H, W) in
         [0, 1], in float32 and without gradient (the base of ``motion="rover"``)."""
-        from radarcast.baselines.rover import forecast_torch
         from radarcast.data.units import Units
+        from radarcast.kernels.advect import forecast_torch
 
         units = Units(dbz_gain=self.config.dbz_gain, dbz_offset=self.config.dbz_offset)
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):

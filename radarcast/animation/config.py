@@ -1,0 +1,48 @@
+"""The animation's settings (:class:`AnimateConfig`) and output formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from radarcast.animation.colours import (
+    COLOUR_MAPS,
+)
+from radarcast.data.units import check_unit
+from radarcast.errors import RadarcastError
+
+FORMATS = (".gif", ".mp4", ".png")
+VIDEO_HINT = "pip install 'radarcast[video]'"
+MAX_PANEL = 8192  # px per panel side after --scale
+
+
+@dataclass(frozen=True)
+class AnimateConfig:
+    """How to draw one window.
+
+    ``overlay`` is a threshold in ``units``; ``leads`` are 1-based lead steps for the contact
+    sheet columns (None: up to 4, evenly spaced); ``n_in``/``n_out`` None take the first
+    forecast file's lengths, else the dataset's.
+    """
+
+    units: str = "dbz"
+    cmap: str = "radar"
+    fps: float = 4.0
+    overlay: float | None = None
+    scale: int = 2
+    leads: tuple[int, ...] | None = None
+    n_in: int | None = None
+    n_out: int | None = None
+    split: str = "test"
+
+    def __post_init__(self) -> None:
+        check_unit(self.units)
+        if self.cmap not in COLOUR_MAPS:
+            choices = ", ".join(COLOUR_MAPS)
+            raise RadarcastError(f"unknown --cmap {self.cmap!r}; choose one of: {choices}")
+        if not 0 < self.fps <= 60:
+            raise RadarcastError(f"--fps must be in (0, 60], got {self.fps}")
+        if not 1 <= self.scale <= 16:
+            raise RadarcastError(f"--scale must be an integer 1..16, got {self.scale}")
+        if self.leads is not None and (not self.leads or min(self.leads) < 1):
+            raise RadarcastError(f"--leads must be lead steps ≥ 1, got {self.leads}")

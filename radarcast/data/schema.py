@@ -1,0 +1,142 @@
+"""Constants of the ``radarcast/1`` schema and the helpers its writer and reader share:
+atomic output paths, split codes, chunking, segments and split assignment, times.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.errors import RadarcastError
+
+SCHEMA = "radarcast/1"
+SPLITS = {"train": 0, "val": 1, "test": 2}
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+TILE = 512  # grids larger than this are chunked in tiles of at most TILE x TILE
+MAX_FRAMES = 2**24  # 160 years of 5-minute frames: index arrays stay ~200 MiB
+MAX_PIXELS = 2**28  # 16384 x 16384: one static mask stays 256 MiB
+MAX_PENDING = 8  # frames compressed ahead of writing (bounds the writer's memory)
+
+
+# --------------------------------------------------------------------------- helpers
+def temporary_path(path: Path) -> Path:
+    """A hidden sibling of ``path`` to write to before an atomic ``os.replace``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an existing output unless ``overwrite``; check that its folder exists."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise RadarcastError(f"{path} exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise RadarcastError(f"{path} is a folder, expected a file name")
+    if not path.parent.exists():
+        raise RadarcastError(f"output folder {path.parent} does not exist")
+    return path
+
+
+def split_code(split: str | None) -> int | None:
+    """'train' | 'val' | 'test' → 0 | 1 | 2; None or 'all' → None."""
+    if split is None or split == "all":
+        return None
+    try:
+        return SPLITS[split]
+    except KeyError:
+        raise RadarcastError(
+            f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}, all"
+        ) from None
+
+
+def segment_ids(times: np.ndarray, starts: np.ndarray, timestep_s: int) -> np.ndarray:
+    """(T,) int32 segment ids: a new one at every flagged start and every time gap."""
+    new = np.asarray(starts, dtype=bool).copy()
+    if len(times):
+        new[0] = True
+        new[1:] |= np.diff(times) != timestep_s
+    return (np.cumsum(new) - 1).astype(np.int32)
+
+
+def assign_splits(
+    segment: np.ndarray,
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
+    window: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the time axis into contiguous train | val | test blocks.
+
+    The blocks are laid out from the end: test, then val, then train. A val or test block
+    that its fraction makes shorter than one window (``window`` frames) is lengthened to
+    one window where the data allows, so that a small dataset still has a window in every
+    split it asks for. Each cut moves back to a segment border that lies within
+    max(5% of the frames, one window) before it, or forward to one within 5% after it,
+    so that blocks hold whole segments where they can; otherwise the segment is split at
+    the cut. Returns the new ``(segment, split)`` arrays; every split border is a segment
+    border, so no window can hold frames of two splits.
+    """
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise RadarcastError(f"split fractions must be 3 numbers ≥ 0 summing to 1, got {fractions}")
+    n = len(segment)
+    borders = np.flatnonzero(np.diff(segment)) + 1  # indices where a segment starts
+    wants = [0 if f == 0 else max(int(round(f * n)), window) for f in fractions]
+    if wants[2] + wants[1] + (window if fractions[0] > 0 else 0) > n:
+        wants = [int(round(f * n)) for f in fractions]  # too short for a window in each
+
+    def snap(cut: int, stop: int, need_before: int) -> int:
+        """Move ``cut`` (the start of a block ending at ``stop``) to a nearby border."""
+        cut = min(max(cut, 0), stop)
+        if cut == stop:
+            return cut
+        back = borders[(borders <= cut) & (borders >= cut - max(0.05 * n, window))]
+        back = back[back >= need_before]
+        if len(back):
+            return int(back.max())
+        ahead = borders[(borders > cut) & (borders <= cut + 0.05 * n)]
+        ahead = ahead[stop - ahead >= min(window, stop - cut)]
+        return int(ahead.min()) if len(ahead) else cut
+
+    train_need = window if fractions[0] > 0 else 0
+    c2 = snap(n - wants[2], n, train_need + wants[1])
+    c1 = snap(c2 - wants[1], c2, train_need)
+    split = np.zeros(n, dtype=np.uint8)
+    split[c1:c2] = 1
+    split[c2:] = 2
+    starts = np.zeros(n, dtype=bool)
+    if n:
+        starts[0] = True
+        starts[1:] = (np.diff(segment) != 0) | (np.diff(split) != 0)
+    return (np.cumsum(starts) - 1).astype(np.int32), split
+
+
+@contextmanager
+def quiet_hdf5_release() -> Iterator[None]:
+    """Release h5py handles after a failed write without h5py's traceback for each handle
+    HDF5 cannot flush (a full disk); the caller reports the first error."""
+    with redirect_stderr(io.StringIO()):
+        yield
+
+
+def format_time(t: int) -> str:
+    """Seconds since the epoch → 'YYYY-MM-DDTHH:MM:SSZ'."""
+    return datetime.fromtimestamp(int(t), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> int:
+    """An ISO-8601 time (UTC unless it says otherwise) → seconds since the epoch."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RadarcastError(f"cannot read {text!r} as an ISO-8601 time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp())
+
+
+ProgressFn = Callable[[int, int], None]
+"""progress(done, total): the callback through which library code reports progress."""

@@ -1,0 +1,243 @@
+"""The scores of one evaluation and their files: scores.json, scores.csv, skill.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.errors import RadarcastError
+from radarcast.evaluation.thresholds import REFERENCE, Thresholds
+from radarcast.metrics import ScoreAccumulator
+
+
+@dataclass
+class MethodScores:
+    """One method's streaming scores and where its forecasts came from."""
+
+    name: str
+    source: str  # 'live' or the forecast file path
+    config: dict
+    acc: ScoreAccumulator
+    reference_only: bool = False
+
+    def result(self) -> dict[str, np.ndarray]:
+        return self.acc.compute()
+
+
+@dataclass
+class Scores:
+    """The result of :func:`evaluate`: per-method accumulators, thresholds, windows."""
+
+    dataset: dict
+    split: str
+    n_in: int
+    n_out: int
+    timestep_s: int
+    starts: np.ndarray
+    thresholds: Thresholds
+    methods: list[MethodScores]
+    reference_added: bool = False
+    bootstrap: dict = field(default_factory=dict)
+
+    @property
+    def lead_min(self) -> list[float]:
+        return [(i + 1) * self.timestep_s / 60.0 for i in range(self.n_out)]
+
+    def method(self, name: str) -> MethodScores:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def csi_skill(self, name: str) -> np.ndarray:
+        """(K,) skill of mean-over-leads CSI against persistence: (CSI − CSI_p) / (1 − CSI_p)."""
+        c = self.method(name).result()["csi_mean_over_leads"]
+        ref = self.method(REFERENCE).result()["csi_mean_over_leads"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(ref < 1, (c - ref) / (1 - ref), np.nan)
+
+    def to_json(self, path) -> Path:
+        """Write scores.json: conventions, dataset identity, per-lead counts and scores."""
+        return _atomic_write(path, lambda p: p.write_text(json.dumps(_json_doc(self), indent=1)))
+
+    def to_csv(self, path) -> Path:
+        """Write tidy rows: method, lead_min, threshold, units, metric, value."""
+        return _atomic_write(path, lambda p: _write_csv(self, p))
+
+    def plot(self, path) -> Path:
+        """Write skill.png: CSI and HSS against lead time, one panel per threshold."""
+        return _atomic_write(path, lambda p: _plot(self, p))
+
+    def write(self, out_dir, overwrite: bool = False) -> dict[str, Path]:
+        """Write scores.json, scores.csv and skill.png into ``out_dir`` (created if missing)."""
+        paths = output_paths(out_dir, overwrite)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        self.to_json(paths["json"])
+        self.to_csv(paths["csv"])
+        self.plot(paths["png"])
+        return paths
+
+
+OUTPUT_NAMES = {"json": "scores.json", "csv": "scores.csv", "png": "skill.png"}
+
+
+def output_paths(out_dir, overwrite: bool = False) -> dict[str, Path]:
+    """The three output paths in ``out_dir``; refuse existing ones unless ``overwrite``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RadarcastError(f"--out {out} is a file, expected a folder")
+    paths = {k: out / name for k, name in OUTPUT_NAMES.items()}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise RadarcastError(f"{existing[0]} exists; pass --overwrite to replace it")
+    return paths
+
+
+# --------------------------------------------------------------------------- outputs
+CONVENTIONS = {
+    "event": "value >= threshold (thresholds converted to pixels once, with the dataset's units)",
+    "invalid_pixels": "masked in the truth, or NaN in truth or prediction: in no cell and no error",
+    "zero_division": "NaN (null in JSON)",
+    "pooling": "counts and error sums pooled over all windows per lead time; "
+               "scores from pooled counts",
+    "mean_over_leads": "NaN-skipping mean over lead times of the per-lead scores (derived)",
+    "mse_mae": "per-pixel means; 'mse'/'mae' on pixel/255, "
+               "'mse_mmh'/'mae_mmh' on rain rate in mm/h",
+    "b_mse_b_mae": "HKO-7 balanced: per-pixel mean of w*e^2 / w*|e| with e on pixel/255, "
+                   "w = 1,1,2,5,10,30 for truth rain rate edges 0.5,2,5,10,30 mm/h",
+    "hss": "2(H*R - M*F) / ((H+M)(M+R) + (H+F)(F+R))",
+    "reference": "persistence is always scored as the reference, also when not asked for",
+    "docs": "docs/metrics.md",
+}
+
+
+def _atomic_write(path, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _plain(v):
+    """numpy → JSON-ready lists, NaN → None."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    a = np.asarray(v)
+    if a.dtype.kind == "f":
+        return np.where(np.isfinite(a), a, None).tolist()
+    return a.tolist()
+
+
+def _method_doc(m: MethodScores) -> dict:
+    r = m.result()
+    per_lead = {"counts": r["counts"], "n_valid_pixels": m.acc.sums.sum(axis=0)[:, 0]}
+    mean = {}
+    for key, value in r.items():
+        if key.endswith("_mean_over_leads"):
+            mean[key.removesuffix("_mean_over_leads")] = value
+        elif key != "counts":
+            per_lead[key] = value
+    return {"name": m.name, "source": m.source, "config": m.config,
+            "reference_only": m.reference_only, "per_lead": _plain(per_lead),
+            "mean_over_leads": _plain(mean)}
+
+
+def _json_doc(s: Scores) -> dict:
+    from radarcast import __version__
+
+    return {
+        "schema": "radarcast-scores/1",
+        "created_by": f"radarcast {__version__}: {' '.join(sys.argv)}",
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "conventions": CONVENTIONS,
+        "dataset": s.dataset,
+        "split": s.split, "n_in": s.n_in, "n_out": s.n_out, "timestep_s": s.timestep_s,
+        "window_starts": s.starts.tolist(),
+        "thresholds": {"values": list(s.thresholds.values), "units": s.thresholds.unit,
+                       "pixels": list(s.thresholds.pixels)},
+        "lead_min": s.lead_min,
+        "count_cells": ["hits", "misses", "false_alarms", "correct_negatives"],
+        "count_layout": "per_lead.counts[lead][threshold][cell]",
+        "reference": REFERENCE, "reference_added": s.reference_added,
+        "methods": [_method_doc(m) for m in s.methods],
+        "bootstrap": _plain(s.bootstrap) if s.bootstrap else None,
+    }
+
+
+CSV_COLUMNS = ("method", "lead_min", "threshold", "units", "metric", "value")
+_ERROR_UNITS = {"mse": "(pixel/255)^2", "mae": "pixel/255", "mse_mmh": "(mm/h)^2",
+                "mae_mmh": "mm/h", "b_mse": "(pixel/255)^2 weighted", "b_mae": "pixel/255 weighted"}
+
+
+def _csv_rows(s: Scores):
+    cells = ("hits", "misses", "false_alarms", "correct_negatives")
+    unit = s.thresholds.unit
+    for m in s.methods:
+        r = m.result()
+        leads = [*s.lead_min, "mean"]
+        for k, t in enumerate(s.thresholds.values):
+            for li, lead in enumerate(leads):
+                is_mean = lead == "mean"
+                if not is_mean:
+                    for c, cell in enumerate(cells):
+                        yield m.name, lead, t, unit, cell, int(r["counts"][li, k, c])
+                for score in ("csi", "hss", "pod", "far", "ets", "bias"):
+                    v = r[f"{score}_mean_over_leads"][k] if is_mean else r[score][li, k]
+                    yield m.name, lead, t, unit, score, v
+        for li, lead in enumerate(leads):
+            for score, eu in _ERROR_UNITS.items():
+                v = r[f"{score}_mean_over_leads"] if lead == "mean" else r[score][li]
+                yield m.name, lead, "", eu, score, v
+
+
+def _write_csv(s: Scores, path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for row in _csv_rows(s):
+            w.writerow([*row[:-1], _cell(row[-1])])
+
+
+def _cell(v) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    return repr(v) if np.isfinite(v) else ""
+
+
+def _plot(s: Scores, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(s.thresholds.values)
+    fig, axes = plt.subplots(2, k, figsize=(3.2 * k + 1, 6), squeeze=False, sharex=True)
+    for m in s.methods:
+        r = m.result()
+        for j in range(k):
+            for i, score in enumerate(("csi", "hss")):
+                axes[i, j].plot(s.lead_min, r[score][:, j], marker=".", label=m.name)
+    for j, label in enumerate(s.thresholds.labels):
+        axes[0, j].set_title(f"≥ {label}")
+        axes[1, j].set_xlabel("lead time (min)")
+    axes[0, 0].set_ylabel("CSI")
+    axes[1, 0].set_ylabel("HSS")
+    axes[0, -1].legend(fontsize="small")
+    fig.suptitle(f"{Path(s.dataset['path']).name} · {s.split} · {len(s.starts)} windows")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)

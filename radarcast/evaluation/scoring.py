@@ -1,0 +1,96 @@
+"""Scoring: forecast sources (live or from files), batched reads of truth, accumulation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from radarcast import forecasters
+from radarcast.data.store import RadarDataset
+from radarcast.errors import RadarcastError
+from radarcast.evaluation.thresholds import MEMORY_PER_BATCH
+
+
+def _live(spec: str, ds, n_in: int, n_out: int, options: dict) -> dict:
+    try:
+        fc = forecasters.resolve(spec, ds, n_in=n_in, n_out=n_out, options=options)
+    except RadarcastError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a checkpoint that does not load is a user error
+        if spec in forecasters.METHODS:
+            raise
+        msg = f"{spec}: could not load checkpoint ({type(e).__name__}: {e})"
+        raise RadarcastError(msg.splitlines()[0]) from None
+    if fc.n_in > n_in:
+        raise RadarcastError(f"{spec} needs {fc.n_in} input frames, but --n-in is {n_in}")
+    return {"name": fc.name, "source": "live", "config": fc.config, "forecaster": fc}
+
+
+def _from_file(path, ds, starts: np.ndarray, n_in: int, n_out: int) -> dict:
+    from radarcast.data.forecast_file import open_forecast
+
+    ff = open_forecast(path)
+    ff.check_matches(ds, n_in, n_out)
+    missing = starts[~np.isin(starts, ff.starts)]
+    if len(missing):
+        ff.close()
+        raise RadarcastError(
+            f"{path} does not cover the scored windows: {len(missing)} of {len(starts)} missing "
+            f"(first missing start index {int(missing[0])}); make it with the same --split/--limit"
+        )
+    return {"name": ff.method, "source": str(Path(path)), "config": ff.config, "file": ff}
+
+
+def _unique_names(sources: list[dict]) -> None:
+    seen: set[str] = set()
+    for s in sources:
+        if s["name"] in seen and "file" in s:
+            s["name"] = f"{s['name']} ({Path(s['source']).name})"
+        k = 2
+        base = s["name"]
+        while s["name"] in seen:
+            s["name"], k = f"{base} #{k}", k + 1
+        seen.add(s["name"])
+
+
+def _batches(ds: RadarDataset, starts: np.ndarray, length: int) -> list[np.ndarray]:
+    per = max(1, min(64, MEMORY_PER_BATCH // (length * ds.height * ds.width * 4)))
+    return [starts[i : i + per] for i in range(0, len(starts), per)]
+
+
+def _read_batch(ds: RadarDataset, starts: np.ndarray, n_in: int, n_out: int):
+    """x float32 (B, n_in, H, W) NaN where invalid; y uint8 (B, n_out, H, W); mask_y bool."""
+    length = n_in + n_out
+    a, b = int(starts[0]), int(starts[-1]) + length
+    if b - a <= 2 * len(starts) * length:  # one contiguous read serves overlapping windows
+        frames, masks = ds.frames(a, b), ds.masks(a, b)
+        idx = (starts - a)[:, None] + np.arange(length)  # (B, n_in + n_out)
+        frames, masks = frames[idx], masks[idx]
+    else:
+        wins = [ds.window(int(s), n_in, n_out) for s in starts]
+        frames = np.stack([np.concatenate([w.x, w.y]) for w in wins])
+        masks = np.stack([np.concatenate([w.mask_x, w.mask_y]) for w in wins])
+    x = frames[:, :n_in].astype(np.float32)
+    x[~masks[:, :n_in]] = np.nan
+    return x, frames[:, n_in:], masks[:, n_in:]
+
+
+def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
+    done = 0
+    for batch in _batches(ds, starts, n_in + n_out):
+        x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
+        for src, res in zip(sources, results, strict=True):
+            if "forecaster" in src:
+                pred = forecasters.run_batched(src["forecaster"], x)
+            else:
+                ff = src["file"]
+                pred = ff.pred([ff.row_of(int(s)) for s in batch])[:, :n_out]
+            res.acc.add(pred, y, mask_y, window_ids=batch)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(starts))
+    for src in sources:
+        if "file" in src:
+            src["file"].close()
