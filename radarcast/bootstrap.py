@@ -12,9 +12,11 @@ far too narrow. The schemes here keep that dependence:
     The moving-block bootstrap (Künsch 1989), circular within each segment (Politis and
     Romano 1992, so windows at a segment's ends are drawn as often as the others): draw runs
     of ``b`` consecutive windows of one segment, ``b`` chosen so that a block's starts span
-    at least 2 (n_in + n_out) frames — windows of different blocks share no frame, and the
-    block is long against the overlap's correlation; as many blocks as cover the scored
-    windows. A segment shorter than one block is one block.
+    2 (n_in + n_out) frames — windows of different blocks share no frame, and the block is
+    long against the overlap's correlation — but at most half the longest segment (so that
+    short events still give many distinct blocks) and never less than n_in + n_out frames;
+    as many blocks as cover the scored windows. A segment shorter than one block is one
+    block.
 ``window``
     Draw single windows (the old behaviour; right only for independent windows).
 
@@ -69,7 +71,7 @@ class Scheme:
         return {**asdict(self), "description": self.describe()}
 
 
-def check_unit(unit: str) -> str:
+def check_bootstrap_unit(unit: str) -> str:
     if unit not in UNITS:
         raise RadarcastError(f"unknown bootstrap unit {unit!r}; choose one of: {', '.join(UNITS)}")
     return unit
@@ -105,7 +107,7 @@ def plan(
     length
         ``n_in + n_out``, frames per window.
     """
-    unit = check_unit(unit)
+    unit = check_bootstrap_unit(unit)
     starts = np.asarray(starts, dtype=np.int64)
     runs = _runs(starts, np.asarray(segment_of_start))
     if not runs:
@@ -119,8 +121,12 @@ def plan(
     if resolved == "segment":
         longest = max(len(r) for r in runs)
         return Scheme("segment", len(runs), len(runs), longest, length, unit), runs
-    span = BLOCK_SPAN * length
-    b = _block_windows(starts, runs, span)
+    # starts spanning 2 window lengths, cut back to half the longest run so that short
+    # events still give many distinct blocks, never below one window length
+    b_min = _block_windows(starts, runs, length)
+    longest = max(len(r) for r in runs)
+    b = max(b_min, min(_block_windows(starts, runs, BLOCK_SPAN * length), longest // 2))
+    span = int(round(length * b / b_min))
     units = []
     for r in runs:
         if len(r) <= b:
@@ -147,3 +153,19 @@ def weights(units: list[np.ndarray], draws: int, n_windows: int, n: int, seed: i
     np.add.at(diff, flat[begins], picks.T[unit_of[begins]])
     np.add.at(diff, flat[ends] + 1, -picks.T[unit_of[ends]])
     return np.cumsum(diff, axis=0)[:n_windows].T
+
+
+def resample(
+    starts: np.ndarray,
+    segment_of_start: np.ndarray,
+    length: int,
+    n: int,
+    seed: int = 0,
+    unit: str = "auto",
+) -> tuple[np.ndarray, Scheme]:
+    """(n, W) weights of ``n`` resamples of the scored windows, and the scheme that drew them.
+
+    The one entry point for evaluation and the study: see :func:`plan` for the arguments.
+    """
+    scheme, units = plan(starts, segment_of_start, length, unit)
+    return weights(units, scheme.draws, len(starts), n, seed), scheme

@@ -29,6 +29,7 @@ __all__ = [
     "resolve",
     "run_batched",
     "write_forecast",
+    "write_windows",
 ]
 
 
@@ -149,21 +150,20 @@ def check_window_lengths(forecaster: Forecaster, dataset, n_in: int | None) -> i
 
 
 def plan_windows(
-    dataset, forecaster: Forecaster, split: str | None, n_in: int | None, limit: int | None
+    dataset,
+    forecaster: Forecaster,
+    split: str | None,
+    n_in: int | None,
+    limit: int | None,
+    stride: int = 1,
 ) -> tuple[np.ndarray, int]:
     """The window starts a forecast run will answer, and its n_in; raises before any work
-    when the forecaster needs more input frames or there is no window."""
+    when the forecaster needs more input frames or there is no window. The windows are
+    :func:`radarcast.data.selection.select_windows`' (the selection every command shares)."""
+    from radarcast.data.selection import select_windows
+
     n_in = check_window_lengths(forecaster, dataset, n_in)
-    starts = dataset.windows(n_in, forecaster.n_out, split)
-    if limit is not None:
-        if limit < 1:
-            raise RadarcastError(f"--limit must be ≥ 1, got {limit}")
-        starts = starts[:limit]
-    if not len(starts):
-        raise RadarcastError(
-            f"{dataset.path}: no windows of {n_in} + {forecaster.n_out} frames "
-            f"in split {split or 'all'!r}"
-        )
+    starts = select_windows(dataset, split, n_in, forecaster.n_out, limit, stride)
     return starts, n_in
 
 
@@ -185,6 +185,7 @@ def write_forecast(
     batch_size: int | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    stride: int = 1,
 ) -> Path:
     """Forecast every window of ``split`` and write a forecast file atomically.
 
@@ -202,6 +203,8 @@ def write_forecast(
         Input frames per window (the dataset's default when None); ≥ ``forecaster.n_in``.
     limit
         Forecast only the first ``limit`` windows.
+    stride
+        Forecast every ``stride``-th window start of each segment.
     batch_size
         Windows per forecaster call; the forecaster's own choice when None.
     overwrite
@@ -213,9 +216,28 @@ def write_forecast(
     -------
     The path written.
     """
+    starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit, stride)
+    return write_windows(
+        dataset, forecaster, output, starts, n_in, split, batch_size, overwrite, progress
+    )
+
+
+def write_windows(
+    dataset,
+    forecaster: Forecaster,
+    output: str | Path,
+    starts: np.ndarray,
+    n_in: int,
+    split: str | None,
+    batch_size: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Forecast the windows ``starts`` (planned by :func:`plan_windows`), ``batch_size`` per
+    call, into a forecast file written atomically; a shard of a sharded run writes its part
+    file with this too, batch for batch the same calls."""
     from radarcast.data.forecast_file import ForecastWriter
 
-    starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit)
     bs = batch_size or forecaster.batch_size
     if bs < 1:
         raise RadarcastError(f"--batch-size must be ≥ 1, got {bs}")

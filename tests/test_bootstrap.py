@@ -24,22 +24,25 @@ def test_auto_picks_segments_when_there_are_enough():
 
 
 def test_auto_picks_blocks_spanning_a_window_when_segments_are_few():
-    starts, seg = _windows(2, 24)
+    starts, seg = _windows(2, 24)  # two 24-window events: blocks of one window length
     scheme, units = B.plan(starts, seg, length=17)
-    assert scheme.unit == "block" and scheme.block_windows == 34 > 24
-    assert scheme.n_units == 2  # each 24-window segment is shorter than a block: one unit
-    starts, seg = _windows(2, 50)
-    scheme, units = B.plan(starts, seg, length=17)
-    assert scheme.block_windows == 34 and scheme.n_units == 2 * 50  # circular: a start each
-    assert scheme.draws == int(np.ceil(100 / 34))
+    assert scheme.unit == "block" and scheme.block_windows == 17 and scheme.block_frames == 17
+    assert scheme.n_units == 2 * 24  # circular: a block starts at every window
+    assert scheme.draws == int(np.ceil(48 / 17))
     for u in units:  # a block never crosses a segment
         assert len(np.unique(seg[u])) == 1
+    starts, seg = _windows(2, 100)  # long events: blocks of two window lengths
+    scheme, _ = B.plan(starts, seg, length=17)
+    assert scheme.block_windows == 34 and scheme.block_frames == 34
 
 
 def test_block_length_follows_the_stride():
     starts, seg = _windows(1, 40, stride=3)
     scheme, _ = B.plan(starts, seg, length=17, unit="block")
     assert scheme.block_windows == 12  # 12 starts, 3 frames apart, span 36 ≥ 2 · 17 frames
+    starts, seg = _windows(1, 12, stride=3)
+    scheme, _ = B.plan(starts, seg, length=17, unit="block")
+    assert scheme.block_windows == 6  # short: 6 starts 3 frames apart, span 18 ≥ 17 frames
 
 
 def test_short_segment_is_one_block():

@@ -60,8 +60,13 @@ def test_persistence_scores_and_outputs(tiny_dataset, tmp_path):
     assert r["csi"][0, 0] > r["csi"][-1, 0] > 0
     paths = scores.write(tmp_path / "out")
     doc = json.loads(paths["json"].read_text())
-    assert doc["thresholds"] == {"values": [0.5, 2.0, 5.0, 10.0, 30.0], "units": "mmh",
-                                 "pixels": list(scores.thresholds.pixels)}
+    th = doc["thresholds"]
+    assert {k: th[k] for k in ("values", "units", "pixels")} == {
+        "values": [0.5, 2.0, 5.0, 10.0, 30.0], "units": "mmh",
+        "pixels": list(scores.thresholds.pixels)}
+    # which Z-R turned the mm/h thresholds into dBZ (HKO's here: 0.5 mm/h = 13.0 dBZ)
+    assert th["zr"] == doc["dataset"]["zr"] == "Z = 58.53 R^1.56"
+    assert th["dbz"][0] == pytest.approx(12.978, abs=1e-3)
     assert doc["conventions"]["event"].startswith("value >= threshold")
     m = doc["methods"][0]
     assert np.array_equal(np.array(m["per_lead"]["counts"]), r["counts"])
@@ -232,6 +237,6 @@ def test_paired_bootstrap_resamples_windows_together():
                                method("model", b)], 100, seed=1, against=("rover", "absent"))
     entry = out["methods"]["model"]
     assert set(entry) == {"csi", "hss", "csi_minus_persistence", "hss_minus_persistence",
-                          "csi_minus_rover", "hss_minus_rover"}
+                          "csi_minus_rover", "hss_minus_rover", "csi_per_lead"}
     np.testing.assert_array_equal(entry["csi_minus_rover"]["low"], 0.0)  # b − b
     assert "csi_minus_rover" not in out["methods"]["rover"]

@@ -112,7 +112,7 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
         files = [open_forecast(p) for p in forecasts]
         try:
             n_in, n_out = _lengths(ds, files, config)
-            start = choose_window(ds, n_in, n_out, config.split, window, time)
+            start = choose_window(ds, n_in, n_out, config.split, window, time, config.stride)
             panels = gather_panels(ds, start, n_in, n_out, methods, files, progress)
         finally:
             for f in files:

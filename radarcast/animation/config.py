@@ -14,6 +14,7 @@ from radarcast.errors import RadarcastError
 FORMATS = (".gif", ".mp4", ".png")
 VIDEO_HINT = "pip install 'radarcast[video]'"
 MAX_PANEL = 8192  # px per panel side after --scale
+MIN_WIDTH = 200  # px: the narrowest --max-width that still leaves room for the legend
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class AnimateConfig:
 
     ``overlay`` is a threshold in ``units``; ``leads`` are 1-based lead steps for the contact
     sheet columns (None: up to 4, evenly spaced); ``n_in``/``n_out`` None take the first
-    forecast file's lengths, else the dataset's.
+    forecast file's lengths, else the dataset's; ``stride`` makes ``--window K`` count every
+    stride-th window of the split; ``max_width`` bounds the output's width in pixels (the
+    panels shrink to fit; None: no bound).
     """
 
     units: str = "dbz"
@@ -34,9 +37,16 @@ class AnimateConfig:
     n_in: int | None = None
     n_out: int | None = None
     split: str = "test"
+    stride: int = 1
+    max_width: int | None = 1600
 
     def __post_init__(self) -> None:
         check_unit(self.units)
+        if self.stride < 1:
+            raise RadarcastError(f"--stride must be ≥ 1, got {self.stride}")
+        if self.max_width is not None and self.max_width < MIN_WIDTH:
+            raise RadarcastError(f"--max-width must be ≥ {MIN_WIDTH} px (or 0 for no limit), "
+                                 f"got {self.max_width}")
         if self.cmap not in COLOUR_MAPS:
             choices = ", ".join(COLOUR_MAPS)
             raise RadarcastError(f"unknown --cmap {self.cmap!r}; choose one of: {choices}")

@@ -36,7 +36,8 @@ def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
 
 
 def _method_rgb(panels: WindowPanels, m: int, k: int, scale: ColourScale, event) -> np.ndarray:
-    pred, valid = panels.preds[m, k], panels.pred_valid[m, k]
+    # hatched where the method gave no value or the truth has no data, as in Truth's panel
+    pred, valid = panels.preds[m, k], panels.pred_valid[m, k] & panels.mask_y[k]
     if event is None:
         return colourise(pred, valid, scale)
     return contingency_rgb(pred, panels.y[k], valid & panels.mask_y[k], event, scale)
@@ -51,7 +52,8 @@ def animation_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig)
     """The layout of one animation frame: Input, Truth and one column per method."""
     titles = ["Input", "Truth", *panels.methods]
     return Grid(1, len(titles), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
-                col_titles=titles, scale=scale, legend=_legend(scale, cfg))
+                col_titles=titles, scale=scale, legend=_legend(scale, cfg),
+                max_width=cfg.max_width)
 
 
 def animation_frames(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig):
@@ -100,7 +102,8 @@ def sheet_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> 
     rows = ["Input", "Truth", *panels.methods]
     return Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
                 col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
-                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1)
+                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1,
+                max_width=cfg.max_width)
 
 
 def contact_sheet(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> np.ndarray:

@@ -72,15 +72,35 @@ class Grid:
 
     The static parts are drawn once (:attr:`background`); :meth:`cell`, :meth:`stamp` and
     :meth:`info` fill a copy per frame. Cells take native-resolution RGB and upscale by
-    ``k`` (nearest neighbour).
+    ``k`` (nearest neighbour); with ``max_width`` the panels shrink (nearest neighbour,
+    aspect kept) until the whole canvas is at most that many pixels wide.
     """
 
     def __init__(self, n_rows: int, n_cols: int, shape: tuple[int, int], k: int, *,
                  title: str, col_titles: Sequence[str], row_titles: Sequence[str] = (),
                  scale: ColourScale, legend: Sequence[tuple[str, object]],
-                 titles_above: int = 0) -> None:
+                 titles_above: int = 0, max_width: int | None = None) -> None:
         self.k, self.shape, self.titles_above = k, shape, titles_above
-        self.h, self.w = shape[0] * k, shape[1] * k
+        args = (n_rows, n_cols, row_titles, scale, legend)
+        width = shape[1] * k
+        if max_width is not None and self._layout(width, *args) > max_width:
+            lo, hi = 1, width  # the widest panel whose canvas fits in max_width
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if self._layout(mid, *args) <= max_width else (lo, mid - 1)
+            width = lo
+        self._layout(width, *args)
+        self.resampled = (self.h, self.w) != (shape[0] * k, shape[1] * k)
+        if self.resampled:  # nearest-neighbour rows and columns of the native grid
+            self._rows = np.arange(self.h) * shape[0] // self.h
+            self._cols = np.arange(self.w) * shape[1] // self.w
+        self.background = self._draw(title, col_titles, row_titles, n_rows, n_cols,
+                                     (self.bar_x, self.bar_h), scale, legend)
+
+    def _layout(self, w: int, n_rows, n_cols, row_titles, scale, legend) -> int:
+        """Place everything for panels ``w`` px wide; returns the canvas width."""
+        self.w = w
+        self.h = max(1, round(self.shape[0] * w / self.shape[1]))
         self.fs = fs = int(np.clip(self.w // 24, 12, 28))
         self.line = fs + 8
         margin, self.gap = 12, 8
@@ -90,12 +110,11 @@ class Grid:
         self.pitch = (self.w + self.gap, self.h + self.line + self.gap // 2)
         grid_w = n_cols * self.pitch[0] - self.gap
         grid_h = n_rows * self.pitch[1] - self.gap // 2 + self.line  # + column titles
-        bar_x = self.x0 + grid_w + 2 * margin
-        bar_h, right_w, right_h = self._right_size(scale, legend, grid_h)
-        self.width = bar_x + right_w + margin
+        self.bar_x = self.x0 + grid_w + 2 * margin
+        self.bar_h, right_w, right_h = self._right_size(scale, legend, grid_h)
+        self.width = self.bar_x + right_w + margin
         self.height = max(self.y0 + grid_h, self.y0 + right_h) + margin
-        self.background = self._draw(title, col_titles, row_titles, n_rows, n_cols,
-                                     (bar_x, bar_h), scale, legend)
+        return self.width
 
     def _right_size(self, scale, legend, grid_h):
         fs, n = self.fs, len(scale.levels)
@@ -178,6 +197,9 @@ class Grid:
         if rgb is None:
             return
         y, x = self.box(r, c)
+        if self.resampled:  # shrunk to fit --max-width, or not an integer multiple
+            canvas[y : y + self.h, x : x + self.w] = rgb[self._rows][:, self._cols]
+            return
         h0, w0 = self.shape
         view = canvas[y : y + self.h, x : x + self.w].reshape(h0, self.k, w0, self.k, 3)
         assert np.shares_memory(view, canvas)  # reshape of a slice must stay a view

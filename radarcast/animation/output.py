@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from radarcast.animation.config import FORMATS, VIDEO_HINT
+from radarcast.animation.gif import encode_gif
 from radarcast.errors import RadarcastError
 
 
@@ -62,8 +63,7 @@ def write_output(path: str | os.PathLike, frames, fps: float = 4.0) -> Path:
         # GIF/PNG are encoded in memory and written by Python: a failed write (full or
         # read-only disk) is then one OSError, not a plugin retrying in its destructor
         if suffix == ".gif":
-            tmp.write_bytes(iio.imwrite("<bytes>", np.stack(list(frames)), extension=".gif",
-                                        duration=round(1000 / fps), loop=0))
+            tmp.write_bytes(encode_gif(frames, fps))  # one exact palette for all frames
         elif suffix == ".mp4":
             _write_mp4(tmp, frames, fps)
         else:

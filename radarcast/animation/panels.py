@@ -47,13 +47,19 @@ class WindowPanels:
 
 
 def choose_window(ds, n_in: int, n_out: int, split: str, window: int | None = None,
-                  time: str | None = None) -> int:
-    """The start frame of window number ``window`` of ``split``, or of the window whose
-    last input frame is at ``time`` (ISO-8601, any split)."""
+                  time: str | None = None, stride: int = 1) -> int:
+    """The start frame of window number ``window`` of ``split`` (counting every ``stride``-th
+    window, as forecast and evaluate select them), or of the window whose last input frame
+    is at ``time`` (ISO-8601, any split)."""
+    from radarcast.data.selection import select_windows
+
     if (window is None) == (time is None):
         raise RadarcastError("give exactly one of --window K or --time ISO-8601")
     if window is not None:
-        starts = ds.windows(n_in, n_out, split)
+        try:
+            starts = select_windows(ds, split, n_in, n_out, None, stride)
+        except RadarcastError:  # no window at all: said with the range below
+            starts = np.zeros(0, np.int64)
         if not 0 <= window < len(starts):
             have = f"windows 0..{len(starts) - 1}" if len(starts) else "no windows"
             raise RadarcastError(f"--window {window} is out of range: the {split} split of "

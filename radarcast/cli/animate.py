@@ -55,6 +55,10 @@ def animate(
                     ] = None,
     n_out: Annotated[int | None, typer.Option(help="Lead times (forecast file's or dataset's).")
                      ] = None,
+    stride: Annotated[int, typer.Option(
+        help="--window K counts every K-th window start of the split (as forecast does).")] = 1,
+    max_width: Annotated[int, typer.Option(
+        help="Widest output in px; panels shrink to fit (0: no limit).")] = 1600,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -67,7 +71,8 @@ def animate(
     from radarcast.animation import animate as run
 
     cfg = AnimateConfig(units=units, cmap=cmap, fps=fps, overlay=overlay, scale=scale,
-                        leads=_leads(leads), n_in=n_in, n_out=n_out, split=split)
+                        leads=_leads(leads), n_in=n_in, n_out=n_out, split=split,
+                        stride=stride, max_width=max_width or None)
     # A bar only on a terminal: elsewhere Rich leaves a blank line on stderr.
     bar = progress("animate", transient=True) if err_console.is_terminal else nullcontext()
     with bar as step:

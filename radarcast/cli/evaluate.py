@@ -9,13 +9,21 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, parse_floats, progress
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, parse_floats
+from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
 
 
 class UnitChoice(str, Enum):
     mmh = "mmh"
     dbz = "dbz"
     pixel = "pixel"
+
+
+class BootstrapUnit(str, Enum):
+    auto = "auto"
+    segment = "segment"
+    block = "block"
+    window = "window"
 
 
 class PresetChoice(str, Enum):
@@ -47,15 +55,27 @@ def evaluate(
     n_in: Annotated[int | None, typer.Option(help="Input frames (dataset default).")] = None,
     n_out: Annotated[int | None, typer.Option(help="Lead times (dataset default).")] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N windows.")] = None,
+    stride: Annotated[
+        int, typer.Option(help="Every K-th window start of each segment (1: every window).")
+    ] = 1,
     out: Annotated[
         Path, typer.Option(help="Folder for scores.json, scores.csv and skill.png.")
     ] = Path("scores"),
     bootstrap: Annotated[
-        int, typer.Option(help="Resample windows N times for 95% intervals (0: off).")
+        int, typer.Option(help="Resample N times for 95% intervals (0: off).")
     ] = 0,
+    bootstrap_unit: Annotated[
+        BootstrapUnit,
+        typer.Option(
+            help="What a resample draws: whole segments, moving blocks of windows, or single "
+            "windows; auto: segments when there are ≥ 10, else blocks (docs/metrics.md)."
+        ),
+    ] = BootstrapUnit.auto,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     threads: ThreadsOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Score forecasters on the same windows: CSI, HSS, POD, FAR, ETS, bias, MSE, B-MSE.
 
@@ -72,29 +92,31 @@ def evaluate(
 
         raise RadarcastError("give --preset or --thresholds, not both")
     output_paths(out, overwrite)  # refuse existing outputs before any work
+    kw = dict(
+        methods=method or ["persistence"],
+        forecasts=forecast or [],
+        thresholds=values,
+        units=units.value if values is not None else None,
+        preset=preset.value if preset is not None else None,
+        split=split,
+        n_in=n_in,
+        n_out=n_out,
+        limit=limit,
+        stride=stride,
+        bootstrap=bootstrap,
+        bootstrap_unit=bootstrap_unit.value,
+        seed=seed,
+    )
     with ExitStack() as stack:
-        bar = []
+        on_step = lazy_bar(stack, "scoring windows")
+        if sharded(workers, scheduler):
+            from radarcast.parallel.engine import open_runner
+            from radarcast.parallel.evaluate import evaluate_sharded
 
-        def on_step(done: int, total: int) -> None:
-            if not bar:  # open the bar only once scoring starts, after every input check
-                bar.append(stack.enter_context(progress("scoring windows", transient=True)))
-            bar[0](done, total)
-
-        scores = run_evaluate(
-            dataset,
-            methods=method or ["persistence"],
-            forecasts=forecast or [],
-            thresholds=values,
-            units=units.value if values is not None else None,
-            preset=preset.value if preset is not None else None,
-            split=split,
-            n_in=n_in,
-            n_out=n_out,
-            limit=limit,
-            bootstrap=bootstrap,
-            seed=seed,
-            progress=on_step,
-        )
+            runner = stack.enter_context(open_runner(workers, scheduler))
+            scores = evaluate_sharded(dataset, runner, progress=on_step, **kw)
+        else:
+            scores = run_evaluate(dataset, progress=on_step, **kw)
     paths = scores.write(out, overwrite=overwrite)
     render_scores(scores)
     console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
@@ -132,7 +154,8 @@ def render_scores(scores) -> None:
 def _render_bootstrap(scores) -> None:
     b = scores.bootstrap
     console.print(
-        f"95% intervals from {b['n']} window resamples (seed {b['seed']}), CSI mean over leads:"
+        f"95% intervals from {b['n']} resamples (seed {b['seed']}) of "
+        f"{b['scheme']['description']}, CSI mean over leads:"
     )
     for name, entry in b["methods"].items():
         for k, label in enumerate(scores.thresholds.labels):

@@ -9,12 +9,16 @@ from typing import Annotated
 import typer
 
 from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, progress
+from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
 from radarcast.errors import RadarcastError
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
 SplitOpt = Annotated[str, typer.Option(help="Windows of this split: train, val, test or all.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Forecast only the first N windows.")]
+StrideOpt = Annotated[
+    int, typer.Option(help="Every K-th window start of each segment (1: every window).")
+]
 BatchOpt = Annotated[int | None, typer.Option(help="Windows per call (method default).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (ROVER and checkpoints).")]
 NInOpt = Annotated[int | None, typer.Option(help="Input frames per window (dataset default).")]
@@ -56,9 +60,14 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
     from radarcast.forecasters import plan_windows, resolve, write_forecast
 
     check_output(output, kw["overwrite"])
+    if sharded(kw["workers"], kw["scheduler"]):
+        if options.get("members") is not None or "centre" in options or spec == "pysteps:steps":
+            raise RadarcastError("--workers/--scheduler do not split ensemble forecasts yet")
+        _run_sharded(dataset_path, spec, options, output, **kw)
+        return
     with open_dataset(dataset_path) as ds:
         fc = resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"], options=options)
-        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"])  # fail before the bar
+        plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"], kw["stride"])  # fail early
         t0 = time.perf_counter()
         with progress(f"{fc.name} forecast") as bar:
             path = write_forecast(
@@ -68,6 +77,7 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
                 split=kw["split"],
                 n_in=kw["n_in"],
                 limit=kw["limit"],
+                stride=kw["stride"],
                 batch_size=kw["batch_size"],
                 overwrite=kw["overwrite"],
                 progress=bar,
@@ -79,6 +89,41 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
         n = len(f.starts)
     console.print(
         f"[bold]{fc.name}[/]: {n} windows × {fc.n_out} leads of split {kw['split']} "
+        f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} windows/s) → {path}"
+    )
+
+
+def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> None:
+    """The same forecast file, its windows spread over worker processes or a Dask cluster."""
+    from contextlib import ExitStack
+
+    from radarcast.data.forecast_file import open_forecast
+    from radarcast.parallel.engine import open_runner
+    from radarcast.parallel.forecast import write_forecast_sharded
+
+    t0 = time.perf_counter()
+    with open_runner(kw["workers"], kw["scheduler"]) as runner, ExitStack() as stack:
+        path = write_forecast_sharded(
+            dataset_path,
+            spec,
+            output,
+            runner,
+            options=options,
+            split=kw["split"],
+            n_in=kw["n_in"],
+            n_out=kw["n_out"],
+            limit=kw["limit"],
+            batch_size=kw["batch_size"],
+            overwrite=kw["overwrite"],
+            stride=kw["stride"],
+            progress=lazy_bar(stack, f"{spec} forecast"),
+        )
+        where = runner.where
+    seconds = time.perf_counter() - t0
+    with open_forecast(path) as f:
+        n, name, n_out = len(f.starts), f.method, f.n_out
+    console.print(
+        f"[bold]{name}[/]: {n} windows × {n_out} leads of split {kw['split']} on {where} "
         f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} windows/s) → {path}"
     )
 
@@ -96,6 +141,7 @@ def forecast(
     ] = "persistence",
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
@@ -105,6 +151,8 @@ def forecast(
     members: MembersOpt = None,
     seed: SeedOpt = 0,
     centre: CentreOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
     apply_threads(threads)
@@ -117,10 +165,13 @@ def forecast(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,
         overwrite=overwrite,
+        workers=workers,
+        scheduler=scheduler,
     )
 
 
@@ -153,6 +204,7 @@ def rover(
     ] = None,
     split: SplitOpt = "test",
     limit: LimitOpt = None,
+    stride: StrideOpt = 1,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     n_in: NInOpt = None,
@@ -162,6 +214,8 @@ def rover(
     members: MembersOpt = None,
     seed: SeedOpt = 0,
     centre: CentreOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """ROVER (variational optical flow + semi-Lagrangian extrapolation) on a split's windows.
 
@@ -194,8 +248,11 @@ def rover(
         output,
         split=split,
         limit=limit,
+        stride=stride,
         batch_size=batch_size,
         n_in=n_in,
         n_out=n_out,
         overwrite=overwrite,
+        workers=workers,
+        scheduler=scheduler,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from radarcast.data.georef import Georef, georef_from_attrs
 from radarcast.data.schema import MAX_FRAMES, MAX_PIXELS, SCHEMA, SPLITS, format_time, split_code
 from radarcast.data.units import Units
 from radarcast.data.validation import (
@@ -251,6 +252,11 @@ class RadarDataset:
                 "windows": int(len(self.windows(n_in, n_out, name))),
             }
         return out
+
+    @property
+    def georef(self) -> Georef | None:
+        """Where the grid lies (CRS, edges, pixel size), or None for pixel coordinates."""
+        return georef_from_attrs(self.attrs, str(self.path))
 
     def identity(self) -> dict:
         """Path and a content hash of the frames' shape and time axis."""

@@ -8,9 +8,14 @@ Layout::
     valid    bool, pred's shape          only when some predicted pixel is unknown (NaN)
     start    int64 (N,)                  the dataset window start index each row answers
 
+    analysis_time int64 (N,)          valid time of each window's last input frame, s since
+                                      1970 (files written before it lack it)
+
 Attributes: schema, method, config (JSON), n_in, n_out, split, dataset_path,
 dataset_hash (see :meth:`RadarDataset.identity`), created_by, created_at; members for an
-ensemble file only (a deterministic file is exactly as before).
+ensemble file only; and, copied from the dataset so that the file can be exported alone,
+timestep_s, the pixel scale (dbz_gain, dbz_offset, zr_a, zr_b) and its geo-reference
+(``geo_*``, see :mod:`radarcast.data.georef`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import h5py
 import numpy as np
 
 from radarcast import __version__
+from radarcast.data.georef import Georef, dataset_georef, georef_from_attrs
 from radarcast.data.store import (
     check_output,
     chunk_shape,
@@ -96,7 +102,22 @@ class ForecastWriter:
         )
         if self.members is not None:
             self._file.attrs["members"] = self.members
+        self._copy_context(dataset, n_in)
         self._written = 0
+
+    def _copy_context(self, dataset, n_in: int) -> None:
+        """Analysis times, time step, pixel scale and geo-reference of the dataset."""
+        times = getattr(dataset, "times", None)
+        if times is not None and len(self.starts):
+            t = np.asarray(times, dtype=np.int64)[self.starts + int(n_in) - 1]
+            self._file.create_dataset("analysis_time", data=t, track_times=False)
+        if getattr(dataset, "timestep_s", None):
+            self._file.attrs["timestep_s"] = int(dataset.timestep_s)
+        if getattr(dataset, "units", None) is not None:
+            self._file.attrs.update(dataset.units.attrs())
+        georef = dataset_georef(dataset)
+        if georef is not None:
+            self._file.attrs.update(georef.attrs())
 
     def __enter__(self) -> ForecastWriter:
         return self
@@ -150,9 +171,7 @@ class ForecastWriter:
                 fillvalue=True,
                 track_times=False,
             )
-        row = np.nan_to_num(values)  # float32, a copy
-        np.rint(row, out=row)
-        np.clip(row, 0, 255, out=row)
+        row = np.nan_to_num(stored_pixels(values))  # NaN → 0 under a False 'valid'
         self._pred[where] = row.astype(np.uint8)
         if self._valid is not None:
             self._valid[where] = valid
@@ -218,6 +237,7 @@ class ForecastFile:
         self.starts = start[...].astype(np.int64)
         self.shape = pred.shape
         self.grid = tuple(pred.shape[-2:])
+        self._read_context(a, f, where)
         self.has_valid = "valid" in f
         if self.has_valid:
             valid = _array(f, "valid", where)
@@ -225,6 +245,24 @@ class ForecastFile:
                 raise RadarcastError(
                     f"{where}: 'valid' must be bool {pred.shape}, got {valid.dtype} {valid.shape}"
                 )
+
+    def _read_context(self, a, f, where: str) -> None:
+        """What files since the geo-reference carry; None where a file lacks it."""
+        from radarcast.data.units import Units
+
+        self.georef: Georef | None = georef_from_attrs(a, where)
+        self.timestep_s = int(a["timestep_s"]) if "timestep_s" in a else None
+        self.units = (
+            Units.from_attrs(a)
+            if all(k in a for k in ("dbz_gain", "dbz_offset", "zr_a", "zr_b"))
+            else None
+        )
+        self.analysis_times = None
+        if "analysis_time" in f:
+            t = _array(f, "analysis_time", where)
+            if t.shape != (len(self.starts),):
+                raise RadarcastError(f"{where}: 'analysis_time' must hold one time per window")
+            self.analysis_times = t[...].astype(np.int64)
 
     def close(self) -> None:
         if self._file is not None:
@@ -277,6 +315,22 @@ class ForecastFile:
         except OSError as e:  # a damaged chunk: the file, not the caller, is at fault
             raise RadarcastError(f"{self.path}: cannot read predictions ({e})") from None
         return out
+
+
+def stored_pixels(values: np.ndarray) -> np.ndarray:
+    """Float pixels as a forecast file stores and returns them: rounded to the nearest
+    integer (half to even), clipped to 0…255, float32, NaN kept where not finite.
+
+    The forecast writer stores these (as uint8 with a validity mask) and ``evaluate`` scores
+    live forecasts through the same function, so a method scored live and the same method
+    read back from its file give identical counts.
+    """
+    out = np.array(values, dtype=np.float32)  # a copy
+    finite = np.isfinite(out)
+    np.rint(out, out=out)
+    np.clip(out, 0, 255, out=out)
+    out[~finite] = np.nan
+    return out
 
 
 def _attr(attrs, name: str, where: str, required: bool = True):

@@ -64,6 +64,8 @@ class PreprocessConfig:
     max_start_end_corr: float | None = None
     overwrite: bool = False
     compression_level: int = 1
+    crs: str | None = None  # CRS of plain images (EPSG:..., PROJ or WKT), with ``bounds``
+    bounds: tuple[float, float, float, float] | None = None  # outer edges x0, y0, x1, y1
 
     def zr_source(self) -> tuple[float | None, float | None, str]:
         """The dataset's Z–R (a, b) and where it comes from, first found of: ``--zr-a/--zr-b``;
@@ -113,6 +115,8 @@ class PreprocessConfig:
                 raise RadarcastError(f"--nodata values must be 0..255, got {v}")
         if self.timestep_s <= 0:
             raise RadarcastError(f"--timestep must be positive, got {self.timestep_s}")
+        if (self.crs is None) != (self.bounds is None):
+            raise RadarcastError("give --crs and --bounds together")
 
 
 # --------------------------------------------------------------------------- per frame
@@ -204,6 +208,58 @@ def resize(frame: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int]):
     return np.where(m, out, np.uint8(0)), m
 
 
+# --------------------------------------------------------------------------- georef
+def input_georef(raw: RawFrame, config: PreprocessConfig):
+    """The geo-reference of the raw grid of ``raw``: from --crs/--bounds when given, else
+    the reader's (pysteps' metadata), else None."""
+    from radarcast.data.georef import Georef
+
+    if config.crs is not None:
+        return Georef.from_bounds(config.crs, config.bounds, raw.frame.shape)
+    return raw.georef
+
+
+class SameGrid:
+    """Checks that every frame lies on the first frame's grid (shape and geo-reference);
+    ``shapes=False`` leaves a shape mismatch to the dataset writer's message."""
+
+    def __init__(self, shapes: bool = True) -> None:
+        self.first: RawFrame | None = None
+        self.shapes = shapes
+
+    def __call__(self, raw: RawFrame) -> None:
+        if self.first is None:
+            self.first = raw
+            return
+        h, w = self.first.frame.shape
+        if raw.frame.shape != (h, w):
+            if self.shapes:
+                raise RadarcastError(
+                    f"inputs are of different grids: {self.first.name} is {h}x{w}, "
+                    f"{raw.name} is {raw.frame.shape[0]}x{raw.frame.shape[1]}"
+                )
+        elif raw.georef != self.first.georef:
+            raise RadarcastError(
+                f"inputs are of different grids: {raw.name} has another geo-reference "
+                f"than {self.first.name}"
+            )
+
+
+def output_georef(georef, config: PreprocessConfig, shape):
+    """``georef`` of the raw (H, W) grid ``shape`` after --crop and --downsample/--resize."""
+    if georef is None:
+        return None
+    georef.check_shape(shape, "the input grid")
+    if config.crop is not None:
+        y0, y1, x0, x1 = config.crop
+        georef, shape = georef.crop(y0, y1, x0, x1), (y1 - y0, x1 - x0)
+    if config.downsample > 1:
+        georef = georef.downsample(config.downsample, shape)
+    elif config.resize is not None:
+        georef = georef.resize(shape, config.resize)
+    return georef
+
+
 # --------------------------------------------------------------------------- driver
 def assign_times(items: Iterator[RawFrame], start: int, step: int) -> Iterator[RawFrame]:
     """Give frames without a time one: ``start`` then one ``step`` later each, with one
@@ -254,19 +310,51 @@ def prefetch(items: Iterable, depth: int = 8) -> Iterator:
         stop.set()
 
 
+Decoder = Callable[[str, list[Path], ReadOptions, PreprocessConfig], Iterator[tuple]]
+
+
+def transformed(kind: str, paths: list[Path], opts: ReadOptions, config: PreprocessConfig):
+    """(raw, frame, mask) of each input frame on the target scale, in order; times as read
+    (None where the names carry none)."""
+    transform = FrameTransform(config, convert=kind != "pysteps")  # pysteps: already there
+    return ((raw, *transform(raw)) for raw in READERS[kind](paths, opts))
+
+
+def with_times(decoded: Iterable[tuple], config: PreprocessConfig) -> Iterator[tuple]:
+    """:func:`assign_times` over a stream of (raw, frame, mask)."""
+    decoded = iter(decoded)
+    pending: list = []
+
+    def raws() -> Iterator[RawFrame]:
+        for raw, frame, mask in decoded:
+            pending.append((frame, mask))
+            yield raw
+
+    for raw in assign_times(raws(), parse_time(config.start), config.timestep_s):
+        yield (raw, *pending.pop())
+
+
+def decode_frames(kind: str, paths: list[Path], opts: ReadOptions, config: PreprocessConfig):
+    """The one-process decoder: read and transform in a background thread, ahead of the
+    writer."""
+    return prefetch(with_times(transformed(kind, paths, opts, config), config))
+
+
 def preprocess(
     inputs: list[str | os.PathLike],
     output: str | os.PathLike,
     config: PreprocessConfig = PreprocessConfig(),
     progress: ProgressFn | None = None,
     warn: Callable[[str], None] | None = None,
+    decoder: Decoder | None = None,
 ) -> Path:
     """Read ``inputs``, convert them per ``config`` and write the dataset ``output``.
 
     Returns the output path. Raises RadarcastError (naming the input) for bad input and
     when no split would hold a window of ``n_in + n_out`` frames; in that case, or when
     interrupted, nothing is left under ``output``. ``warn`` receives one line for each
-    problem that does not stop the run (a requested split without a window).
+    problem that does not stop the run (a requested split without a window). ``decoder``
+    replaces :func:`decode_frames` (radarcast.parallel decodes on worker processes).
     """
     config.check()
     kind, importer = get_reader(config.format)
@@ -282,9 +370,6 @@ def preprocess(
         target=target,
     )
     total = count_frames(kind, paths, opts)
-    # pysteps frames arrive already on the target scale
-    transform = FrameTransform(config, convert=kind != "pysteps")
-    items = assign_times(READERS[kind](paths, opts), parse_time(config.start), config.timestep_s)
     source = f"{kind}{':' + importer if importer else ''}: " + ", ".join(str(p) for p in inputs)
     with DatasetWriter(
         output,
@@ -297,9 +382,10 @@ def preprocess(
         compression_level=config.compression_level,
         command=" ".join(sys.argv),
     ) as writer:
-        ready = prefetch((raw, *transform(raw)) for raw in items)
-        times, starts = [], []
+        ready = (decoder or decode_frames)(kind, paths, opts, config)
+        times, starts, same_grid = [], [], SameGrid(shapes=False)
         for i, (raw, frame, mask) in enumerate(ready):
+            same_grid(raw)
             writer.append(frame, raw.time, mask, new_segment=raw.new_segment, name=raw.name)
             times.append(raw.time)
             starts.append(raw.new_segment)
@@ -313,4 +399,9 @@ def preprocess(
         for note in notes if warn is not None else ():
             warn(note)
         zr_origin = f"{describe_zr(target)} from {config.zr_source()[2]}"
-        return writer.finish(config.split, extra_attrs={"input_kind": kind, "zr_source": zr_origin})
+        extra = {"input_kind": kind, "zr_source": zr_origin}
+        first = same_grid.first
+        georef = output_georef(input_georef(first, config), config, first.frame.shape)
+        if georef is not None:
+            extra.update(georef.attrs())
+        return writer.finish(config.split, extra_attrs=extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from radarcast.bootstrap import resample
 from radarcast.errors import RadarcastError
 from radarcast.evaluation.outputs import MethodScores
 from radarcast.metrics import csi, hss, nanmean
@@ -12,21 +13,33 @@ from radarcast.metrics import csi, hss, nanmean
 
 # --------------------------------------------------------------------------- bootstrap
 def bootstrap_intervals(
-    results: list[MethodScores], n: int, seed: int = 0, against: tuple[str, ...] = ()
+    results: list[MethodScores], n: int, seed: int = 0, against: tuple[str, ...] = (), *,
+    starts: np.ndarray | None = None, segments: np.ndarray | None = None,
+    length: int | None = None, unit: str = "auto",
 ) -> dict:
-    """95% percentile intervals of mean-over-leads CSI/HSS per threshold, and of each
-    method's difference to persistence (the first of ``results``) and to the methods named in
-    ``against``, from ``n`` resamples of windows (paired: every method uses the same
-    resampled windows)."""
+    """95% percentile intervals of mean-over-leads CSI/HSS per threshold (and per lead), and
+    of each method's difference to persistence (the first of ``results``) and to the methods
+    named in ``against``, from ``n`` paired resamples (every method uses the same ones).
+
+    ``starts``, ``segments`` (per window) and ``length`` (n_in + n_out) let the resamples
+    keep the windows' dependence: ``unit`` 'auto', 'segment', 'block' or 'window'
+    (:mod:`radarcast.bootstrap`); without them single windows are resampled. The scheme is
+    written into the result next to the intervals."""
     if n < 0:
         raise RadarcastError(f"--bootstrap must be ≥ 0, got {n}")
-    stats = paired_bootstrap({r.name: r.acc.counts for r in results}, n, seed)
+    counts = {r.name: r.acc.counts for r in results}
+    n_win = len(next(iter(counts.values())))
+    if starts is None:
+        starts, segments, length, unit = np.arange(n_win), np.zeros(n_win), 1, "window"
+    weights, scheme = resample(starts, segments, length, n, seed, unit)
+    stats = paired_bootstrap(counts, n, seed, weights=weights)
     refs = [results[0].name, *(a for a in against if a in stats and a != results[0].name)]
-    out = {"n": n, "seed": seed, "level": 0.95, "resampled": "windows (paired across methods)",
+    out = {"n": n, "seed": seed, "level": 0.95, "scheme": scheme.to_dict(),
+           "resampled": f"{scheme.describe()} (paired across methods)",
            "statistic": "mean over lead times of per-lead pooled score, per threshold",
            "methods": {}}
     for name, st in stats.items():
-        entry = {}
+        entry = {"csi_per_lead": interval(st["csi_per_lead"])}
         for score in ("csi", "hss"):
             entry[score] = interval(st[score])
             for ref in refs:
@@ -36,31 +49,40 @@ def bootstrap_intervals(
     return out
 
 
-def paired_bootstrap(counts: dict[str, np.ndarray], n: int, seed: int = 0) -> dict:
+def paired_bootstrap(
+    counts: dict[str, np.ndarray], n: int, seed: int = 0, weights: np.ndarray | None = None
+) -> dict:
     """Bootstrap samples of the mean-over-leads CSI and HSS per threshold.
 
     ``counts`` maps each method to its per-window contingency counts (W, L, K, 4), the same
-    W windows in the same order for all. Every method is resampled with the same ``n`` draws
-    of W windows with replacement (paired), so differences between methods keep their
-    correlation. Returns name → {"csi": (n, K), "hss": (n, K)}.
+    W windows in the same order for all. Every method is resampled with the same ``n``
+    resamples (paired), so differences between methods keep their correlation: ``weights``
+    (n, W), how often each window is in each resample (:func:`radarcast.bootstrap.resample`:
+    whole segments or moving blocks), or, when None, ``n`` draws of W single windows with
+    replacement. Returns name → {"csi": (n, K), "hss": (n, K), "csi_per_lead": (n, L, K)}.
     """
     n_win = len(next(iter(counts.values())))
-    mult = np.random.default_rng(seed).multinomial(n_win, np.full(n_win, 1.0 / n_win), size=n)
+    if weights is None:
+        rng = np.random.default_rng(seed)
+        weights = rng.multinomial(n_win, np.full(n_win, 1.0 / n_win), size=n)
     stats = {}
     for name, c in counts.items():
-        boot = np.einsum("nw,wlkc->nlkc", mult, c)  # (n, L, K, 4)
-        stats[name] = {"csi": nanmean(csi(boot), axis=1), "hss": nanmean(hss(boot), axis=1)}
+        boot = np.einsum("nw,wlkc->nlkc", weights, c)  # (n, L, K, 4)
+        per_lead = csi(boot)  # (n, L, K)
+        stats[name] = {"csi": nanmean(per_lead, axis=1), "hss": nanmean(hss(boot), axis=1),
+                       "csi_per_lead": per_lead}
     return stats
 
 
 def interval(samples: np.ndarray, level: float = 0.95) -> dict:
-    """Percentile interval per column of (n, K) bootstrap samples, skipping NaN samples:
-    {"low": (K,), "high": (K,)}, NaN where a column has no finite sample."""
-    ok = np.isfinite(samples)
-    lo = np.full(samples.shape[1], np.nan)
+    """Percentile interval per column of (n, ...) bootstrap samples, skipping NaN samples:
+    {"low": (...), "high": (...)}, NaN where a column has no finite sample."""
+    flat = samples.reshape(len(samples), -1)
+    ok = np.isfinite(flat)
+    lo = np.full(flat.shape[1], np.nan)
     hi = lo.copy()
     tail = 50 * (1 - level)
-    for k in range(samples.shape[1]):
+    for k in range(flat.shape[1]):
         if ok[:, k].any():
-            lo[k], hi[k] = np.percentile(samples[ok[:, k], k], [tail, 100 - tail])
-    return {"low": lo, "high": hi}
+            lo[k], hi[k] = np.percentile(flat[ok[:, k], k], [tail, 100 - tail])
+    return {"low": lo.reshape(samples.shape[1:]), "high": hi.reshape(samples.shape[1:])}

@@ -116,6 +116,8 @@ CONVENTIONS = {
                    "w = 1,1,2,5,10,30 for truth rain rate edges 0.5,2,5,10,30 mm/h",
     "hss": "2(H*R - M*F) / ((H+M)(M+R) + (H+F)(F+R))",
     "reference": "persistence is always scored as the reference, also when not asked for",
+    "live_forecasts": "rounded to integer pixels and clipped to 0-255 before scoring, as a "
+                      "forecast file stores them, so live and file scores agree exactly",
     "docs": "docs/metrics.md",
 }
 
@@ -155,6 +157,15 @@ def _method_doc(m: MethodScores) -> dict:
             "mean_over_leads": _plain(mean)}
 
 
+def _threshold_dbz(s: Scores) -> list[float]:
+    """The thresholds in dBZ: what the dataset's pixel scale (and, for mm/h, its Z–R) made of
+    them."""
+    from radarcast.data.units import Units
+
+    return [float(v) for v in Units.from_attrs(s.dataset["units"]).pixel_to_dbz(
+        np.asarray(s.thresholds.pixels, dtype=float))]
+
+
 def _json_doc(s: Scores) -> dict:
     from radarcast import __version__
 
@@ -167,7 +178,8 @@ def _json_doc(s: Scores) -> dict:
         "split": s.split, "n_in": s.n_in, "n_out": s.n_out, "timestep_s": s.timestep_s,
         "window_starts": s.starts.tolist(),
         "thresholds": {"values": list(s.thresholds.values), "units": s.thresholds.unit,
-                       "pixels": list(s.thresholds.pixels)},
+                       "pixels": list(s.thresholds.pixels), "dbz": _threshold_dbz(s),
+                       "zr": s.dataset.get("zr")},
         "lead_min": s.lead_min,
         "count_cells": ["hits", "misses", "false_alarms", "correct_negatives"],
         "count_layout": "per_lead.counts[lead][threshold][cell]",
@@ -185,6 +197,9 @@ _ERROR_UNITS = {"mse": "(pixel/255)^2", "mae": "pixel/255", "mse_mmh": "(mm/h)^2
 def _csv_rows(s: Scores):
     cells = ("hits", "misses", "false_alarms", "correct_negatives")
     unit = s.thresholds.unit
+    zr = s.dataset.get("zr") or "none"
+    for t, dbz in zip(s.thresholds.values, _threshold_dbz(s), strict=True):
+        yield "(threshold)", "", t, unit, f"dbz ({zr})", dbz  # which dBZ the threshold became
     for m in s.methods:
         r = m.result()
         leads = [*s.lead_min, "mean"]
@@ -226,18 +241,29 @@ def _plot(s: Scores, path: Path) -> None:
 
     k = len(s.thresholds.values)
     fig, axes = plt.subplots(2, k, figsize=(3.2 * k + 1, 6), squeeze=False, sharex=True)
+    boot = (s.bootstrap or {}).get("methods", {})
     for m in s.methods:
         r = m.result()
+        band = boot.get(m.name, {}).get("csi_per_lead")
         for j in range(k):
             for i, score in enumerate(("csi", "hss")):
-                axes[i, j].plot(s.lead_min, r[score][:, j], marker=".", label=m.name)
+                line = axes[i, j].plot(s.lead_min, r[score][:, j], marker=".", label=m.name)[0]
+                if i == 0 and band is not None:  # the bootstrap's 95% interval per lead
+                    lo, hi = np.asarray(band["low"])[:, j], np.asarray(band["high"])[:, j]
+                    axes[0, j].errorbar(s.lead_min, r["csi"][:, j],
+                                        yerr=[r["csi"][:, j] - lo, hi - r["csi"][:, j]],
+                                        fmt="none", ecolor=line.get_color(), alpha=0.6,
+                                        capsize=2)
     for j, label in enumerate(s.thresholds.labels):
         axes[0, j].set_title(f"≥ {label}")
         axes[1, j].set_xlabel("lead time (min)")
     axes[0, 0].set_ylabel("CSI")
     axes[1, 0].set_ylabel("HSS")
     axes[0, -1].legend(fontsize="small")
-    fig.suptitle(f"{Path(s.dataset['path']).name} · {s.split} · {len(s.starts)} windows")
+    title = f"{Path(s.dataset['path']).name} · {s.split} · {len(s.starts)} windows"
+    if s.bootstrap:
+        title += f"\nCSI bars: 95% intervals, {s.bootstrap['scheme']['description']}"
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

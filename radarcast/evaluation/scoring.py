@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from radarcast import forecasters
+from radarcast.data.forecast_file import stored_pixels
 from radarcast.data.store import RadarDataset
 from radarcast.errors import RadarcastError
 from radarcast.evaluation.thresholds import MEMORY_PER_BATCH
@@ -82,8 +83,8 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
     for batch in _batches(ds, starts, n_in + n_out):
         x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
         for src, res in zip(sources, results, strict=True):
-            if "forecaster" in src:
-                pred = forecasters.run_batched(src["forecaster"], x)
+            if "forecaster" in src:  # rounded as a forecast file stores it: same counts
+                pred = stored_pixels(forecasters.run_batched(src["forecaster"], x))
             else:
                 ff = src["file"]
                 pred = ff.pred([ff.row_of(int(s)) for s in batch])[:, :n_out]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radarcast.data.store import RadarDataset, split_code
+from radarcast.data.store import RadarDataset
 from radarcast.errors import RadarcastError
 
 
@@ -17,23 +17,10 @@ def _lengths(ds: RadarDataset, n_in: int | None, n_out: int | None) -> tuple[int
 
 
 def select_windows(
-    ds: RadarDataset, split: str, n_in: int, n_out: int, limit: int | None
+    ds: RadarDataset, split: str, n_in: int, n_out: int, limit: int | None, stride: int = 1
 ) -> np.ndarray:
-    """Start indices of the scored windows; RadarcastError when there are none."""
-    code = split_code(split)
-    starts = ds.windows(n_in, n_out, split)
-    if not len(starts):
-        sel = np.ones(ds.n_frames, bool) if code is None else ds.splits == code
-        if not sel.any():
-            raise RadarcastError(f"{ds.path}: split {split!r} is empty (no frames)")
-        seg = ds.segments[sel]
-        longest = int(np.max(np.unique(seg, return_counts=True)[1]))
-        raise RadarcastError(
-            f"{ds.path}: n_in + n_out = {n_in + n_out} frames is longer than every segment of "
-            f"split {split!r} (longest: {longest} frames)"
-        )
-    if limit is not None:
-        if limit < 1:
-            raise RadarcastError(f"--limit must be ≥ 1, got {limit}")
-        starts = starts[:limit]
-    return starts
+    """Start indices of the scored windows (:func:`radarcast.data.selection.select_windows`,
+    the selection every command shares); RadarcastError when there are none."""
+    from radarcast.data.selection import select_windows as shared
+
+    return shared(ds, split, n_in, n_out, limit, stride)
