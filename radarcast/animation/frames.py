@@ -1,5 +1,4 @@
-"""Panels → RGB frames: the animation's frames and the contact sheet.
-"""
+"""Panels → RGB frames: the animation's frames and the contact sheet."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What an animation shows: one window's input, truth and predictions (:class:`WindowPanels`).
-"""
+"""What an animation shows: one window's input, truth and predictions (:class:`WindowPanels`)."""
 
 from __future__ import annotations
 
