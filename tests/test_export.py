@@ -127,7 +127,10 @@ def test_zarr_round_trip(mch):
         app, ["export", str(tmp / "fc.h5"), "-o", str(tmp / "fc.zarr"), "--units", "dBZ"]
     )
     assert r.exit_code == 0, r.output
-    with xr.open_zarr(tmp / "fc.zarr", consolidated=False) as z, xr.open_dataset(tmp / "fc.nc") as nc:
+    with (
+        xr.open_zarr(tmp / "fc.zarr", consolidated=False) as z,
+        xr.open_dataset(tmp / "fc.nc") as nc,
+    ):
         assert z["reflectivity"].attrs["units"] == "dBZ"
         np.testing.assert_array_equal(z["x"].values, nc["x"].values)
         assert z["reflectivity"].shape == nc["precip_intensity"].shape
@@ -176,3 +179,83 @@ def test_bad_exports_one_line_and_nothing_written(tiny_dataset, tmp_path):
         assert r.exit_code == 1, (args, r.output)
         assert message in " ".join(r.output.split()), r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]
+
+
+def test_ensemble_forecast_file_exports_its_members(tiny_dataset, tmp_path):
+    from radarcast.data.dataset import open_dataset
+    from radarcast.data.forecast_file import ForecastWriter
+
+    rng = np.random.default_rng(0)
+    pred = rng.integers(0, 200, (2, 3, 4, 64, 64)).astype(np.float32)  # (N, M, n_out, H, W)
+    with open_dataset(tiny_dataset) as ds:
+        starts = ds.windows(3, 4)[:2]
+        with ForecastWriter(
+            tmp_path / "e.h5",
+            ds,
+            starts,
+            method="ens",
+            config={},
+            n_in=3,
+            n_out=4,
+            split=None,
+            members=3,
+        ) as w:
+            w.write(pred)
+            w.finish()
+        times = ds.times[starts + 2]
+    r = CliRunner().invoke(
+        app, ["export", str(tmp_path / "e.h5"), "-o", str(tmp_path / "e.nc"), "--units", "pixel"]
+    )
+    assert r.exit_code == 0, r.output
+    with xr.open_dataset(tmp_path / "e.nc") as ds:
+        v = ds["pixel"]
+        assert v.dims == ("time", "lead_time", "member", "y", "x") and "crs" not in ds
+        assert ds.sizes["member"] == 3
+        np.testing.assert_array_equal(v.values, pred.transpose(0, 2, 1, 3, 4))
+        assert (ds["time"].values.astype("datetime64[s]").astype(np.int64) == times).all()
+
+
+PYSTEPS_EXPORT = """
+import contextlib, io, sys
+from datetime import datetime
+import numpy as np
+with contextlib.redirect_stdout(io.StringIO()):
+    from pysteps import io as pio
+rain, _, meta = pio.get_method("mch_gif", "importer")(sys.argv[1], product="AQC", unit="mm",
+                                                      accutime=5.0)
+meta = dict(meta, unit="mm/h")
+exp = pio.initialize_forecast_exporter_netcdf(sys.argv[2], "pysteps", datetime(2015, 5, 15, 15, 55),
+                                               5, 2, rain.shape, meta, n_ens_members=1)
+pio.export_forecast_dataset(np.stack([rain * 12, rain * 12]), exp)
+pio.close_forecast_files(exp)
+"""
+
+
+def test_evaluate_scores_a_pysteps_netcdf_nowcast_like_radarcast(mch):
+    """pysteps' exporter writes persistence of the 3rd frame; scored through radarcast's
+    conventions it gives exactly the counts of radarcast's own persistence."""
+    import json
+
+    tmp, _, _ = mch
+    gif = sorted((tmp / "in").iterdir())[2]
+    r = subprocess.run(
+        [sys.executable, "-c", PYSTEPS_EXPORT, str(gif), str(tmp)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    r = cli(
+        "evaluate",
+        tmp / "mch.h5",
+        "--forecast",
+        tmp / "pysteps.nc",
+        "--method",
+        "persistence",
+        "--split",
+        "test",
+        "--out",
+        tmp / "scores",
+    )
+    assert r.returncode == 0, r.stderr
+    methods = json.loads((tmp / "scores" / "scores.json").read_text())["methods"]
+    assert [m["source"] for m in methods][1].endswith("pysteps.nc")
+    ours, theirs = (m["per_lead"]["counts"] for m in methods)
+    assert np.asarray(ours).sum() > 0 and ours == theirs

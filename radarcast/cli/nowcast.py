@@ -53,12 +53,21 @@ class _Maker:
         self.timings: dict[str, float] = {}
 
     def forecaster(self, inputs):
+        from radarcast.errors import RadarcastError
         from radarcast.forecasters import resolve
 
         key = (inputs.shape[1:], inputs.units)
         if key not in self._cache:
             self._cache.clear()
-            self._cache[key] = resolve(self.method, inputs, n_out=self.leads, options=self.options)
+            try:
+                fc = resolve(self.method, inputs, n_out=self.leads, options=self.options)
+            except RadarcastError as e:
+                if "members" not in self.options:
+                    raise
+                raise RadarcastError(f"--members: {self.method} makes no ensemble ({e})") from None
+            if "members" in self.options and not getattr(fc, "members", None):
+                raise RadarcastError(f"--members: {self.method} makes no ensemble")
+            self._cache[key] = fc
         return self._cache[key]
 
     def __call__(self, files: list[str], output: Path):

@@ -1,5 +1,4 @@
-"""Radar composites read through pysteps' importers (optional extra ``radarcast[pysteps]``).
-"""
+"""Radar composites read through pysteps' importers (optional extra ``radarcast[pysteps]``)."""
 
 from __future__ import annotations
 

@@ -39,6 +39,8 @@ from radarcast.evaluation.outputs import (  # noqa: F401  (re-exported: the old 
     output_paths,
 )
 from radarcast.evaluation.scoring import (  # noqa: F401  (re-exported: the old import path)
+    MEMORY_PER_BATCH,
+    Progress,
     _batches,
     _from_file,
     _live,
@@ -47,10 +49,8 @@ from radarcast.evaluation.scoring import (  # noqa: F401  (re-exported: the old 
     _unique_names,
 )
 from radarcast.evaluation.thresholds import (  # noqa: F401  (re-exported: the old import path)
-    MEMORY_PER_BATCH,
     REFERENCE,
     THRESHOLD_PRESETS,
-    Progress,
     Thresholds,
     resolve_thresholds,
 )
