@@ -25,8 +25,9 @@ from radarcast.parallel.forecast import ForecastShard, forecast_shard, write_for
 
 REPO = Path(__file__).resolve().parents[1]
 ROVER = ["rover", "--split", "all", "--limit", "8", "--batch-size", "2", "--levels", "2",
-         "--warps", "1", "--iterations", "5"]
-ROVER_OPTIONS = {"levels": 2, "warps": 1, "iterations": 5, "device": "cpu"}
+         "--warps", "1", "--iterations", "5", "--outside", "nan"]
+# 'nan' outside: unknown pixels, so the files hold a 'valid' array too
+ROVER_OPTIONS = {"levels": 2, "warps": 1, "iterations": 5, "outside": "nan", "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,9 @@ def assert_same_forecast(a: Path, b: Path) -> None:
         for name in fa:
             assert fa[name].dtype == fb[name].dtype and fa[name].chunks == fb[name].chunks
             np.testing.assert_array_equal(fa[name][...], fb[name][...])
+            for where in fa[name].iter_chunks() if name == "pred" else ():
+                at = tuple(s.start for s in where)  # the stored bytes too
+                assert fa[name].id.read_direct_chunk(at) == fb[name].id.read_direct_chunk(at)
         skip = {"created_at", "created_by"}
         assert {k: fa.attrs[k] for k in fa.attrs if k not in skip} == {
             k: fb.attrs[k] for k in fb.attrs if k not in skip
@@ -155,6 +159,8 @@ def test_workers_2_cli_writes_the_single_process_file(dataset, single):
     assert r.returncode == 0, r.stderr
     assert "2 local worker processes" in r.stdout
     assert_same_forecast(single, out)
+    with h5py.File(out, "r") as f:
+        assert "valid" in f and not f["valid"][...].all()
     assert not list(dataset.parent.glob(".w2.h5.*"))  # parts folder gone
 
 
