@@ -176,12 +176,13 @@ def test_leave_one_event_out(tmp_path):
     study = tmp_path / "cv.toml"
     study.write_text(LOEO.replace('reference = "persistence"',
                                   'reference = "persistence"\nsplit = "leave-one-event-out"\n'
-                                  "cv_validation = [0.5, 0.5, 0]"))
+                                  "cv_validation = [0.5, 0.5, 0]\nparallel = 3"))
     out = tmp_path / "cv"
-    radarcast("study", study, "-o", out, "--threads", "1", "--stop-after", "evaluate",
-              check=True)
+    r = radarcast("study", study, "-o", out, "--threads", "1", "--stop-after", "evaluate",
+                  check=True)
     doc = json.loads((out / "evaluate" / "results.json").read_text())
     assert set(doc["groups"]) == {"a", "b", "c", "pooled"}
+    assert "3 at a time" in r.stderr  # the three folds' trainings in a pool, started together
     for event in "abc":  # each event scored by the model trained without it
         assert doc["groups"][event]["fold"] == f"loeo-{event}"
         assert (out / "runs" / f"loeo-{event}" / "m" / "best.pt").is_file()
