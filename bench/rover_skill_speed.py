@@ -31,6 +31,7 @@ import numpy as np
 from _common import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 from PIL import Image
 
+from radarcast import metrics
 from radarcast.baselines.rover import RoverConfig, forecast_torch
 from radarcast.config import from_dict, to_dict
 from radarcast.data.units import Units
@@ -69,22 +70,15 @@ def events(pattern: str) -> dict[str, list[Path]]:
 
 
 def counts(pred_rain: np.ndarray, obs_rain: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(n_lead, n_thr, 3) hits, misses, false alarms over valid pixels."""
-    out = np.zeros((len(pred_rain), len(THRESHOLDS), 3), dtype=np.int64)
-    for i, thr in enumerate(THRESHOLDS):
-        p = (pred_rain >= thr) & valid
-        o = (obs_rain >= thr) & valid
-        out[:, i, 0] = (p & o).sum(axis=(1, 2))
-        out[:, i, 1] = (~p & o).sum(axis=(1, 2))
-        out[:, i, 2] = (p & ~o).sum(axis=(1, 2))
-    return out
+    """(n_lead, n_thr, 3) hits, misses, false alarms over valid pixels (radarcast.metrics)."""
+    c = metrics.contingency_counts(pred_rain[None], obs_rain[None], THRESHOLDS, valid[None])
+    return c[..., :3]
 
 
 def mean_csi(c: np.ndarray) -> list[float]:
-    h, m, f = c[..., 0], c[..., 1], c[..., 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        csi = h / (h + m + f)  # (n_lead, n_thr)
-    return [float(v) for v in np.nanmean(csi, axis=0)]
+    """CSI per threshold, averaged over leads, from (n_lead, n_thr, 3) counts."""
+    cells = np.concatenate([c, np.zeros_like(c[..., :1])], axis=-1)  # correct negatives unused
+    return [float(v) for v in metrics.nanmean(metrics.csi(cells), axis=0)]
 
 
 def run_lk(x_rain: np.ndarray):

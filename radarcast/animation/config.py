@@ -1,5 +1,4 @@
-"""The animation's settings (:class:`AnimateConfig`) and output formats.
-"""
+"""The animation's settings (:class:`AnimateConfig`) and output formats."""
 
 from __future__ import annotations
 

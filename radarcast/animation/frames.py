@@ -1,5 +1,4 @@
-"""Panels → RGB frames: the animation's frames and the contact sheet.
-"""
+"""Panels → RGB frames: the animation's frames and the contact sheet."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from radarcast.animation.colours import (
     contingency_rgb,
 )
 from radarcast.animation.config import AnimateConfig
+from radarcast.animation.geo import map_overlay
 from radarcast.animation.layout import Grid, clock, lead_text
 from radarcast.animation.panels import WindowPanels
 from radarcast.data.units import UNIT_LABELS
@@ -32,7 +32,15 @@ def _legend(scale: ColourScale, cfg: AnimateConfig) -> list:
 def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
     t0 = panels.times[panels.n_in - 1]
     last = panels.start + panels.n_in + panels.n_out - 1
-    return f"{panels.source} · frames {panels.start}-{last} · t0 = {clock(t0, True)}"
+    title = f"{panels.source} · frames {panels.start}-{last} · t0 = {clock(t0, True)}"
+    furniture = map_overlay(panels.georef, panels.x.shape[1:])
+    return title if furniture is None else f"{title} · {furniture[1]}; times UTC"
+
+
+def _with_map(grid: Grid, panels: WindowPanels) -> Grid:
+    furniture = map_overlay(panels.georef, panels.x.shape[1:])
+    grid.overlay = None if furniture is None else furniture[0]
+    return grid
 
 
 def _method_rgb(panels: WindowPanels, m: int, k: int, scale: ColourScale, event) -> np.ndarray:
@@ -51,9 +59,9 @@ def _event(scale: ColourScale, cfg: AnimateConfig) -> np.ndarray | None:
 def animation_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> Grid:
     """The layout of one animation frame: Input, Truth and one column per method."""
     titles = ["Input", "Truth", *panels.methods]
-    return Grid(1, len(titles), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
-                col_titles=titles, scale=scale, legend=_legend(scale, cfg),
-                max_width=cfg.max_width)
+    return _with_map(Grid(1, len(titles), panels.x.shape[1:], cfg.scale,
+                          title=_title(panels, cfg), col_titles=titles, scale=scale,
+                          legend=_legend(scale, cfg), max_width=cfg.max_width), panels)
 
 
 def animation_frames(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig):
@@ -100,10 +108,11 @@ def sheet_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> 
     """The contact sheet's layout: a row per panel, a column per lead in ``cfg.leads``."""
     leads = sheet_leads(cfg.leads, panels.n_out)
     rows = ["Input", "Truth", *panels.methods]
-    return Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
-                col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
-                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1,
-                max_width=cfg.max_width)
+    return _with_map(Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale,
+                          title=_title(panels, cfg),
+                          col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
+                          row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1,
+                          max_width=cfg.max_width), panels)
 
 
 def contact_sheet(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> np.ndarray:

@@ -1,5 +1,4 @@
-"""Writing frames atomically as GIF, MP4 (optional extra ``radarcast[video]``) or PNG.
-"""
+"""Writing frames atomically as GIF, MP4 (optional extra ``radarcast[video]``) or PNG."""
 
 from __future__ import annotations
 

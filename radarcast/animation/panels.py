@@ -1,5 +1,4 @@
-"""What an animation shows: one window's input, truth and predictions (:class:`WindowPanels`).
-"""
+"""What an animation shows: one window's input, truth and predictions (:class:`WindowPanels`)."""
 
 from __future__ import annotations
 
@@ -32,6 +31,7 @@ class WindowPanels:
     methods: tuple[str, ...]
     preds: np.ndarray
     pred_valid: np.ndarray
+    georef: object = None  # the dataset's Georef: km grid lines and a scale bar when set
 
     @property
     def n_in(self) -> int:
@@ -117,4 +117,5 @@ def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] 
         methods=tuple(names),
         preds=np.stack(preds) if preds else np.zeros(shape, np.uint8),
         pred_valid=np.stack(valid) if valid else np.zeros(shape, bool),
+        georef=getattr(ds, "georef", None),
     )

@@ -114,7 +114,9 @@ def describe_os_error(e: OSError) -> tuple[str, bool]:
     multi-line message names the file, errno and error text)."""
     text = str(e.strerror or e)
     where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-    m = re.search(r"filename = '([^']*)'.*?errno = (\d+), error message = '([^']*)'", text, re.S)
+    m = re.search(
+        r"(?:file)?name = '([^']*)'.*?errno = (\d+), error message = '([^']*)'", text, re.S
+    )
     if m is None:
         return " ".join(f"{where}{text}".split()), False
     # name the output, not the hidden temporary file it was being written to

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from radarcast.cli._app import command, console, err_console, progress
+from radarcast.cli._parallel import SchedulerOpt, sharded
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 
@@ -109,6 +110,19 @@ def _parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
             f"--crop must be y0:y1,x0:x1 (rows, then columns), got {text!r}"
         ) from None
     return y0, y1, x0, x1
+
+
+def _parse_bounds(text: str | None) -> tuple[float, float, float, float] | None:
+    """'x0,y0,x1,y1' → four floats."""
+    from radarcast.cli._app import parse_floats
+    from radarcast.errors import RadarcastError
+
+    if text is None:
+        return None
+    values = parse_floats(text, "--bounds")
+    if len(values) != 4:
+        raise RadarcastError(f"--bounds must be x0,y0,x1,y1 (4 numbers), got {text!r}")
+    return tuple(values)
 
 
 @command()
@@ -226,7 +240,19 @@ def preprocess(
         float | None,
         typer.Option(help="CIKM: drop samples whose first and last frames correlate above this."),
     ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="CRS of plain images: EPSG:CODE, a PROJ string or WKT (with --bounds)."),
+    ] = None,
+    bounds: Annotated[
+        str | None,
+        typer.Option(help="Outer edges of the input grid in CRS units: x0,y0,x1,y1 (with --crs)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Decode the files on N local worker processes.")
+    ] = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Turn raw radar grids into a radarcast dataset (HDF5)."""
     from radarcast.cli._app import parse_floats
@@ -256,10 +282,19 @@ def preprocess(
         cikm_level=cikm_level,
         max_start_end_corr=max_start_end_corr,
         overwrite=overwrite,
+        crs=crs,
+        bounds=_parse_bounds(bounds),
     )
     notes: list[str] = []
-    with _bar_with_safe_interrupt("preprocess") as bar:
-        out = run(inputs, output, config, progress=bar, warn=notes.append)
+    with ExitStack() as stack:
+        decoder = None
+        if sharded(workers, scheduler):
+            from radarcast.parallel.engine import open_runner
+            from radarcast.parallel.preprocess import sharded_decoder
+
+            decoder = sharded_decoder(stack.enter_context(open_runner(workers, scheduler)))
+        bar = stack.enter_context(_bar_with_safe_interrupt("preprocess"))
+        out = run(inputs, output, config, progress=bar, warn=notes.append, decoder=decoder)
     s = summarize(out)
     rows = dict(s["rows"])
     t, h, w = s["shape"]

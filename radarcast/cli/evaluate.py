@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, parse_floats, progress
+from radarcast.cli._app import ThreadsOpt, apply_threads, command, console, parse_floats
+from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
 
 
 class UnitChoice(str, Enum):
@@ -73,6 +74,8 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     threads: ThreadsOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Score forecasters on the same windows: CSI, HSS, POD, FAR, ETS, bias, MSE, B-MSE.
 
@@ -89,31 +92,31 @@ def evaluate(
 
         raise RadarcastError("give --preset or --thresholds, not both")
     output_paths(out, overwrite)  # refuse existing outputs before any work
+    kw = dict(
+        methods=method or ["persistence"],
+        forecasts=forecast or [],
+        thresholds=values,
+        units=units.value if values is not None else None,
+        preset=preset.value if preset is not None else None,
+        split=split,
+        n_in=n_in,
+        n_out=n_out,
+        limit=limit,
+        stride=stride,
+        bootstrap=bootstrap,
+        bootstrap_unit=bootstrap_unit.value,
+        seed=seed,
+    )
     with ExitStack() as stack:
-        bar = []
+        on_step = lazy_bar(stack, "scoring windows")
+        if sharded(workers, scheduler):
+            from radarcast.parallel.engine import open_runner
+            from radarcast.parallel.evaluate import evaluate_sharded
 
-        def on_step(done: int, total: int) -> None:
-            if not bar:  # open the bar only once scoring starts, after every input check
-                bar.append(stack.enter_context(progress("scoring windows", transient=True)))
-            bar[0](done, total)
-
-        scores = run_evaluate(
-            dataset,
-            methods=method or ["persistence"],
-            forecasts=forecast or [],
-            thresholds=values,
-            units=units.value if values is not None else None,
-            preset=preset.value if preset is not None else None,
-            split=split,
-            n_in=n_in,
-            n_out=n_out,
-            limit=limit,
-            stride=stride,
-            bootstrap=bootstrap,
-            bootstrap_unit=bootstrap_unit.value,
-            seed=seed,
-            progress=on_step,
-        )
+            runner = stack.enter_context(open_runner(workers, scheduler))
+            scores = evaluate_sharded(dataset, runner, progress=on_step, **kw)
+        else:
+            scores = run_evaluate(dataset, progress=on_step, **kw)
     paths = scores.write(out, overwrite=overwrite)
     render_scores(scores)
     console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")

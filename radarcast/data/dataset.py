@@ -1,5 +1,4 @@
-"""Read access to a ``radarcast/1`` dataset file (:func:`open_dataset`, :class:`RadarDataset`).
-"""
+"""Read access to a ``radarcast/1`` dataset file (:func:`open_dataset`, :class:`RadarDataset`)."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from radarcast.data.georef import Georef, georef_from_attrs
 from radarcast.data.schema import MAX_FRAMES, MAX_PIXELS, SCHEMA, SPLITS, format_time, split_code
 from radarcast.data.units import Units
 from radarcast.data.validation import (
@@ -62,50 +62,9 @@ class RadarDataset:
         file that is not a sound radarcast/1 dataset (so nothing later trips over it)."""
         where = self.path
         attrs = _readable_attrs(f)
-        schema = _plain(attrs.get("schema"))
-        if schema != SCHEMA:
-            raise RadarcastError(
-                f"{where} is not a radarcast dataset (schema {schema!r}, expected {SCHEMA!r})"
-            )
-        for name in ("frames", "time", "segment", "split", "mask"):
-            if not isinstance(f.get(name), h5py.Dataset):
-                raise RadarcastError(f"{where}: dataset {name!r} is missing")
-        frames = f["frames"]
-        if frames.ndim != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
-            raise RadarcastError(
-                f"{where}: frames must be uint8 (T, H, W), got {frames.dtype} {frames.shape}"
-            )
-        self.shape: tuple[int, int, int] = tuple(int(s) for s in frames.shape)
-        n, h, w = self.shape
-        if n > MAX_FRAMES or h * w > MAX_PIXELS:  # checked before anything is read
-            raise RadarcastError(
-                f"{where}: frames declare {n:,} frames of {h:,}x{w:,}; at most "
-                f"{MAX_FRAMES:,} frames of {MAX_PIXELS:,} pixels are supported"
-            )
-        for name, kinds in (("time", "iuf"), ("segment", "iu"), ("split", "iu")):
-            d = f[name]
-            if d.shape != (n,) or d.dtype.kind not in kinds:
-                raise RadarcastError(
-                    f"{where}: {name!r} must hold {n} numbers (one per frame), "
-                    f"got {d.dtype} {d.shape}"
-                )
-        times = _read(f["time"], where)
-        if not np.all(np.isfinite(times)):
-            raise RadarcastError(f"{where}: 'time' holds non-finite values")
-        self.times = times.astype(np.int64)
-        self.segments = _read(f["segment"], where).astype(np.int32)
-        self.splits = _read(f["split"], where).astype(np.uint8)
-        if n > 1 and np.any(np.diff(self.times) <= 0):
-            raise RadarcastError(f"{where}: times do not increase strictly")
-        mask = f["mask"]
-        if mask.shape not in (self.shape, self.shape[1:]) or mask.dtype.kind not in "biu":
-            raise RadarcastError(
-                f"{where}: mask must be bool {self.shape} or {self.shape[1:]}, "
-                f"got {mask.dtype} {mask.shape}"
-            )
-        self.static_mask: np.ndarray | None = (
-            _read(mask, where).astype(bool) if mask.ndim == 2 else None
-        )
+        self.shape: tuple[int, int, int] = _check_layout(f, attrs, where)
+        self.times, self.segments, self.splits = _read_axes(f, self.shape[0], where)
+        self.static_mask: np.ndarray | None = _read_static_mask(f, self.shape, where)
         try:
             self.units = Units.from_attrs(
                 {k: _number(attrs, k, where) for k in ("dbz_gain", "dbz_offset", "zr_a", "zr_b")}
@@ -252,6 +211,11 @@ class RadarDataset:
             }
         return out
 
+    @property
+    def georef(self) -> Georef | None:
+        """Where the grid lies (CRS, edges, pixel size), or None for pixel coordinates."""
+        return georef_from_attrs(self.attrs, str(self.path))
+
     def identity(self) -> dict:
         """Path and a content hash of the frames' shape and time axis."""
         h = hashlib.sha256()
@@ -265,6 +229,60 @@ class RadarDataset:
         if i >= self.n_frames or self.times[i] != t:
             raise RadarcastError(f"{self.path}: no frame at {format_time(t)}")
         return i
+
+
+def _check_layout(f: h5py.File, attrs: dict, where) -> tuple[int, int, int]:
+    """The schema, the five datasets and the frames' (T, H, W), checked before any read."""
+    schema = _plain(attrs.get("schema"))
+    if schema != SCHEMA:
+        raise RadarcastError(
+            f"{where} is not a radarcast dataset (schema {schema!r}, expected {SCHEMA!r})"
+        )
+    for name in ("frames", "time", "segment", "split", "mask"):
+        if not isinstance(f.get(name), h5py.Dataset):
+            raise RadarcastError(f"{where}: dataset {name!r} is missing")
+    frames = f["frames"]
+    if frames.ndim != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
+        raise RadarcastError(
+            f"{where}: frames must be uint8 (T, H, W), got {frames.dtype} {frames.shape}"
+        )
+    n, h, w = (int(s) for s in frames.shape)
+    if n > MAX_FRAMES or h * w > MAX_PIXELS:  # checked before anything is read
+        raise RadarcastError(
+            f"{where}: frames declare {n:,} frames of {h:,}x{w:,}; at most "
+            f"{MAX_FRAMES:,} frames of {MAX_PIXELS:,} pixels are supported"
+        )
+    return n, h, w
+
+
+def _read_axes(f: h5py.File, n: int, where) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-frame index arrays: times (n,) int64, segments int32, splits uint8."""
+    for name, kinds in (("time", "iuf"), ("segment", "iu"), ("split", "iu")):
+        d = f[name]
+        if d.shape != (n,) or d.dtype.kind not in kinds:
+            raise RadarcastError(
+                f"{where}: {name!r} must hold {n} numbers (one per frame), "
+                f"got {d.dtype} {d.shape}"
+            )
+    times = _read(f["time"], where)
+    if not np.all(np.isfinite(times)):
+        raise RadarcastError(f"{where}: 'time' holds non-finite values")
+    times = times.astype(np.int64)
+    segments = _read(f["segment"], where).astype(np.int32)
+    splits = _read(f["split"], where).astype(np.uint8)
+    if n > 1 and np.any(np.diff(times) <= 0):
+        raise RadarcastError(f"{where}: times do not increase strictly")
+    return times, segments, splits
+
+
+def _read_static_mask(f: h5py.File, shape: tuple[int, int, int], where) -> np.ndarray | None:
+    """The static (H, W) mask, or None when the file stores one mask per frame."""
+    mask = f["mask"]
+    if mask.shape not in (shape, shape[1:]) or mask.dtype.kind not in "biu":
+        raise RadarcastError(
+            f"{where}: mask must be bool {shape} or {shape[1:]}, got {mask.dtype} {mask.shape}"
+        )
+    return _read(mask, where).astype(bool) if mask.ndim == 2 else None
 
 
 def open_dataset(path: str | os.PathLike) -> RadarDataset:

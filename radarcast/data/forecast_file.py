@@ -8,9 +8,14 @@ Layout::
     valid    bool, pred's shape          only when some predicted pixel is unknown (NaN)
     start    int64 (N,)                  the dataset window start index each row answers
 
+    analysis_time int64 (N,)          valid time of each window's last input frame, s since
+                                      1970 (files written before it lack it)
+
 Attributes: schema, method, config (JSON), n_in, n_out, split, dataset_path,
 dataset_hash (see :meth:`RadarDataset.identity`), created_by, created_at; members for an
-ensemble file only (a deterministic file is exactly as before).
+ensemble file only; and, copied from the dataset so that the file can be exported alone,
+timestep_s, the pixel scale (dbz_gain, dbz_offset, zr_a, zr_b) and its geo-reference
+(``geo_*``, see :mod:`radarcast.data.georef`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import h5py
 import numpy as np
 
 from radarcast import __version__
+from radarcast.data.georef import Georef, dataset_georef, georef_from_attrs
 from radarcast.data.store import (
     check_output,
     chunk_shape,
@@ -96,7 +102,22 @@ class ForecastWriter:
         )
         if self.members is not None:
             self._file.attrs["members"] = self.members
+        self._copy_context(dataset, n_in)
         self._written = 0
+
+    def _copy_context(self, dataset, n_in: int) -> None:
+        """Analysis times, time step, pixel scale and geo-reference of the dataset."""
+        times = getattr(dataset, "times", None)
+        if times is not None and len(self.starts):
+            t = np.asarray(times, dtype=np.int64)[self.starts + int(n_in) - 1]
+            self._file.create_dataset("analysis_time", data=t, track_times=False)
+        if getattr(dataset, "timestep_s", None):
+            self._file.attrs["timestep_s"] = int(dataset.timestep_s)
+        if getattr(dataset, "units", None) is not None:
+            self._file.attrs.update(dataset.units.attrs())
+        georef = dataset_georef(dataset)
+        if georef is not None:
+            self._file.attrs.update(georef.attrs())
 
     def __enter__(self) -> ForecastWriter:
         return self
@@ -140,20 +161,44 @@ class ForecastWriter:
     def _put(self, where: tuple, values: np.ndarray) -> None:
         valid = np.isfinite(values)
         if self._valid is None and not valid.all():
-            self._valid = self._file.create_dataset(
-                "valid",
-                shape=self._pred.shape,
-                dtype=bool,
-                chunks=self._chunks,
-                compression="gzip",
-                compression_opts=1,
-                fillvalue=True,
-                track_times=False,
-            )
+            self._add_valid()
         row = np.nan_to_num(stored_pixels(values))  # NaN → 0 under a False 'valid'
         self._pred[where] = row.astype(np.uint8)
         if self._valid is not None:
             self._valid[where] = valid
+
+    def _add_valid(self) -> None:
+        self._valid = self._file.create_dataset(
+            "valid",
+            shape=self._pred.shape,
+            dtype=bool,
+            chunks=self._chunks,
+            compression="gzip",
+            compression_opts=1,
+            fillvalue=True,
+            track_times=False,
+        )
+
+    def append_file(self, path: str | os.PathLike, rows_per_read: int = 8) -> None:
+        """Append every row of the forecast file ``path`` (written by a writer of the same
+        layout: a shard's part) by copying its compressed chunks as they are; the stored
+        bytes are those this writer would have made from the same predictions."""
+        i0 = self._written
+        with h5py.File(path, "r") as f:
+            src = f["pred"]
+            if src.shape[1:] != self._pred.shape[1:] or src.chunks != self._pred.chunks:
+                raise AssertionError(f"{path} does not have this file's layout")
+            for where in src.iter_chunks():
+                offset = tuple(s.start for s in where)
+                mask, data = src.id.read_direct_chunk(offset)
+                self._pred.id.write_direct_chunk((offset[0] + i0, *offset[1:]), data, mask)
+            if "valid" in f:  # values, not chunks: a part may hold unwritten (all-True) ones
+                if self._valid is None:
+                    self._add_valid()
+                for r in range(0, len(src), rows_per_read):
+                    rows = slice(r, min(r + rows_per_read, len(src)))
+                    self._valid[i0 + rows.start : i0 + rows.stop] = f["valid"][rows]
+            self._written += len(src)
 
     def finish(self) -> Path:
         if self._written != len(self.starts):
@@ -216,6 +261,7 @@ class ForecastFile:
         self.starts = start[...].astype(np.int64)
         self.shape = pred.shape
         self.grid = tuple(pred.shape[-2:])
+        self._read_context(a, f, where)
         self.has_valid = "valid" in f
         if self.has_valid:
             valid = _array(f, "valid", where)
@@ -223,6 +269,24 @@ class ForecastFile:
                 raise RadarcastError(
                     f"{where}: 'valid' must be bool {pred.shape}, got {valid.dtype} {valid.shape}"
                 )
+
+    def _read_context(self, a, f, where: str) -> None:
+        """What files since the geo-reference carry; None where a file lacks it."""
+        from radarcast.data.units import Units
+
+        self.georef: Georef | None = georef_from_attrs(a, where)
+        self.timestep_s = int(a["timestep_s"]) if "timestep_s" in a else None
+        self.units = (
+            Units.from_attrs(a)
+            if all(k in a for k in ("dbz_gain", "dbz_offset", "zr_a", "zr_b"))
+            else None
+        )
+        self.analysis_times = None
+        if "analysis_time" in f:
+            t = _array(f, "analysis_time", where)
+            if t.shape != (len(self.starts),):
+                raise RadarcastError(f"{where}: 'analysis_time' must hold one time per window")
+            self.analysis_times = t[...].astype(np.int64)
 
     def close(self) -> None:
         if self._file is not None:
@@ -334,5 +398,11 @@ def _array(f: h5py.File, name: str, where: str) -> h5py.Dataset:
 
 
 def open_forecast(path: str | os.PathLike) -> ForecastFile:
-    """Open a forecast file written by ``radarcast forecast``."""
+    """Open a forecast file written by ``radarcast forecast``, or (``.nc``) a CF-netCDF
+    nowcast of another tool (:class:`~radarcast.data.cf_forecast.CFForecast`, matched to the
+    dataset by its ``check_matches``)."""
+    if Path(path).suffix.lower() == ".nc":
+        from radarcast.data.cf_forecast import CFForecast
+
+        return CFForecast(path)
     return ForecastFile(path)

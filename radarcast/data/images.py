@@ -1,5 +1,4 @@
-"""Image inputs: decoding one file (PNG, GIF, PGM, TIFF, ...) into a checked 2-D grid.
-"""
+"""Image inputs: decoding one file (PNG, GIF, PGM, TIFF, ...) into a checked 2-D grid."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from radarcast.data.georef import dataset_georef
 from radarcast.data.store import SPLITS, format_time, open_dataset
 from radarcast.data.units import describe_zr
 
@@ -74,6 +75,7 @@ def summarize(path: str | os.PathLike, n_in: int | None = None, n_out: int | Non
             ("scale", f"dBZ = {u.dbz_gain:.6g}·pixel {u.dbz_offset:+g}"),
             ("Z–R", zr),
             ("mask", f"{n_masked}; {_valid_fraction(ds):.1%} of pixels valid"),
+            ("grid", _georef_line(ds)),
             ("source", ds.source or "—"),
             ("created by", str(ds.attrs.get("created_by", "—"))),
             ("created at", str(ds.attrs.get("created_at", "—"))),
@@ -83,6 +85,13 @@ def summarize(path: str | os.PathLike, n_in: int | None = None, n_out: int | Non
             frac = rainy_fraction(ds, np.flatnonzero(ds.splits == code))
             counts[name]["rainy"] = "—" if np.isnan(frac) else f"{frac:.1%}"
         return {"rows": rows, "splits": counts, "n_in": n_in, "n_out": n_out, "shape": (t, h, w)}
+
+
+def _georef_line(ds) -> str:
+    georef = dataset_georef(ds)
+    if georef is None:
+        return "no geo-reference (pixel coordinates; --crs/--bounds at preprocess add one)"
+    return georef.describe()
 
 
 def _valid_fraction(ds) -> float:

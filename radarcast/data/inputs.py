@@ -1,5 +1,4 @@
-"""Input files: expanding paths and globs, telling their kind, and frame times from names.
-"""
+"""Input files: expanding paths and globs, telling their kind, and frame times from names."""
 
 from __future__ import annotations
 

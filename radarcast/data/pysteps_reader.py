@@ -1,5 +1,4 @@
-"""Radar composites read through pysteps' importers (optional extra ``radarcast[pysteps]``).
-"""
+"""Radar composites read through pysteps' importers (optional extra ``radarcast[pysteps]``)."""
 
 from __future__ import annotations
 
@@ -72,6 +71,7 @@ def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
             f"unknown pysteps importer {opts.pysteps_importer!r}; choose one of: {names}"
         ) from None
     times = times_from_names(paths, opts.time_pattern)
+    georefs: dict = {}  # one Georef per distinct grid (pyproj parses each CRS once)
     for p, t in zip(paths, times, strict=True):
         try:
             values, _, metadata = importer(str(p), **_importer_kwargs(opts.pysteps_importer, p))
@@ -82,4 +82,25 @@ def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
                 f"{p}: pysteps {opts.pysteps_importer} cannot read it ({type(e).__name__}: {e})"
             ) from None
         frame, valid = pysteps_to_pixels(values, metadata, opts.target, str(p))
-        yield RawFrame(frame, t, None if valid.all() else valid, False, str(p))
+        georef = metadata_georef(metadata, georefs, str(p))
+        yield RawFrame(frame, t, None if valid.all() else valid, False, str(p), georef)
+
+
+def metadata_georef(metadata: dict, cache: dict, name: str):
+    """The :class:`~radarcast.data.georef.Georef` of a pysteps importer's metadata (None
+    when the importer gives no projection or pyproj is missing), cached by grid."""
+    from radarcast.data.georef import Georef
+
+    keys = ("projection", "x1", "y1", "x2", "y2", "xpixelsize", "ypixelsize", "yorigin")
+    key = tuple(str(metadata.get(k)) for k in keys)
+    if key not in cache:
+        import importlib.util
+
+        if not metadata.get("projection") or importlib.util.find_spec("pyproj") is None:
+            cache[key] = None
+        else:
+            try:
+                cache[key] = Georef.from_pysteps(metadata)
+            except RadarcastError as e:
+                raise RadarcastError(f"{name}: {e}") from None
+    return cache[key]

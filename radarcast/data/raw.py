@@ -27,13 +27,15 @@ PYSTEPS_INSTALL = "pip install 'radarcast[pysteps]'"
 class RawFrame(NamedTuple):
     """One input frame: (H, W) uint8 in the input scale, its time (s since epoch) or None,
     its validity mask (H, W) bool or None, whether it starts an independent sequence, and the
-    input it came from (for messages)."""
+    input it came from (for messages); and where it lies on the earth
+    (:class:`~radarcast.data.georef.Georef`) when the input says so (pysteps products)."""
 
     frame: np.ndarray
     time: int | None
     mask: np.ndarray | None
     new_segment: bool
     name: str
+    georef: object = None
 
 
 @dataclass(frozen=True)

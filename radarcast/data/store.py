@@ -56,12 +56,6 @@ from radarcast.data.schema import (  # noqa: F401  (re-exported: the old import 
 )
 from radarcast.data.units import Units
 from radarcast.data.validation import (  # noqa: F401  (re-exported: the old import path)
-    _count,
-    _number,
-    _plain,
-    _read,
-    _readable_attrs,
-    _text,
     read_or_close,
 )
 from radarcast.errors import RadarcastError

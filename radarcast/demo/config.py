@@ -1,5 +1,4 @@
-"""The demo's settings (:class:`DemoConfig`), what it writes, and its result records.
-"""
+"""The demo's settings (:class:`DemoConfig`), what it writes, and its result records."""
 
 from __future__ import annotations
 

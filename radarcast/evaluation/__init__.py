@@ -9,6 +9,9 @@ when it was not asked for (``Scores.reference_added`` says so). Conventions: doc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from radarcast.bootstrap import check_bootstrap_unit
 from radarcast.data.store import RadarDataset, open_dataset
@@ -36,6 +39,8 @@ from radarcast.evaluation.outputs import (  # noqa: F401  (re-exported: the old 
     output_paths,
 )
 from radarcast.evaluation.scoring import (  # noqa: F401  (re-exported: the old import path)
+    MEMORY_PER_BATCH,
+    Progress,
     _batches,
     _from_file,
     _live,
@@ -44,10 +49,8 @@ from radarcast.evaluation.scoring import (  # noqa: F401  (re-exported: the old 
     _unique_names,
 )
 from radarcast.evaluation.thresholds import (  # noqa: F401  (re-exported: the old import path)
-    MEMORY_PER_BATCH,
     REFERENCE,
     THRESHOLD_PRESETS,
-    Progress,
     Thresholds,
     resolve_thresholds,
 )
@@ -94,6 +97,39 @@ def evaluate(
     ds = dataset_path_or_ds
     if not isinstance(ds, RadarDataset):
         ds = open_dataset(ds)
+    plan, sources = plan_evaluation(
+        ds, methods, forecasts, thresholds=thresholds, units=units, preset=preset, split=split,
+        n_in=n_in, n_out=n_out, limit=limit, options=options, stride=stride,
+        bootstrap_unit=bootstrap_unit,
+    )
+    results = score(plan, ds, plan.starts, sources, progress)
+    return finish(plan, ds, results, bootstrap, seed)
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What an evaluation scores, checked and resolved once; small and picklable, so that
+    workers scoring shards of ``starts`` (radarcast.parallel) rebuild the same sources."""
+
+    specs: tuple[str, ...]  # live methods, persistence first
+    forecasts: tuple[str, ...]  # forecast files
+    options: dict
+    thresholds: Thresholds
+    split: str
+    n_in: int
+    n_out: int
+    starts: np.ndarray  # (W,) window start indices
+    reference_added: bool
+    bootstrap_unit: str = "auto"
+
+
+def plan_evaluation(
+    ds: RadarDataset, methods: Sequence[str] = (REFERENCE,), forecasts: Sequence = (), *,
+    thresholds=None, units: str | None = None, preset: str | None = None, split: str = "test",
+    n_in: int | None = None, n_out: int | None = None, limit: int | None = None,
+    options: dict | None = None, stride: int = 1, bootstrap_unit: str = "auto",
+) -> tuple[EvaluationPlan, list[dict]]:
+    """Check every input of :func:`evaluate` (same parameters) and resolve its sources."""
     n_in, n_out = _lengths(ds, n_in, n_out)
     if isinstance(thresholds, str):  # a preset name given as thresholds
         preset, thresholds = thresholds, None
@@ -103,26 +139,54 @@ def evaluate(
     specs = list(dict.fromkeys(methods))
     added = REFERENCE not in specs
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
-    sources = [_live(spec, ds, n_in, n_out, (options or {}).get(spec, {})) for spec in specs]
-    sources += [_from_file(path, ds, starts, n_in, n_out) for path in forecasts]
+    plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
+                          thr, split, n_in, n_out, starts, added, bootstrap_unit)
+    return plan, open_sources(plan, ds, starts)
+
+
+def open_sources(plan: EvaluationPlan, ds: RadarDataset, starts: np.ndarray) -> list[dict]:
+    """The plan's live forecasters and forecast files (checked to cover ``starts``)."""
+    n_in, n_out = plan.n_in, plan.n_out
+    sources = [_live(s, ds, n_in, n_out, plan.options.get(s, {})) for s in plan.specs]
+    sources += [_from_file(path, ds, starts, n_in, n_out) for path in plan.forecasts]
     _unique_names(sources)
+    return sources
+
+
+def score(
+    plan: EvaluationPlan, ds: RadarDataset, starts: np.ndarray, sources: list[dict] | None = None,
+    progress: Progress | None = None,
+) -> list[MethodScores]:
+    """Score the windows ``starts`` (all of the plan's, or a shard of them) for every source;
+    the accumulators of consecutive shards concatenate to those of all windows."""
+    sources = open_sources(plan, ds, starts) if sources is None else sources
     zr_units = ds.units if ds.units.has_zr else None
     results = [
         MethodScores(s["name"], s["source"], s["config"],
-                     ScoreAccumulator.init(thr.pixels, n_out, zr_units),
-                     reference_only=(i == 0 and added))
+                     ScoreAccumulator.init(plan.thresholds.pixels, plan.n_out, zr_units),
+                     reference_only=(i == 0 and plan.reference_added))
         for i, s in enumerate(sources)
     ]
-    _score_windows(ds, starts, n_in, n_out, sources, results, progress)
+    _score_windows(ds, starts, plan.n_in, plan.n_out, sources, results, progress)
+    return results
+
+
+def finish(
+    plan: EvaluationPlan, ds: RadarDataset, results: list[MethodScores], bootstrap: int = 0,
+    seed: int = 0,
+) -> Scores:
+    """The :class:`Scores` of scored ``results`` (of all the plan's windows, in order)."""
+    starts = plan.starts
     scores = Scores(
         dataset={**ds.identity(), "units": ds.units.attrs(), "shape": list(ds.shape),
                  "zr": describe_zr(ds.units), "zr_source": str(ds.attrs.get("zr_source", ""))},
-        split=split, n_in=n_in, n_out=n_out, timestep_s=ds.timestep_s, starts=starts,
-        thresholds=thr, methods=results, reference_added=added,
+        split=plan.split, n_in=plan.n_in, n_out=plan.n_out, timestep_s=ds.timestep_s,
+        starts=starts, thresholds=plan.thresholds, methods=results,
+        reference_added=plan.reference_added,
     )
     if bootstrap:
         scores.bootstrap = bootstrap_intervals(
             results, int(bootstrap), seed, starts=starts, segments=ds.segments[starts],
-            length=n_in + n_out, unit=bootstrap_unit,
+            length=plan.n_in + plan.n_out, unit=plan.bootstrap_unit,
         )
     return scores

@@ -1,5 +1,4 @@
-"""Block-bootstrap confidence intervals of the scores and of paired differences.
-"""
+"""Block-bootstrap confidence intervals of the scores and of paired differences."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The scores of one evaluation and their files: scores.json, scores.csv, skill.png.
-"""
+"""The scores of one evaluation and their files: scores.json, scores.csv, skill.png."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Scoring: forecast sources (live or from files), batched reads of truth, accumulation.
-"""
+"""Scoring: forecast sources (live or from files), batched reads of truth, accumulation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,10 @@ from radarcast import forecasters
 from radarcast.data.forecast_file import stored_pixels
 from radarcast.data.store import RadarDataset
 from radarcast.errors import RadarcastError
-from radarcast.evaluation.thresholds import MEMORY_PER_BATCH
+
+MEMORY_PER_BATCH = 64 * 2**20  # bytes of float32 frames read per batch
+Progress = Callable[[int, int], None]
+"""progress(done, total): how evaluate reports windows scored."""
 
 
 def _live(spec: str, ds, n_in: int, n_out: int, options: dict) -> dict:

@@ -1,9 +1,8 @@
-"""Event thresholds of the categorical scores: presets, units, and their resolution.
-"""
+"""Event thresholds of the categorical scores: presets, units, and their resolution."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +16,6 @@ THRESHOLD_PRESETS: dict[str, tuple[tuple[float, ...], str]] = {
     "sevir": ((16.0, 74.0, 133.0, 160.0, 181.0, 219.0), "pixel"),  # Veillette et al. 2020, VIL
 }
 REFERENCE = "persistence"
-MEMORY_PER_BATCH = 64 * 2**20  # bytes of float32 frames read per batch
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

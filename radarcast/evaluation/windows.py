@@ -1,5 +1,4 @@
-"""Which windows an evaluation scores (the same for every method).
-"""
+"""Which windows an evaluation scores (the same for every method)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Processes under ``torchrun``: rank, world size, the process group (:class:`Dist`).
-"""
+"""Processes under ``torchrun``: rank, world size, the process group (:class:`Dist`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""A run's state and its folder: build from a config, resume, save checkpoints, log metrics.
-"""
+"""A run's state and its folder: build from a config, resume, save checkpoints, log metrics."""
 
 from __future__ import annotations
 

@@ -1,0 +1,142 @@
+"""End-to-end latency of `radarcast nowcast` beside pysteps' own pipeline, in one run.
+
+From the 3 newest MeteoSwiss GIFs (and FMI PGMs) of ../shared/data, 12 leads of ROVER on the
+native grid, written as CF-netCDF: each job is a fresh process, timed from its start to the
+moment it exits with the file written. pysteps does the same job its own way: its importer,
+Lucas-Kanade motion (dense_lucaskanade), semi-Lagrangian extrapolation and its netCDF
+exporter. The jobs alternate (radarcast, pysteps, radarcast, ...) so that the machine's load
+hits both alike; medians are reported with the load average before and after.
+
+    python bench/nowcast_latency.py [--repeats 3] [--out bench/results/nowcast_latency.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import write_json
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pysteps-data" / "radar"
+SOURCES = {
+    "mch": {"folder": DATA / "mch" / "20150515", "glob": "*.gif", "importer": "mch_gif",
+            "pattern": "AQC%y%j%H%M?_", "kwargs": "product='AQC', unit='mm', accutime=5.0"},
+    "fmi": {"folder": DATA / "fmi" / "pgm" / "20170509", "glob": "*.pgm.gz",
+            "importer": "fmi_pgm", "pattern": "%Y%m%d%H%M", "kwargs": "gzipped=True"},
+}  # fmt: skip
+
+PYSTEPS_JOB = """
+import sys, time, contextlib, io
+t0 = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    import numpy as np
+    from pysteps import io as pio, motion, nowcasts
+    from pysteps.utils import conversion, transformation
+t1 = time.perf_counter()
+importer = pio.get_method("{importer}", "importer")
+files = sys.argv[1:4]
+fields = []
+for f in files:
+    r, _, meta = importer(f, {kwargs})
+    fields.append(r)
+R = np.stack(fields)
+R, meta = conversion.to_rainrate(R, meta)
+Rdb, meta_db = transformation.dB_transform(R, meta, threshold=0.1, zerovalue=-15.0)
+Rdb[~np.isfinite(Rdb)] = meta_db["zerovalue"]
+t2 = time.perf_counter()
+V = motion.get_method("LK")(Rdb)
+t3 = time.perf_counter()
+F = nowcasts.get_method("extrapolation")(R[-1], V, 12)
+t4 = time.perf_counter()
+from datetime import datetime
+exp = pio.initialize_forecast_exporter_netcdf(sys.argv[4], "pysteps_nowcast", datetime(2020, 1, 1),
+                                               5, 12, R.shape[1:], meta, n_ens_members=1)
+pio.export_forecast_dataset(F, exp)
+pio.close_forecast_files(exp)
+t5 = time.perf_counter()
+print("STEPS import %.3f read %.3f motion %.3f extrapolate %.3f write %.3f" % (
+    t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4))
+"""
+
+
+def newest(src: dict, n: int = 3) -> list[Path]:
+    return sorted(src["folder"].glob(src["glob"]))[-n:]
+
+
+def timed(cmd: list[str], out: Path) -> tuple[float, str]:
+    """Seconds from process start to exit; the output must exist afterwards."""
+    out.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if r.returncode != 0 or not out.exists():
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return seconds, r.stdout + r.stderr
+
+
+def radarcast_job(src: dict, files: list[Path], out: Path) -> list[str]:
+    return [sys.executable, "-m", "radarcast", "nowcast", *map(str, files), "--format",
+            f"pysteps:{src['importer']}", "--time-pattern", src["pattern"], "--method", "rover",
+            "--leads", "12", "-o", str(out), "--overwrite"]  # fmt: skip
+
+
+def steps_of(text: str, prefix: str) -> dict:
+    if prefix == "radarcast":
+        found = re.findall(r"(read|setup|forecast|write) ([\d.]+) s", text)
+    else:
+        found = re.findall(r"(import|read|motion|extrapolate|write) ([\d.]+)", text)
+    return {k: float(v) for k, v in found}
+
+
+def run_source(name: str, repeats: int, tmp: Path) -> dict:
+    src = SOURCES[name]
+    files = newest(src)
+    rc_out, ps_out = tmp / f"{name}.nc", tmp / "pysteps_nowcast.nc"
+    job = PYSTEPS_JOB.format(importer=src["importer"], kwargs=src["kwargs"])
+    ps_cmd = [sys.executable, "-c", job, *map(str, files), str(tmp)]
+    rows = {"radarcast": [], "pysteps": []}
+    for _ in range(repeats):
+        s, text = timed(radarcast_job(src, files, rc_out), rc_out)
+        rows["radarcast"].append({"total_s": s, **steps_of(text, "radarcast")})
+        s, text = timed(ps_cmd, ps_out)
+        rows["pysteps"].append({"total_s": s, **steps_of(text, "pysteps")})
+    med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in rows.items()}
+    ratio = med["pysteps"]["total_s"] / med["radarcast"]["total_s"]
+    return {"files": [f.name for f in files], "runs": rows, "median": med,
+            "pysteps_over_radarcast": ratio}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sources", default="mch,fmi")
+    ap.add_argument("--out", default="bench/results/nowcast_latency.json")
+    args = ap.parse_args()
+    if not DATA.exists():
+        raise SystemExit(f"real radar data not present at {DATA}")
+    load_before = os.getloadavg()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.sources.split(","):
+            results[name] = run_source(name, args.repeats, Path(tmp))
+            m = results[name]["median"]
+            print(f"{name}: radarcast {m['radarcast']['total_s']:.2f} s "
+                  f"({', '.join(f'{k} {v:.2f}' for k, v in m['radarcast'].items() if k != 'total_s')}), "
+                  f"pysteps {m['pysteps']['total_s']:.2f} s "
+                  f"({', '.join(f'{k} {v:.2f}' for k, v in m['pysteps'].items() if k != 'total_s')}); "
+                  f"pysteps / radarcast = {results[name]['pysteps_over_radarcast']:.2f}")  # fmt: skip
+    write_json(args.out, {"cpus": os.cpu_count(), "loadavg_before": load_before,
+                          "loadavg_after": os.getloadavg(), "repeats": args.repeats,
+                          "note": "shared machine: other jobs ran at the same time; see loadavg",
+                          "results": results})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Command: nowcast (the newest raw radar files → a forecast, once or live)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radarcast.cli._app import command, console, err_console
+
+
+def _read_config(**kw):
+    from radarcast.cli.data import _parse_bounds, _parse_crop
+    from radarcast.data.preprocess import PreprocessConfig
+
+    return PreprocessConfig(
+        format=kw["fmt"],
+        input_scale=kw["input_scale"],
+        scale=kw["scale"],
+        time_pattern=kw["time_pattern"],
+        timestep_s=kw["timestep"],
+        downsample=kw["downsample"],
+        crop=_parse_crop(kw["crop"]),
+        crs=kw["crs"],
+        bounds=_parse_bounds(kw["bounds"]),
+    )
+
+
+class _Maker:
+    """Builds the forecaster once (per grid and scale) and makes one nowcast per call."""
+
+    def __init__(
+        self,
+        method: str,
+        leads: int,
+        members: int | None,
+        device: str,
+        units: str,
+        read_cfg,
+        overwrite: bool,
+    ) -> None:
+        from radarcast.nowcast import frames_needed
+
+        self.method, self.leads, self.units, self.read_cfg = method, leads, units, read_cfg
+        self.options = {} if method == "persistence" else {"device": device}
+        if members is not None:
+            self.options["members"] = members
+        self.overwrite = overwrite
+        self.n = frames_needed(method, leads, self.options)
+        self._cache: dict = {}
+        self.timings: dict[str, float] = {}
+
+    def forecaster(self, inputs):
+        from radarcast.errors import RadarcastError
+        from radarcast.forecasters import resolve
+
+        key = (inputs.shape[1:], inputs.units)
+        if key not in self._cache:
+            self._cache.clear()
+            try:
+                fc = resolve(self.method, inputs, n_out=self.leads, options=self.options)
+            except RadarcastError as e:
+                if "members" not in self.options:
+                    raise
+                raise RadarcastError(f"--members: {self.method} makes no ensemble ({e})") from None
+            if "members" in self.options and not getattr(fc, "members", None):
+                raise RadarcastError(f"--members: {self.method} makes no ensemble")
+            self._cache[key] = fc
+        return self._cache[key]
+
+    def __call__(self, files: list[str], output: Path):
+        from radarcast.nowcast import read_latest, run_nowcast, write_nowcast
+        from radarcast.nowcast.watch import output_name
+
+        t = [time.perf_counter()]
+        inputs = read_latest(files, self.n, self.read_cfg)
+        t.append(time.perf_counter())
+        fc = self.forecaster(inputs)
+        t.append(time.perf_counter())
+        nc = run_nowcast(inputs, fc)
+        t.append(time.perf_counter())
+        if output.is_dir():
+            output = output_name(output, nc.analysis_time, self.suffix)
+        path = write_nowcast(nc, output, self.units, self.overwrite)
+        t.append(time.perf_counter())
+        steps = ("read", "setup", "forecast", "write")
+        self.timings = {k: b - a for k, a, b in zip(steps, t[:-1], t[1:], strict=True)}
+        return path, nc.analysis_time
+
+    suffix = ".h5"
+
+
+@command()
+def nowcast(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Raw radar files, folders or globs (the newest are used).", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="NOWCAST.h5, .nc, .tif, .zarr, .grib2, .png (sheet) or .gif."
+        ),
+    ] = None,
+    method: Annotated[str, typer.Option(help="persistence, rover, or RUN/best.pt.")] = "rover",
+    leads: Annotated[int, typer.Option(help="Lead times to forecast.")] = 12,
+    members: Annotated[
+        int | None, typer.Option(help="Ensemble members (methods that make ensembles).")
+    ] = None,
+    units: Annotated[
+        str, typer.Option(help="Values in .nc/.tif/...: mm/h, dBZ or pixel.")
+    ] = "mm/h",
+    fmt: Annotated[
+        str, typer.Option("--format", help="As preprocess: auto, images, pysteps:IMPORTER.")
+    ] = "auto",
+    time_pattern: Annotated[
+        str | None, typer.Option(help="strftime pattern of the time in file names.")
+    ] = None,
+    timestep: Annotated[int, typer.Option(help="Time step between files, s.")] = 300,
+    input_scale: Annotated[str | None, typer.Option(help="Unit preset of the raw values.")] = None,
+    scale: Annotated[str, typer.Option(help="Pixel scale the method works on.")] = "hko",
+    crop: Annotated[str | None, typer.Option(help="y0:y1,x0:x1 as in preprocess.")] = None,
+    downsample: Annotated[int, typer.Option(help="Average KxK blocks.")] = 1,
+    crs: Annotated[str | None, typer.Option(help="CRS of plain images (with --bounds).")] = None,
+    bounds: Annotated[str | None, typer.Option(help="x0,y0,x1,y1 outer edges.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    watch: Annotated[
+        Path | None, typer.Option(help="Watch this folder: a nowcast for every new file.")
+    ] = None,
+    pattern: Annotated[str, typer.Option(help="Glob of the watched file names.")] = "*",
+    out_dir: Annotated[Path | None, typer.Option(help="Where watch mode writes.")] = None,
+    out_format: Annotated[str, typer.Option(help="Watch mode's output type, e.g. nc.")] = "h5",
+    once: Annotated[bool, typer.Option(help="Watch mode: one pass, then exit (cron).")] = False,
+    settle: Annotated[float, typer.Option(help="Seconds a file must stay unchanged.")] = 2.0,
+    poll: Annotated[float, typer.Option(help="Seconds between folder scans.")] = 1.0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+) -> None:
+    """Forecast from the newest raw radar files (no dataset needed), or live with --watch."""
+    from radarcast.errors import RadarcastError
+
+    read_cfg = _read_config(
+        fmt=fmt,
+        input_scale=input_scale,
+        scale=scale,
+        time_pattern=time_pattern,
+        timestep=timestep,
+        downsample=downsample,
+        crop=crop,
+        crs=crs,
+        bounds=bounds,
+    )
+    if leads < 1:
+        raise RadarcastError(f"--leads must be ≥ 1, got {leads}")
+    if watch is None and once:
+        raise RadarcastError("--once belongs to --watch")
+    if watch is not None:
+        return _watch(
+            watch,
+            pattern,
+            out_dir,
+            out_format,
+            once,
+            settle,
+            poll,
+            time_pattern,
+            _Maker(method, leads, members, device, units, read_cfg, True),
+        )
+    if not files or output is None:
+        raise RadarcastError("give input FILES and --output (or --watch DIR --out-dir OUT)")
+    from radarcast.data.store import check_output
+    from radarcast.nowcast import check_output_suffix
+
+    check_output_suffix(output)
+    if output.suffix.lower() != ".zarr":
+        check_output(output, overwrite)
+    make = _Maker(method, leads, members, device, units, read_cfg, overwrite)
+    path, t0 = make(files, output)
+    from radarcast.data.store import format_time
+
+    steps = ", ".join(f"{k} {v:.2f} s" for k, v in make.timings.items())
+    console.print(f"{make.method} nowcast from {format_time(t0)}, {leads} leads → {path} ({steps})")
+
+
+def _watch(folder, pattern, out_dir, out_format, once, settle, poll, time_pattern, make) -> None:
+    from radarcast.data.readers import compile_time_pattern
+    from radarcast.errors import RadarcastError
+    from radarcast.nowcast import check_output_suffix
+    from radarcast.nowcast.watch import Stopper, WatchConfig
+    from radarcast.nowcast.watch import watch as run
+
+    if out_dir is None:
+        raise RadarcastError("--watch needs --out-dir")
+    suffix = "." + out_format.lower().lstrip(".")
+    check_output_suffix(f"x{suffix}")
+    make.suffix = suffix
+    parse = compile_time_pattern(time_pattern) if time_pattern else (lambda name: None)
+    cfg = WatchConfig(Path(folder), pattern, Path(out_dir), suffix, settle, poll, once)
+
+    def log(kind: str, message: str) -> None:
+        from rich.text import Text
+
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        style = {"done": "green", "skip": "yellow"}.get(kind, "")
+        err_console.print(
+            Text(f"{stamp} ") + Text(kind, style=style) + Text(f" {message}"), soft_wrap=True
+        )
+
+    log("info", f"watching {folder}/{pattern} → {out_dir} (*{suffix}); Ctrl-C or SIGTERM stops")
+    with Stopper() as stopper:
+        n = run(cfg, make, parse, log, stopper.event)
+    log("info", f"stopped after {n} nowcast(s)")

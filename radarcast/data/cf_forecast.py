@@ -1,0 +1,170 @@
+"""A CF-netCDF nowcast written by another tool, read as if it were a radarcast forecast file.
+
+Two layouts are understood: radarcast's own export (``time`` = analysis times, a
+``lead_time`` dimension, optional ``member``) and pysteps' netCDF exporter (one forecast:
+``time`` = valid times in "seconds since ANALYSIS TIME", optional ``ens_number``). The data
+variable is the one on (y, x) with units mm/h (``mm h-1``), dBZ or pixel. It is matched to a
+dataset in :meth:`CFForecast.check_matches`: each forecast answers the window whose last
+input frame is at its analysis time; lead times must be the dataset's time steps; the grid
+must be the dataset's (same pixel-centre x/y where both are geo-referenced, same shape
+otherwise: no reprojection). Values become pixels of the dataset's scale, as a forecast file
+stores them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.errors import RadarcastError
+
+UNITS = {"mm h-1": "mmh", "mm/h": "mmh", "mm hr-1": "mmh", "dbz": "dbz", "1": "pixel"}
+MEMBER_DIMS = ("member", "ens_number", "realization")
+
+
+class CFForecast:
+    """ForecastFile's reading interface over a CF-netCDF file (see the module doc)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        try:
+            import xarray as xr
+        except ImportError:
+            raise RadarcastError(
+                "reading netCDF forecasts needs xarray: pip install 'radarcast[geo]'"
+            ) from None
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RadarcastError(f"{self.path}: no such forecast file")
+        try:
+            self._ds = xr.open_dataset(self.path)
+        except (OSError, ValueError) as e:
+            raise RadarcastError(f"{self.path}: not a readable netCDF file ({e})") from None
+        self._var, self.unit = self._data_variable()
+        self.method = str(self._ds.attrs.get("source") or self._ds.attrs.get("title") or "cf")
+        self.config = {"file": str(self.path), "variable": self._var.name}
+        self.analysis, self.leads = self._times()
+        self.members = next((self._var.sizes[d] for d in MEMBER_DIMS if d in self._var.dims), None)
+        self.n_out = len(self.leads)
+        self.n_in = None
+        self.starts = np.zeros(0, np.int64)
+        self._flip = False
+        self._units = None
+
+    def _data_variable(self):
+        """The variable on (y, x) with a known unit (coordinates such as lon/lat skipped)."""
+        seen = []
+        for name, v in self._ds.data_vars.items():
+            if v.dims[-2:] != ("y", "x"):
+                continue
+            if v.attrs.get("standard_name") in ("longitude", "latitude"):
+                continue
+            units = str(v.attrs.get("units", ""))
+            unit = UNITS.get(units.strip().lower())
+            if unit is not None:
+                return v, unit
+            seen.append(f"{name} ({units or 'no units'})")
+        raise RadarcastError(
+            f"{self.path}: no variable on (y, x) in mm/h, dBZ or pixel units; "
+            f"found {', '.join(seen) or 'none'}"
+        )
+
+    def _times(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) analysis times and (L,) lead times, s."""
+        t = self._ds["time"].values.astype("datetime64[s]").astype(np.int64)
+        if "lead_time" in self._var.dims:
+            leads = self._ds["lead_time"].values.astype("timedelta64[s]").astype(np.int64)
+            return t, leads
+        units = str(self._ds["time"].encoding.get("units", ""))
+        m = re.match(r"\s*(seconds|minutes) since (.+)", units)
+        if m is None:
+            raise RadarcastError(
+                f"{self.path}: cannot tell the analysis time (time units "
+                f"{units!r}; expected 'seconds since ANALYSIS TIME')"
+            )
+        from radarcast.data.schema import parse_time
+
+        t0 = parse_time(m.group(2).strip().replace(" ", "T", 1))
+        return np.array([t0], np.int64), t - t0
+
+    # -------------------------------------------------------------- ForecastFile's interface
+    @property
+    def shape(self) -> tuple[int, ...]:
+        lead = (self.n_out,) if self.members is None else (self.members, self.n_out)
+        return (len(self.starts), *lead, *self._var.shape[-2:])
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self._var.shape[-2:])
+
+    def check_matches(self, dataset, n_in: int | None = None, n_out: int | None = None) -> None:
+        """Match to ``dataset``: lead times, grid, and each analysis time to a window."""
+        n_in = n_in or dataset.n_in
+        step = dataset.timestep_s
+        if not np.array_equal(self.leads, step * np.arange(1, self.n_out + 1)):
+            raise RadarcastError(
+                f"{self.path}: lead times {list(self.leads // 60)} min are not "
+                f"the dataset's {step // 60}-minute steps"
+            )
+        if n_out is not None and n_out > self.n_out:
+            raise RadarcastError(f"{self.path} has {self.n_out} leads, {n_out} were asked for")
+        self._check_grid(dataset)
+        index = {int(t): i for i, t in enumerate(dataset.times)}
+        rows = [index.get(int(t)) for t in self.analysis]
+        self.n_in = n_in
+        self.starts = np.array([-1 if r is None else r - n_in + 1 for r in rows], np.int64)
+        self._units = dataset.units
+
+    def _check_grid(self, dataset) -> None:
+        h, w = dataset.shape[1:]
+        if self.grid != (h, w):
+            raise RadarcastError(
+                f"{self.path}: the grid is {self.grid[0]}x{self.grid[1]}, the "
+                f"dataset's is {h}x{w} (reprojection is not done)"
+            )
+        georef = getattr(dataset, "georef", None)
+        if georef is None or "x" not in self._ds or "y" not in self._ds:
+            return
+        x, y = self._ds["x"].values, self._ds["y"].values
+        tol = 1e-3 * georef.xpixelsize
+        if np.allclose(y[::-1], georef.y(h), atol=tol):
+            self._flip = True
+            y = y[::-1]
+        if not (np.allclose(x, georef.x(w), atol=tol) and np.allclose(y, georef.y(h), atol=tol)):
+            raise RadarcastError(
+                f"{self.path}: its x/y grid is not the dataset's (reprojection is not done)"
+            )
+
+    def row_of(self, start: int) -> int:
+        rows = np.flatnonzero(self.starts == start)
+        if not len(rows):
+            raise RadarcastError(f"{self.path} holds no forecast for window {start}")
+        return int(rows[0])
+
+    def pred(self, rows) -> np.ndarray:
+        """(n, [M,] n_out, H, W) float32 pixels of the dataset's scale, NaN where unknown."""
+        out = []
+        for r in np.atleast_1d(np.asarray(rows, dtype=np.int64)):
+            v = self._var.isel(time=int(r)) if "lead_time" in self._var.dims else self._var
+            dims = [d for d in ("member", "ens_number", "realization") if d in v.dims]
+            v = v.transpose(*dims, *[d for d in v.dims if d not in dims]).values  # ([M,] L, H, W)
+            if self._flip:
+                v = v[..., ::-1, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = self._units.to_pixel(np.asarray(v, np.float64), self.unit)
+            # rounded and clipped as forecast_file.stored_pixels stores pixels (that module
+            # imports this one, so its function cannot be imported here)
+            p = np.clip(np.rint(np.nan_to_num(p, nan=0.0, neginf=0.0, posinf=255.0)), 0, 255)
+            out.append(np.where(np.isnan(v), np.nan, p).astype(np.float32))
+        return np.stack(out)
+
+    def close(self) -> None:
+        self._ds.close()
+
+    def __enter__(self) -> CFForecast:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

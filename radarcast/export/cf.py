@@ -1,0 +1,225 @@
+"""A :class:`~radarcast.export.cube.Cube` as a CF-1.8 xarray Dataset, written to netCDF or Zarr.
+
+Layout: dimensions ``time``, ``lead_time``, ``member`` (ensembles only), ``y``, ``x`` for
+forecasts and ``time``, ``y``, ``x`` for observations; projected ``x``/``y`` pixel-centre
+coordinates in metres with ``lon``/``lat`` auxiliary coordinates and a ``crs`` grid-mapping
+variable (``crs_wkt`` and the CF projection parameters pyproj gives) where the grid is
+geo-referenced, pixel indices otherwise; a 2-D ``valid_time``; ``_FillValue`` for masked
+pixels; one chunk per map, compressed. Large cubes stream through dask, one row at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.export.cube import Cube
+
+FILL = np.float32(-9999.0)
+IN_MEMORY_BYTES = 256 * 2**20  # larger cubes are read lazily, one row at a time
+VARIABLES = {
+    "mmh": (
+        "precip_intensity",
+        {"long_name": "instantaneous precipitation rate", "units": "mm h-1"},
+    ),
+    "dbz": (
+        "reflectivity",
+        {
+            "long_name": "equivalent reflectivity factor",
+            "units": "dBZ",
+            "standard_name": "equivalent_reflectivity_factor",
+        },
+    ),
+    "pixel": ("pixel", {"long_name": "radar pixel level 0-255", "units": "1"}),
+}
+
+
+def _values(cube: Cube):
+    """(N, *row) values: numpy when small, else a dask array reading one row per chunk."""
+    n, shape = len(cube.times), cube.row_shape
+    if cube.nbytes() <= IN_MEMORY_BYTES:
+        out = np.empty((n, *shape), np.float32)
+        for i in range(n):
+            out[i] = cube.read(i)
+        return out
+    import dask
+    import dask.array as da
+
+    rows = [da.from_delayed(dask.delayed(cube.read)(i), shape, np.float32) for i in range(n)]
+    return da.stack(rows)
+
+
+def _dims(cube: Cube) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
+    """Dimension names in file order and the axis order that takes the cube there."""
+    if cube.kind == "observation":
+        return ("time", "y", "x"), None
+    if cube.members:
+        return ("time", "lead_time", "member", "y", "x"), (0, 2, 1, 3, 4)
+    return ("time", "lead_time", "y", "x"), None
+
+
+def _grid_coords(cube: Cube, lonlat: bool) -> tuple[dict, dict | None]:
+    """x/y (and lon/lat) coordinates, and the grid-mapping variable's attributes."""
+    h, w = cube.grid
+    g = cube.georef
+    if g is None:
+        return {
+            "y": ("y", np.arange(h), {"long_name": "row index (no geo-reference)"}),
+            "x": ("x", np.arange(w), {"long_name": "column index (no geo-reference)"}),
+        }, None
+    coords = {
+        "y": (
+            "y",
+            g.y(h),
+            {
+                "standard_name": "projection_y_coordinate",
+                "units": "m",
+                "axis": "Y",
+                "long_name": "y of pixel centre",
+            },
+        ),
+        "x": (
+            "x",
+            g.x(w),
+            {
+                "standard_name": "projection_x_coordinate",
+                "units": "m",
+                "axis": "X",
+                "long_name": "x of pixel centre",
+            },
+        ),
+    }
+    if lonlat:
+        lon, lat = g.lonlat((h, w))
+        coords["lon"] = (("y", "x"), lon, {"standard_name": "longitude", "units": "degrees_east"})
+        coords["lat"] = (("y", "x"), lat, {"standard_name": "latitude", "units": "degrees_north"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        cf = g.crs().to_cf()
+    cf = {k: v for k, v in cf.items() if isinstance(v, (str, int, float))}
+    cf.update(crs_wkt=g.crs_wkt, spatial_ref=g.crs_wkt, proj4=g.proj4)
+    cf["GeoTransform"] = " ".join(f"{v:.17g}" for v in g.transform())
+    return coords, cf
+
+
+def to_xarray(cube: Cube, lonlat: bool = True):
+    """The CF-1.8 ``xarray.Dataset`` of ``cube`` (values lazily read when large)."""
+    import xarray as xr
+
+    dims, order = _dims(cube)
+    values = _values(cube)
+    if order is not None:
+        values = values.transpose(order)
+    name, var_attrs = VARIABLES[cube.unit]
+    coords, grid_mapping = _grid_coords(cube, lonlat)
+    times = cube.times.astype("datetime64[s]").astype("datetime64[ns]")
+    time_attrs = {
+        "standard_name": "forecast_reference_time" if cube.kind == "forecast" else "time",
+        "long_name": "analysis time" if cube.kind == "forecast" else "valid time",
+    }
+    coords["time"] = ("time", times, time_attrs)
+    if cube.kind == "forecast":
+        leads = cube.leads.astype("timedelta64[s]").astype("timedelta64[ns]")
+        coords["lead_time"] = ("lead_time", leads, {"standard_name": "forecast_period"})
+        valid = times[:, None] + leads[None, :]
+        coords["valid_time"] = (("time", "lead_time"), valid, {"standard_name": "time"})
+        if cube.members:
+            coords["member"] = (
+                "member",
+                np.arange(1, cube.members + 1),
+                {"standard_name": "realization"},
+            )
+    attrs = dict(var_attrs)
+    if grid_mapping is not None:
+        attrs["grid_mapping"] = "crs"
+        if lonlat:
+            attrs["coordinates"] = "lat lon"
+    data = {name: (dims, values, attrs)}
+    if grid_mapping is not None:
+        data["crs"] = ((), np.int32(0), grid_mapping)
+    ds = xr.Dataset(data, coords=coords, attrs=_global_attrs(cube))
+    if grid_mapping is not None and lonlat:  # CF: coordinates attribute, not encoding guesses
+        ds[name].encoding["coordinates"] = "lat lon"
+        del ds[name].attrs["coordinates"]
+    return ds
+
+
+def _global_attrs(cube: Cube) -> dict:
+    from radarcast import __version__
+
+    title = "radarcast nowcast" if cube.kind == "forecast" else "radarcast radar observations"
+    out = {
+        "Conventions": "CF-1.8",
+        "title": title,
+        "source": f"radarcast {__version__}: {cube.name}",
+    }
+    out.update({k: v for k, v in cube.attrs.items() if isinstance(v, (str, int, float))})
+    return out
+
+
+def encoding(ds, cube: Cube, level: int = 4) -> dict:
+    """Compression, chunks (one map each) and fill value of the data variable; times as
+    integers in CF units."""
+    name = VARIABLES[cube.unit][0]
+    dims = ds[name].dims
+    chunks = tuple(ds.sizes[d] if d in ("y", "x", "member") else 1 for d in dims)
+    enc = {
+        name: {
+            "zlib": True,
+            "complevel": level,
+            "chunksizes": chunks,
+            "_FillValue": FILL,
+            "dtype": "float32",
+        },
+        "time": {"units": "seconds since 1970-01-01 00:00:00", "dtype": "int64"},
+    }
+    for c in ("lon", "lat"):
+        if c in ds.coords:
+            enc[c] = {"zlib": True, "complevel": level, "chunksizes": ds[c].shape}
+    if "lead_time" in ds.coords:
+        enc["lead_time"] = {"units": "seconds", "dtype": "int64"}
+        enc["valid_time"] = {"units": "seconds since 1970-01-01 00:00:00", "dtype": "int64"}
+    return enc
+
+
+def write_netcdf(cube: Cube, tmp: Path) -> None:
+    """Write ``cube`` as CF-1.8 netCDF-4 to ``tmp`` (the caller renames it into place)."""
+    ds = to_xarray(cube)
+    _compute(lambda: ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding(ds, cube)))
+
+
+def write_zarr(cube: Cube, tmp: Path) -> None:
+    """Write ``cube`` as a Zarr store (a folder) at ``tmp``."""
+    ds = to_xarray(cube)
+    enc = encoding(ds, cube)
+    name = VARIABLES[cube.unit][0]
+    v = enc[name]
+    enc = {k: e for k, e in enc.items() if "zlib" not in e}  # zarr compresses by default
+    enc[name] = {"chunks": v["chunksizes"], "_FillValue": v["_FillValue"], "dtype": "float32"}
+    _compute(lambda: ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=False))
+
+
+def _compute(write) -> None:
+    """Run a write; dask (when the cube is lazy) reads the HDF5 rows in this thread only."""
+    try:
+        import dask
+    except ImportError:
+        write()
+        return
+    with dask.config.set(scheduler="synchronous"):
+        write()
+
+
+def replace_folder(tmp: Path, path: Path) -> None:
+    """Move the finished folder ``tmp`` onto ``path``, replacing an old one."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

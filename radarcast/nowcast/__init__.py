@@ -1,0 +1,283 @@
+"""Nowcasts straight from raw radar files, no dataset needed.
+
+:func:`read_latest` reads the newest files of any ``preprocess`` source with preprocess'
+own readers, scale conversion, crop/resampling and geo-referencing, and checks that they
+are consecutive frames of one product on one grid. :func:`run_nowcast` forecasts from them
+with any forecaster (persistence, ROVER, a checkpoint) and :func:`write_nowcast` writes
+the result in the format its suffix names: a forecast file (.h5), CF-netCDF (.nc),
+GeoTIFF (.tif), Zarr, GRIB2, or a picture (.png sheet, .gif animation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from radarcast.data.georef import Georef
+from radarcast.data.preprocess import (
+    FrameTransform,
+    PreprocessConfig,
+    SameGrid,
+    input_georef,
+    output_georef,
+)
+from radarcast.data.readers import (
+    READERS,
+    SUFFIXES,
+    ReadOptions,
+    detect_kind,
+    get_reader,
+    resolve_inputs,
+    times_from_names,
+)
+from radarcast.data.units import Units
+from radarcast.errors import RadarcastError
+
+OUTPUT_SUFFIXES = (".h5", ".nc", ".tif", ".tiff", ".zarr", ".grib2", ".png", ".gif")
+
+
+@dataclass
+class LiveInputs:
+    """The newest input frames, on the target pixel scale; quacks like a dataset for
+    :func:`radarcast.forecasters.resolve` and :class:`ForecastWriter`.
+
+    ``frames`` (n, H, W) uint8, ``valid`` (n, H, W) bool, ``times`` (n,) int64 s.
+    """
+
+    names: list[str]
+    frames: np.ndarray
+    valid: np.ndarray
+    times: np.ndarray
+    units: Units
+    timestep_s: int
+    georef: Georef | None
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.names[-1])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.frames.shape)
+
+    @property
+    def height(self) -> int:
+        return self.frames.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.frames.shape[2]
+
+    n_in = property(lambda self: len(self.frames))
+    n_out = 12
+
+    def identity(self) -> dict:
+        h = hashlib.sha256(np.asarray(self.shape, np.int64).tobytes() + self.times.tobytes())
+        return {"path": str(self.path.resolve()), "content_hash": h.hexdigest()[:16]}
+
+
+def product_key(name: str) -> str:
+    """A file name without its digits: files of one product share it (AQC…gif, …_fmi…)."""
+    return re.sub(r"\d+", "#", Path(name).name)
+
+
+def select_newest(paths: list[Path], n: int, time_pattern: str | None) -> list[Path]:
+    """The newest ``n`` of ``paths`` (by the time in their names, else by name), oldest first."""
+    if time_pattern:
+        times = times_from_names(paths, time_pattern)
+        paths = [p for _, p in sorted(zip(times, paths, strict=True))]
+    else:
+        paths = sorted(paths, key=lambda p: p.name)
+    if len(paths) < n:
+        raise RadarcastError(
+            f"{len(paths)} input file{'s' if len(paths) != 1 else ''}; the method needs the "
+            f"{n} newest frames"
+        )
+    return paths[-n:]
+
+
+def read_latest(files: list[str], n: int, config: PreprocessConfig) -> LiveInputs:
+    """Read the ``n`` newest of ``files`` as preprocess would; RadarcastError when they are
+    fewer, of different products or grids, or not consecutive ``config.timestep_s`` apart."""
+    config.check()
+    kind, importer = get_reader(config.format)
+    paths = resolve_inputs(files, SUFFIXES.get(kind))
+    if kind == "auto":
+        kind = detect_kind(paths)
+    if kind not in ("images", "pysteps"):
+        raise RadarcastError(f"nowcast reads one frame per file (images or pysteps), not {kind}")
+    paths = select_newest(paths, n, config.time_pattern)
+    keys = {product_key(str(p)) for p in paths}
+    if len(keys) > 1:
+        raise RadarcastError(
+            f"inputs are of different products: {paths[0].name} and {paths[-1].name}"
+        )
+    target = config.target_units()
+    opts = ReadOptions(time_pattern=config.time_pattern, pysteps_importer=importer, target=target)
+    transform = FrameTransform(config, convert=kind != "pysteps")
+    frames, valid, times, same_grid = [], [], [], SameGrid()
+    for raw in READERS[kind](paths, opts):
+        same_grid(raw)
+        frame, mask = transform(raw)
+        frames.append(frame)
+        valid.append(np.ones(frame.shape, bool) if mask is None else mask)
+        times.append(raw.time if raw.time is not None else int(Path(raw.name).stat().st_mtime))
+    times = np.asarray(times, np.int64)
+    _check_consecutive(paths, times, config.timestep_s)
+    first = same_grid.first
+    georef = output_georef(input_georef(first, config), config, first.frame.shape)
+    return LiveInputs(
+        [str(p) for p in paths],
+        np.stack(frames),
+        np.stack(valid),
+        times,
+        target,
+        config.timestep_s,
+        georef,
+    )
+
+
+def _check_consecutive(paths: list[Path], times: np.ndarray, step: int) -> None:
+    gaps = np.diff(times)
+    bad = np.flatnonzero(gaps != step)
+    if len(bad):
+        i = int(bad[0])
+        raise RadarcastError(
+            f"inputs are not consecutive: {paths[i].name} → {paths[i + 1].name} is "
+            f"{gaps[i] / 60:g} min, the time step is {step / 60:g} min (--timestep)"
+        )
+
+
+@dataclass
+class Nowcast:
+    """A forecast from live inputs: ``pred`` float32 pixels (n_out, H, W) or
+    (M, n_out, H, W), NaN where unknown; ``analysis_time`` the newest input's time."""
+
+    inputs: LiveInputs
+    pred: np.ndarray
+    method: str
+    config: dict
+    members: int | None = None
+
+    @property
+    def analysis_time(self) -> int:
+        return int(self.inputs.times[-1])
+
+
+def frames_needed(spec: str, leads: int, options: dict) -> int:
+    """How many input frames ``spec`` reads (persistence and ROVER without torch; a
+    checkpoint from its header, without building the model)."""
+    if spec == "persistence":
+        return 1
+    if spec == "rover":
+        from radarcast.baselines.rover import RoverConfig
+
+        return int(options.get("frames", RoverConfig.frames))
+    from radarcast.forecasters import METHODS, resolve
+
+    if spec in METHODS or not Path(spec).is_file():  # other methods; or the registry's error
+        return resolve(spec, None, n_out=leads, options=options).n_in
+    from radarcast.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(spec)["n_in"])
+
+
+def run_nowcast(inputs: LiveInputs, forecaster) -> Nowcast:
+    """Forecast from the newest ``forecaster.n_in`` frames of ``inputs``."""
+    x = inputs.frames[None].astype(np.float32)  # (1, n, H, W)
+    x[0][~inputs.valid] = np.nan
+    pred = forecaster(x)[0]
+    members = getattr(forecaster, "members", None)
+    return Nowcast(inputs, pred, forecaster.name, forecaster.config, members)
+
+
+def check_output_suffix(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise RadarcastError(
+            f"{path}: unknown output type {suffix or '(none)'!r}; "
+            f"choose one of: {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    return suffix
+
+
+def write_nowcast(
+    nowcast: Nowcast, output: str | os.PathLike, units: str = "mm/h", overwrite: bool = False
+) -> Path:
+    """Write ``nowcast`` atomically in the format of ``output``'s suffix."""
+    from radarcast.data.store import check_output
+
+    suffix = check_output_suffix(output)
+    if suffix == ".h5":
+        return _write_h5(nowcast, check_output(output, overwrite))
+    if suffix in (".png", ".gif"):
+        from radarcast.nowcast.render import write_picture
+
+        return write_picture(nowcast, check_output(output, overwrite), units)
+    from radarcast.export import write_cube
+
+    return write_cube(nowcast_cube(nowcast, units), output, overwrite)
+
+
+def _write_h5(nowcast: Nowcast, path: Path) -> Path:
+    from radarcast.data.forecast_file import ForecastWriter
+
+    inp = nowcast.inputs
+    extra = {"members": nowcast.members} if nowcast.members else {}
+    n_out = nowcast.pred.shape[-3]
+    with ForecastWriter(
+        path,
+        inp,
+        np.zeros(1, np.int64),
+        method=nowcast.method,
+        config={**nowcast.config, "inputs": inp.names},
+        n_in=inp.n_in,
+        n_out=n_out,
+        split=None,
+        overwrite=True,
+        **extra,
+    ) as w:
+        w.write(nowcast.pred[None])
+        return w.finish()
+
+
+def nowcast_cube(nowcast: Nowcast, units: str):
+    """``nowcast`` as an export :class:`~radarcast.export.cube.Cube`."""
+    from radarcast.export.cube import Cube, _check_rain, check_units, value_table
+
+    unit = check_units(units)
+    inp = nowcast.inputs
+    _check_rain(inp.units, unit, inp.path)
+    lut = value_table(inp.units, unit)
+    pred = nowcast.pred
+
+    def read(i: int) -> np.ndarray:
+        out = lut[np.rint(np.nan_to_num(pred)).astype(np.uint8)]
+        out[np.isnan(pred)] = np.nan
+        return out
+
+    n_out = pred.shape[-3]
+    leads = inp.timestep_s * np.arange(1, n_out + 1, dtype=np.int64)
+    attrs = {
+        "method": nowcast.method,
+        "inputs": ", ".join(Path(n).name for n in inp.names),
+        "source_path": str(inp.path),
+    }
+    return Cube(
+        "forecast",
+        nowcast.method,
+        inp.times[-1:],
+        leads,
+        nowcast.members,
+        tuple(pred.shape[-2:]),
+        read,
+        inp.georef,
+        unit,
+        attrs,
+    )
