@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 SMOKE = REPO / "examples" / "smoke.toml"
@@ -172,16 +173,18 @@ train = { model_config = { hidden = [4] }, crop = 16, batch_size = 2, val_window
 """
 
 
+@pytest.mark.nightly  # three trainings in a pool of spawned processes: ~70 s on a busy 2-core box
 def test_leave_one_event_out(tmp_path):
     study = tmp_path / "cv.toml"
     study.write_text(LOEO.replace('reference = "persistence"',
                                   'reference = "persistence"\nsplit = "leave-one-event-out"\n'
-                                  "cv_validation = [0.5, 0.5, 0]"))
+                                  "cv_validation = [0.5, 0.5, 0]\nparallel = 3"))
     out = tmp_path / "cv"
-    radarcast("study", study, "-o", out, "--threads", "1", "--stop-after", "evaluate",
-              check=True)
+    r = radarcast("study", study, "-o", out, "--threads", "1", "--stop-after", "evaluate",
+                  check=True)
     doc = json.loads((out / "evaluate" / "results.json").read_text())
     assert set(doc["groups"]) == {"a", "b", "c", "pooled"}
+    assert "3 at a time" in r.stderr  # the three folds' trainings in a pool, started together
     for event in "abc":  # each event scored by the model trained without it
         assert doc["groups"][event]["fold"] == f"loeo-{event}"
         assert (out / "runs" / f"loeo-{event}" / "m" / "best.pt").is_file()

@@ -100,13 +100,16 @@ def _unit_of(path: Path) -> str:
     return f"prepare/{path.stem}"
 
 
-def run_job(job: dict) -> dict:
+def run_job(job: dict, start=None) -> dict:
     """Train one run (in this process or a pool worker, so that a probe of a time budget
-    is timed under the load of the runs beside it); seconds, steps, best validation."""
+    is timed under the load of the runs beside it: ``start``, a barrier, lets all of them
+    begin together); seconds, steps, best validation."""
     import json
 
     from radarcast.training import train
 
+    if start is not None:
+        start.wait(timeout=900)  # every worker has imported torch and opened its data
     run: Path = job["run"]
     info: dict = {}
     if job["resume"]:
@@ -172,8 +175,11 @@ def train_pool(m: Manifest, jobs: list[dict], workers: int, emit) -> None:
     if not jobs:
         return
     emit(f"train {len(jobs)} runs, {workers} at a time")
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(run_job, j): j for j in jobs}
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        # when all runs fit at once they start together, so each probe sees the others' load
+        start = manager.Barrier(len(jobs)) if len(jobs) <= workers else None
+        futures = {pool.submit(run_job, j, start): j for j in jobs}
         for f in as_completed(futures):
             job = futures[f]
             finish_train(m, job, f.result())
