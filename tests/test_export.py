@@ -313,3 +313,44 @@ def test_grib2_refuses_the_swiss_projection(mch, tmp_path):
     assert r.exit_code == 1
     assert "GRIB2 has no grid template for the projection 'somerc'" in " ".join(r.output.split())
     assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_scores_only_the_windows_a_forecast_covers(tiny_dataset, tmp_path):
+    from radarcast.evaluation import evaluate
+
+    r = CliRunner().invoke(
+        app,
+        [
+            "forecast",
+            str(tiny_dataset),
+            "-o",
+            str(tmp_path / "p.h5"),
+            "--split",
+            "all",
+            "--limit",
+            "3",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    part = evaluate(tiny_dataset, ["persistence"], [tmp_path / "p.h5"], split="all")
+    full = evaluate(tiny_dataset, ["persistence"], split="all", limit=3)
+    assert len(part.starts) == 3 and part.coverage.startswith("3 of ")
+    assert part.coverage.endswith("(those p.h5 covers)")
+    want = full.methods[0].result()["counts"]
+    np.testing.assert_array_equal(part.methods[0].result()["counts"], want)
+    np.testing.assert_array_equal(part.methods[1].result()["counts"], want)
+    r = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(tiny_dataset),
+            "--forecast",
+            str(tmp_path / "p.h5"),
+            "--split",
+            "all",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "scored 3 of" in r.output

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 SMOKE = REPO / "examples" / "smoke.toml"
@@ -172,6 +173,7 @@ train = { model_config = { hidden = [4] }, crop = 16, batch_size = 2, val_window
 """
 
 
+@pytest.mark.nightly  # three trainings in a pool of spawned processes: ~70 s on a busy 2-core box
 def test_leave_one_event_out(tmp_path):
     study = tmp_path / "cv.toml"
     study.write_text(LOEO.replace('reference = "persistence"',

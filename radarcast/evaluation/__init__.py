@@ -47,6 +47,7 @@ from radarcast.evaluation.scoring import (  # noqa: F401  (re-exported: the old 
     _read_batch,
     _score_windows,
     _unique_names,
+    covered_starts,
 )
 from radarcast.evaluation.thresholds import (  # noqa: F401  (re-exported: the old import path)
     REFERENCE,
@@ -121,6 +122,7 @@ class EvaluationPlan:
     starts: np.ndarray  # (W,) window start indices
     reference_added: bool
     bootstrap_unit: str = "auto"
+    coverage: str = ""  # "K of N windows (those FILE covers)" when forecast files cover fewer
 
 
 def plan_evaluation(
@@ -136,11 +138,12 @@ def plan_evaluation(
     thr = resolve_thresholds(ds.units, preset, thresholds, units, where=str(ds.path))
     check_bootstrap_unit(bootstrap_unit)
     starts = select_windows(ds, split, n_in, n_out, limit, stride)
+    starts, coverage = covered_starts(forecasts, ds, starts, n_in, n_out)
     specs = list(dict.fromkeys(methods))
     added = REFERENCE not in specs
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
     plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
-                          thr, split, n_in, n_out, starts, added, bootstrap_unit)
+                          thr, split, n_in, n_out, starts, added, bootstrap_unit, coverage)
     return plan, open_sources(plan, ds, starts)
 
 
@@ -182,7 +185,7 @@ def finish(
                  "zr": describe_zr(ds.units), "zr_source": str(ds.attrs.get("zr_source", ""))},
         split=plan.split, n_in=plan.n_in, n_out=plan.n_out, timestep_s=ds.timestep_s,
         starts=starts, thresholds=plan.thresholds, methods=results,
-        reference_added=plan.reference_added,
+        reference_added=plan.reference_added, coverage=plan.coverage,
     )
     if bootstrap:
         scores.bootstrap = bootstrap_intervals(

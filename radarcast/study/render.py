@@ -85,7 +85,7 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def data_section(doc: dict) -> str:
-    rows = [[escape(d["label"]), escape(d["source"][:160]), f"{d['grid'][0]}×{d['grid'][1]}",
+    rows = [[escape(d["label"]), _short(d["source"]), f"{d['grid'][0]}×{d['grid'][1]}",
              str(d["frames"]), f"{d['first']} – {d['last']}",
              escape(", ".join(f"{k}: {v}" for k, v in d["roles"].items())),
              str(d["test_windows"])] for d in doc["data"]]
@@ -95,6 +95,12 @@ def data_section(doc: dict) -> str:
         rows) + f"<p class=note>Split mode: {escape(s['split'])}; windows of {s['n_in']} frames"
         f" in → {s['n_out']} out, every start. No test window lies within n_in + n_out frames"
         " of a frame seen in training or validation (checked before training).</p>")
+
+
+def _short(text: str, n: int = 60) -> str:
+    """At most ``n`` characters (the end, where the file names are), the whole as a tooltip."""
+    shown = text if len(text) <= n else "…" + text[-n:]
+    return f'<span title="{escape(text)}">{escape(shown)}</span>'
 
 
 def methods_section(doc: dict) -> str:
