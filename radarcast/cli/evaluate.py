@@ -124,6 +124,8 @@ def evaluate(
             scores = run_evaluate(dataset, progress=on_step, **kw)
     paths = scores.write(out, overwrite=overwrite)
     render_scores(scores)
+    if scores.coverage:
+        console.print(f"[yellow]scored {scores.coverage} only[/]")
     console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
 
 

@@ -48,6 +48,7 @@ from radarcast.evaluation.scoring import (  # noqa: F401  (re-exported: the old 
     _read_batch,
     _score_windows,
     _unique_names,
+    covered_starts,
 )
 from radarcast.evaluation.thresholds import (  # noqa: F401  (re-exported: the old import path)
     REFERENCE,
@@ -127,6 +128,7 @@ class EvaluationPlan:
     starts: np.ndarray  # (W,) window start indices
     reference_added: bool
     bootstrap_unit: str = "auto"
+    coverage: str = ""  # "K of N windows (those FILE covers)" when forecast files cover fewer
     fss_scales: tuple[int, ...] = DEFAULT_SCALES
 
 
@@ -148,11 +150,13 @@ def plan_evaluation(
     except ValueError as e:
         raise RadarcastError(f"--fss-scales: {e}") from None
     starts = select_windows(ds, split, n_in, n_out, limit, stride)
+    starts, coverage = covered_starts(forecasts, ds, starts, n_in, n_out)
     specs = list(dict.fromkeys(methods))
     added = REFERENCE not in specs
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
     plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
-                          thr, split, n_in, n_out, starts, added, bootstrap_unit, scales)
+                          thr, split, n_in, n_out, starts, added, bootstrap_unit, coverage,
+                          scales)
     return plan, open_sources(plan, ds, starts)
 
 
@@ -198,7 +202,7 @@ def finish(
                  "zr": describe_zr(ds.units), "zr_source": str(ds.attrs.get("zr_source", ""))},
         split=plan.split, n_in=plan.n_in, n_out=plan.n_out, timestep_s=ds.timestep_s,
         starts=starts, thresholds=plan.thresholds, methods=results,
-        reference_added=plan.reference_added,
+        reference_added=plan.reference_added, coverage=plan.coverage,
     )
     if bootstrap:
         scores.bootstrap = bootstrap_intervals(

@@ -48,6 +48,7 @@ class Scores:
     methods: list[MethodScores]
     reference_added: bool = False
     bootstrap: dict = field(default_factory=dict)
+    coverage: str = ""  # when forecast files cover fewer windows: "K of N windows (...)"
 
     @property
     def lead_min(self) -> list[float]:
@@ -195,6 +196,7 @@ def _json_doc(s: Scores) -> dict:
         "dataset": s.dataset,
         "split": s.split, "n_in": s.n_in, "n_out": s.n_out, "timestep_s": s.timestep_s,
         "window_starts": s.starts.tolist(),
+        "coverage": s.coverage or "every selected window",
         "thresholds": {"values": list(s.thresholds.values), "units": s.thresholds.unit,
                        "pixels": list(s.thresholds.pixels), "dbz": _threshold_dbz(s),
                        "zr": s.dataset.get("zr")},

@@ -49,6 +49,28 @@ def _from_file(path, ds, starts: np.ndarray, n_in: int, n_out: int) -> dict:
             "members": ff.members}
 
 
+def covered_starts(forecasts, ds, starts: np.ndarray, n_in: int, n_out: int):
+    """The windows of ``starts`` that every forecast file answers, and a note naming the
+    files that cover fewer ('' when they cover all); none in common is an error."""
+    from radarcast.data.forecast_file import open_forecast
+
+    keep, short = np.asarray(starts), []
+    for path in forecasts:
+        with open_forecast(path) as ff:
+            ff.check_matches(ds, n_in, n_out)
+            have = np.isin(keep, ff.starts)
+        if not have.all():
+            short.append(Path(path).name)
+            keep = keep[have]
+        if not len(keep):
+            raise RadarcastError(
+                f"{path} answers none of the {len(starts)} selected windows "
+                "(matched by its analysis times)"
+            )
+    note = f"{len(keep)} of {len(starts)} windows (those {', '.join(short)} covers)"
+    return keep, note if short else ""
+
+
 def _unique_names(sources: list[dict]) -> None:
     seen: set[str] = set()
     for s in sources:
