@@ -6,8 +6,10 @@ process: single-process with one thread (``--threads 1``), ``--workers 1`` and
 ``--workers 2``. Each forecast file is checked to be the single-process one, array for
 array. While each runs, the resident memory of every process of its tree is sampled from
 /proc (every 0.2 s): the peak of the command's own process and of each worker (the
-processes forked from the fork server). The machine's load average is recorded before and
-after each run: on a shared machine the cores are not free, and the ratio says so.
+processes forked from the fork server), and the CPU seconds of the single-process run (the
+core-time per window that docs/scale.md multiplies by archive sizes). The load average is
+recorded before and after each run: on a shared machine the cores are not free, and the
+ratio says so.
 
     python bench/scale_workers.py [--limit 24] [--workers 1,2] [--out bench/results/...]
 """
@@ -18,6 +20,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -71,6 +74,7 @@ def run(ds: Path, out: Path, limit: int, extra: list[str]) -> dict:
     cmd = [sys.executable, "-m", "radarcast", "rover", str(ds), "-o", str(out), "--split",
            "all", "--limit", str(limit), "--overwrite", *extra]
     load0 = os.getloadavg()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop, peaks = threading.Event(), {}
@@ -78,6 +82,8 @@ def run(ds: Path, out: Path, limit: int, extra: list[str]) -> dict:
     sampler.start()
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     stop.set()
     sampler.join()
     if proc.returncode:
@@ -87,6 +93,9 @@ def run(ds: Path, out: Path, limit: int, extra: list[str]) -> dict:
     return {
         "args": extra, "windows": limit, "seconds": seconds, "wall_s": round(wall, 2),
         "windows_per_s": limit / seconds,
+        # CPU seconds of the command and of the processes it waited for (all of the
+        # single-process run; the workers of a sharded one may be missing from it)
+        "cpu_s": round(cpu, 2),
         "peak_rss_mib": {"command": round(peaks.get((0, proc.pid), 0.0), 1),
                          "workers": [round(v, 1) for v in sorted(workers)]},
         "loadavg_before": load0, "loadavg_after": os.getloadavg(),
@@ -111,7 +120,8 @@ def main() -> None:
         ds, what = dataset(folder)
         single = run(ds, folder / "single.h5", a.limit, ["--threads", "1"])
         rows = [single]
-        print(f"{what}: single process, 1 thread: {single['windows_per_s']:.3f} windows/s "
+        print(f"{what}: single process, 1 thread: {single['windows_per_s']:.3f} windows/s, "
+              f"{single['cpu_s'] / a.limit:.2f} CPU s/window "
               f"(load {single['loadavg_before'][0]:.1f})")
         for n in [int(v) for v in a.workers.split(",")]:
             out = folder / f"w{n}.h5"

@@ -164,6 +164,17 @@ def test_workers_2_cli_writes_the_single_process_file(dataset, single):
     assert not list(dataset.parent.glob(".w2.h5.*"))  # parts folder gone
 
 
+def test_ensemble_file_on_workers_is_the_single_process_file(dataset, tmp_path):
+    """Members are seeded per window from its inputs, so shards draw the same members."""
+    args = [*ROVER[1:], "--members", "3", "--limit", "4"]
+    a = run_cli("rover", str(dataset), "-o", str(tmp_path / "e1.h5"), *args)
+    b = run_cli("rover", str(dataset), "-o", str(tmp_path / "e2.h5"), *args, "--workers", "2")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert_same_forecast(tmp_path / "e1.h5", tmp_path / "e2.h5")
+    with h5py.File(tmp_path / "e2.h5", "r") as f:
+        assert f.attrs["members"] == 3 and f["pred"].ndim == 5
+
+
 def test_local_cluster_writes_the_single_process_file(dataset, single, cluster):
     out = dataset.with_name("dask.h5")
     done = []
