@@ -2,7 +2,8 @@
 give the single-process forecast files and scores bit for bit; bad choices, unreachable
 schedulers, invisible paths and killed workers end in one clear line, never wrong results.
 
-One LocalCluster (2 worker processes) is shared by the whole module.
+One LocalCluster (2 worker processes) is shared by the whole module. The ensemble and the
+SIGKILL cases are nightly (``pytest -m nightly tests/test_parallel.py``).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def test_workers_2_cli_writes_the_single_process_file(dataset, single):
     assert not list(dataset.parent.glob(".w2.h5.*"))  # parts folder gone
 
 
+@pytest.mark.nightly  # ~9 s: two CLI runs (pytest -m nightly tests/test_parallel.py)
 def test_ensemble_file_on_workers_is_the_single_process_file(dataset, tmp_path):
     """Members are seeded per window from its inputs, so shards draw the same members."""
     args = [*ROVER[1:], "--members", "3", "--limit", "4"]
@@ -338,6 +340,7 @@ def _alive(pids: list[int]) -> list[int]:
     return left
 
 
+@pytest.mark.nightly  # ~17 s: a killed run and a second one
 def test_killed_sharded_run_leaves_no_output_and_the_next_run_cleans_up(dataset, tmp_path):
     """SIGKILL of the command while its workers write parts: no output file; the hidden
     parts folder it left is removed by the next run, which writes the right file."""
