@@ -9,15 +9,19 @@ import numpy as np
 from radarcast.animation.colours import (
     OVERLAY_RGB,
     ColourScale,
+    _draw,
     colourise,
     contingency_rgb,
 )
 from radarcast.animation.config import AnimateConfig
+from radarcast.animation.ensemble import prob_legend, prob_lut
 from radarcast.animation.geo import map_overlay
 from radarcast.animation.layout import Grid, clock, lead_text
 from radarcast.animation.panels import WindowPanels
 from radarcast.data.units import UNIT_LABELS
 from radarcast.errors import RadarcastError
+
+_PROB_LUT = prob_lut()
 
 
 # --------------------------------------------------------------------------- frames
@@ -26,7 +30,16 @@ def _legend(scale: ColourScale, cfg: AnimateConfig) -> list:
     if cfg.overlay is not None:
         items.append((f"events >= {cfg.overlay:g} {UNIT_LABELS[cfg.units]}:", None))
         items += list(OVERLAY_RGB.items())
+    if cfg.probability is not None:
+        items += prob_legend(prob_label(cfg))
     return items
+
+
+def prob_label(cfg: AnimateConfig) -> str:
+    """"≥ 1 mm/h": the --probability threshold as the panels' titles state it."""
+    if cfg.probability is None:
+        return ""
+    return f"≥{cfg.probability:g} {UNIT_LABELS[cfg.units]}"
 
 
 def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
@@ -46,6 +59,8 @@ def _with_map(grid: Grid, panels: WindowPanels) -> Grid:
 def _method_rgb(panels: WindowPanels, m: int, k: int, scale: ColourScale, event) -> np.ndarray:
     # hatched where the method gave no value or the truth has no data, as in Truth's panel
     pred, valid = panels.preds[m, k], panels.pred_valid[m, k] & panels.mask_y[k]
+    if m < len(panels.probs) and panels.probs[m]:  # probability panel: its own 0-1 scale
+        return _draw(pred, _PROB_LUT, valid, scale.nodata)
     if event is None:
         return colourise(pred, valid, scale)
     return contingency_rgb(pred, panels.y[k], valid & panels.mask_y[k], event, scale)
