@@ -46,3 +46,46 @@ def test_members_for_a_deterministic_method_is_refused(tiny_dataset, tmp_path):
     r = _run("forecast", tiny_dataset, "--method", "persistence", "--members", 3,
              "-o", tmp_path / "x.h5")  # fmt: skip
     assert r.returncode == 1 and "--members/--centre are for --method rover" in r.stderr + r.stdout
+
+
+def test_evaluate_scores_an_ensemble_file_and_fss(tiny_dataset, tmp_path):
+    ens = tmp_path / "ens.h5"
+    assert _run("forecast", tiny_dataset, "--method", "rover", "--members", 3, "--split", "all",
+                "--limit", 2, "--device", "cpu", "-o", ens).returncode == 0  # fmt: skip
+    out = tmp_path / "scores"
+    r = _run(
+        "evaluate",
+        tiny_dataset,
+        "--forecast",
+        ens,
+        "--split",
+        "all",
+        "--limit",
+        2,
+        "--units",
+        "pixel",
+        "--thresholds",
+        "40,120",
+        "--fss-scales",
+        "1,4",
+        "--out",
+        out,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = __import__("json").loads((out / "scores.json").read_text())
+    by = {m["name"]: m for m in doc["methods"]}
+    assert by["rover"]["probabilistic"]["members"] == 3
+    det = by["persistence"]["probabilistic"]
+    crps = det["per_lead"]["crps_pixel"]
+    mae = [v * 255 for v in by["persistence"]["per_lead"]["mae"]]  # one member: CRPS = MAE
+    np.testing.assert_allclose(crps, mae, rtol=1e-5)
+    for name in ("reliability.png", "rank_histogram.png", "fss.png", "skill.png"):
+        assert (out / name).stat().st_size > 0
+    rows = (out / "scores.csv").read_text()
+    assert "fss_probability_4px" in rows and "fss_deterministic_1px" in rows
+
+
+def test_fss_scale_larger_than_the_grid_is_refused(tiny_dataset, tmp_path):
+    r = _run("evaluate", tiny_dataset, "--fss-scales", "1,65", "--out", tmp_path / "s")
+    assert r.returncode == 1 and "larger than the 64x64 grid" in r.stderr + r.stdout
+    assert not (tmp_path / "s").exists()

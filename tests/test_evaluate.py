@@ -122,7 +122,10 @@ def test_cli_writes_three_files(tiny_dataset, tmp_path):
     p = _cli(str(tiny_dataset), "--split", "all", "--thresholds", "20,40", "--units", "dbz",
              "--out", str(out), "--limit", "6", "--bootstrap", "10")
     assert p.returncode == 0, p.stderr
-    assert sorted(f.name for f in out.iterdir()) == ["scores.csv", "scores.json", "skill.png"]
+    assert sorted(f.name for f in out.iterdir()) == [
+        "fss.png", "rank_histogram.png", "reliability.png", "scores.csv", "scores.json",
+        "skill.png",
+    ]
     assert "persistence" in p.stdout
     again = _cli(str(tiny_dataset), "--split", "all", "--out", str(out))
     assert again.returncode == 1 and "--overwrite" in again.stderr

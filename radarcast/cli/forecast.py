@@ -61,8 +61,6 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
 
     check_output(output, kw["overwrite"])
     if sharded(kw["workers"], kw["scheduler"]):
-        if options.get("members") is not None or "centre" in options or spec == "pysteps:steps":
-            raise RadarcastError("--workers/--scheduler do not split ensemble forecasts yet")
         _run_sharded(dataset_path, spec, options, output, **kw)
         return
     with open_dataset(dataset_path) as ds:

@@ -16,6 +16,7 @@ import numpy as np
 from radarcast.errors import RadarcastError
 from radarcast.evaluation.thresholds import REFERENCE, Thresholds
 from radarcast.metrics import ScoreAccumulator
+from radarcast.verification.report import ProbabilisticScores
 
 
 @dataclass
@@ -27,6 +28,7 @@ class MethodScores:
     config: dict
     acc: ScoreAccumulator
     reference_only: bool = False
+    prob: ProbabilisticScores | None = None  # ensemble scores and FSS (docs/metrics.md)
 
     def result(self) -> dict[str, np.ndarray]:
         return self.acc.compute()
@@ -84,10 +86,22 @@ class Scores:
         self.to_json(paths["json"])
         self.to_csv(paths["csv"])
         self.plot(paths["png"])
+        prob = {m.name: m.prob for m in self.methods if m.prob is not None}
+        if prob:
+            from radarcast.verification import report
+
+            labels, scales = self.thresholds.labels, next(iter(prob.values())).scales
+            _atomic_write(paths["reliability"],
+                          lambda p: report.plot_reliability(prob, labels, p))
+            _atomic_write(paths["rank_histogram"], lambda p: report.plot_rank_histograms(prob, p))
+            _atomic_write(paths["fss"], lambda p: report.plot_fss(prob, labels, scales, p))
         return paths
 
 
-OUTPUT_NAMES = {"json": "scores.json", "csv": "scores.csv", "png": "skill.png"}
+OUTPUT_NAMES = {
+    "json": "scores.json", "csv": "scores.csv", "png": "skill.png",
+    "reliability": "reliability.png", "rank_histogram": "rank_histogram.png", "fss": "fss.png",
+}
 
 
 def output_paths(out_dir, overwrite: bool = False) -> dict[str, Path]:
@@ -152,9 +166,14 @@ def _method_doc(m: MethodScores) -> dict:
             mean[key.removesuffix("_mean_over_leads")] = value
         elif key != "counts":
             per_lead[key] = value
-    return {"name": m.name, "source": m.source, "config": m.config,
-            "reference_only": m.reference_only, "per_lead": _plain(per_lead),
-            "mean_over_leads": _plain(mean)}
+    doc = {"name": m.name, "source": m.source, "config": m.config,
+           "reference_only": m.reference_only, "per_lead": _plain(per_lead),
+           "mean_over_leads": _plain(mean)}
+    if m.prob is not None:
+        doc["probabilistic"] = m.prob.doc()
+        doc["probabilistic"]["deterministic_scores_of"] = (
+            "the ensemble mean" if m.prob.members > 1 else "itself")
+    return doc
 
 
 def _threshold_dbz(s: Scores) -> list[float]:
@@ -217,6 +236,10 @@ def _csv_rows(s: Scores):
             for score, eu in _ERROR_UNITS.items():
                 v = r[f"{score}_mean_over_leads"] if lead == "mean" else r[score][li]
                 yield m.name, lead, "", eu, score, v
+        if m.prob is not None:
+            value_unit = {"mmh": "mm/h", "dbz": "dBZ"}.get(m.prob.value_unit, "pixel")
+            yield from m.prob.rows(m.name, s.lead_min, s.thresholds.values, unit, value_unit,
+                                   m.prob.scales)
 
 
 def _write_csv(s: Scores, path: Path) -> None:

@@ -143,7 +143,7 @@ def assemble(parts: list[str], output: Path, ds, starts: np.ndarray, fc, n_in: i
 
     with ForecastWriter(
         output, ds, starts, method=fc.name, config=fc.config, n_in=n_in, n_out=fc.n_out,
-        split=split, overwrite=overwrite,
+        split=split, overwrite=overwrite, members=fc.members,
     ) as writer:
         done = 0
         for part in parts:

@@ -35,14 +35,18 @@ class ProbabilisticScores:
     members: int
     ens: EnsembleAccumulator
     fss: dict[str, FSSAccumulator] = field(default_factory=dict)
+    scales: tuple[int, ...] = ()
+    value_unit: str = "pixel"  # unit of the CRPS/spread–skill column: 'mmh', 'dbz' or 'pixel'
 
     @classmethod
-    def init(cls, members: int | None, n_leads: int, thresholds, scales, shape):
+    def init(cls, members: int | None, n_leads: int, thresholds, scales, shape,
+             value_unit: str = "pixel"):  # fmt: skip
         m = members or 1
         kinds = ("deterministic",) if members is None else ("mean", "probability")
         fss = {k: FSSAccumulator(n_leads, thresholds, scales, shape) for k in kinds}
         rank_min = float(np.min(thresholds))
-        return cls(m, EnsembleAccumulator(n_leads, m, thresholds, rank_min), fss)
+        acc = EnsembleAccumulator(n_leads, m, thresholds, rank_min)
+        return cls(m, acc, fss, next(iter(fss.values())).scales, value_unit)
 
     def add(self, lead: int, ens, obs, mask, to_value, rng) -> None:
         """One frame: ``ens`` (M, H, W) members (or (1, H, W)), ``obs`` (H, W) pixels."""
