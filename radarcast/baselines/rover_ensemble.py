@@ -24,6 +24,7 @@ import numpy as np
 
 from radarcast.errors import RadarcastError
 from radarcast.kernels import noise
+from radarcast.kernels.sampling import base_grid, sample, torch_module
 
 SPECTRA = ("observed", "radial")
 MOTION = ("bps", "none")
@@ -87,12 +88,6 @@ class EnsembleConfig:
             raise RadarcastError("ensemble: pixel_km, timestep_min and chunk_bytes must be > 0")
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
 def member_chunk(cfg: EnsembleConfig, h: int, w: int) -> int:
     """Members generated at once on an (h, w) grid under ``cfg.chunk_bytes``."""
     return int(max(1, min(cfg.members, cfg.chunk_bytes // (BYTES_PER_PIXEL_MEMBER * h * w))))
@@ -104,32 +99,12 @@ def stream_bytes(cfg: EnsembleConfig, h: int, w: int) -> int:
 
 
 # ---------------------------------------------------------------------- geometry
-def _sample(img, pos, extent):
-    """Bilinear sample (border padding) of img (B, C, h, w) covering ``extent`` = (H, W)
-    input pixels, at input-pixel positions pos (B, Ho, Wo, 2) = (x, y)."""
-    torch = _torch()
-    scale = torch.tensor([2.0 / extent[1], 2.0 / extent[0]], dtype=pos.dtype, device=pos.device)
-    return torch.nn.functional.grid_sample(
-        img, (pos + 0.5) * scale - 1.0, mode="bilinear", padding_mode="border", align_corners=False
-    )
-
-
-def _grid(h: int, w: int, device):
-    torch = _torch()
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32, device=device),
-        torch.arange(w, dtype=torch.float32, device=device),
-        indexing="ij",
-    )
-    return torch.stack([xs, ys], dim=-1).unsqueeze(0)  # (1, h, w, 2) (x, y)
-
-
 class _Trajectories:
     """Departure points of the coarse flow cells for a chunk of members, one step at a time,
     along ROVER's flow plus each member's bps perturbation; :meth:`warp` moves fields."""
 
     def __init__(self, flow, step_scale: int, eps, cfg: EnsembleConfig) -> None:
-        torch = _torch()
+        torch = torch_module()
         self.flow, self.s, self.eps, self.cfg = flow, step_scale, eps, cfg  # flow (1, 2, h, w)
         h, w = flow.shape[-2:]
         self.extent = (h * step_scale, w * step_scale)
@@ -138,14 +113,15 @@ class _Trajectories:
         perp = torch.stack([-unit[:, 1], unit[:, 0]], dim=1)
         self.fields = torch.cat([flow, unit, perp], dim=1)  # (1, 6, h, w)
         m = len(eps)
-        self.centres = (_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
+        self.centres = (base_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
         self.pos = self.centres.expand(m, -1, -1, -1).clone()  # (m, h, w, 2)
         self.base = None  # normalised pixel grid, made on first use
 
     def advance(self, lead: int) -> None:
-        torch = _torch()
+        torch = torch_module()
         m = self.pos.shape[0]
-        f = _sample(self.fields.expand(m, -1, -1, -1), self.pos, self.extent)  # (m, 6, h, w)
+        fields = self.fields.expand(m, -1, -1, -1)
+        f = sample(fields, self.pos, self.extent, padding="border")  # (m, 6, h, w)
         vel = f[:, :2]
         if self.cfg.motion == "bps":
             t_min = lead * self.cfg.timestep_min
@@ -158,7 +134,7 @@ class _Trajectories:
         """Sample fields (m, H, W) at every pixel's departure point → (m, H, W); what comes
         from outside the grid is 0 (dry). With ``reference`` (1, h, w, 2) departure points
         of another trajectory, only the difference is applied (the perturbation alone)."""
-        torch = _torch()
+        torch = torch_module()
         fn = torch.nn.functional
         m, h, w = fields.shape
         hp, wp = self.extent
@@ -170,7 +146,7 @@ class _Trajectories:
                 disp.permute(0, 3, 1, 2), scale_factor=self.s, mode="bilinear", align_corners=False
             ).permute(0, 2, 3, 1)
         if self.base is None:
-            self.base = (_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
+            self.base = (base_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
         grid = disp + self.base
         img = fields.unsqueeze(1)
         if (hp, wp) != (h, w):
@@ -205,7 +181,7 @@ def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Wi
     """
     from radarcast.kernels.advect import advect
 
-    torch = _torch()
+    torch = torch_module()
     h, w = x.shape[-2:]
     hp, wp = noise.fast_size(h), noise.fast_size(w)
     z = torch.clamp(torch.nan_to_num(x, nan=0.0), min=floor)  # (T, H, W)
@@ -253,7 +229,7 @@ def stream_members(
     window_seed
         Distinguishes windows: members depend on (cfg.seed, window_seed) only.
     """
-    torch = _torch()
+    torch = torch_module()
     h, w = x.shape[-2:]
     win = _prepare(x, flow, step_scale, cfg, floor)
     chunk = member_chunk(cfg, h, w)
@@ -294,7 +270,7 @@ def stream_centred(centre, x, flow, step_scale: int, cfg: EnsembleConfig, floor:
     the centre's own values at that lead and moved by the member's bps perturbation alone
     (its trajectory minus the unperturbed one), since the centre already moves the rain.
     """
-    torch = _torch()
+    torch = torch_module()
     h, w = x.shape[-2:]
     hp, wp = noise.fast_size(h), noise.fast_size(w)
     win = _prepare(x, flow, step_scale, cfg, floor)
@@ -364,7 +340,7 @@ def stream_window(x, n_steps: int, cfg: EnsembleConfig, rover_cfg=None, units=No
                   window_seed: int = 0, device=None):  # fmt: skip
     """ROVER's motion from ``x`` (T, H, W) pixels, then :func:`stream_members` as numpy:
     yields (first member, lead index, (m, H, W) float32 pixels)."""
-    torch = _torch()
+    torch = torch_module()
     from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale
 
     rc = rover_cfg or RoverConfig()

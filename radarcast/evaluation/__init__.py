@@ -34,7 +34,6 @@ from radarcast.evaluation.outputs import (  # noqa: F401  (re-exported: the old 
     _csv_rows,
     _json_doc,
     _method_doc,
-    _plain,
     _plot,
     _write_csv,
     output_paths,

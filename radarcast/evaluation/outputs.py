@@ -16,7 +16,7 @@ import numpy as np
 from radarcast.errors import RadarcastError
 from radarcast.evaluation.thresholds import REFERENCE, Thresholds
 from radarcast.metrics import ScoreAccumulator
-from radarcast.verification.report import ProbabilisticScores
+from radarcast.verification.report import ProbabilisticScores, json_ready
 
 
 @dataclass
@@ -147,16 +147,6 @@ def _atomic_write(path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def _plain(v):
-    """numpy → JSON-ready lists, NaN → None."""
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    a = np.asarray(v)
-    if a.dtype.kind == "f":
-        return np.where(np.isfinite(a), a, None).tolist()
-    return a.tolist()
-
-
 def _method_doc(m: MethodScores) -> dict:
     r = m.result()
     per_lead = {"counts": r["counts"], "n_valid_pixels": m.acc.sums.sum(axis=0)[:, 0]}
@@ -167,8 +157,8 @@ def _method_doc(m: MethodScores) -> dict:
         elif key != "counts":
             per_lead[key] = value
     doc = {"name": m.name, "source": m.source, "config": m.config,
-           "reference_only": m.reference_only, "per_lead": _plain(per_lead),
-           "mean_over_leads": _plain(mean)}
+           "reference_only": m.reference_only, "per_lead": json_ready(per_lead),
+           "mean_over_leads": json_ready(mean)}
     if m.prob is not None:
         doc["probabilistic"] = m.prob.doc()
         doc["probabilistic"]["deterministic_scores_of"] = (
@@ -205,7 +195,7 @@ def _json_doc(s: Scores) -> dict:
         "count_layout": "per_lead.counts[lead][threshold][cell]",
         "reference": REFERENCE, "reference_added": s.reference_added,
         "methods": [_method_doc(m) for m in s.methods],
-        "bootstrap": _plain(s.bootstrap) if s.bootstrap else None,
+        "bootstrap": json_ready(s.bootstrap) if s.bootstrap else None,
     }
 
 

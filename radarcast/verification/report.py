@@ -84,8 +84,8 @@ class ProbabilisticScores:
         raw = {"sums": e.sums, "sum_columns": ["n", "crps_pixel", "crps", "se_mean", "var"],
                "probability_table": e.table, "rank_counts": e.ranks,
                "fss_sums": {k: a.sums for k, a in self.fss.items()}}  # fmt: skip
-        return {"members": self.members, "per_lead": _plain(per_lead),
-                "mean_over_leads": _plain(mean), "raw": _plain(raw)}  # fmt: skip
+        return {"members": self.members, "per_lead": json_ready(per_lead),
+                "mean_over_leads": json_ready(mean), "raw": json_ready(raw)}  # fmt: skip
 
     def rows(self, method: str, lead_min, thresholds, threshold_unit: str, value_unit: str,
              scales):  # fmt: skip
@@ -108,9 +108,10 @@ class ProbabilisticScores:
         yield method, "mean", "", "fraction", "rank_flatness", e.rank_flatness()
 
 
-def _plain(v):
+def json_ready(v):
+    """numpy (or a dict of them) → JSON-ready lists, NaN → None."""
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: json_ready(x) for k, x in v.items()}
     a = np.asarray(v)
     if a.dtype.kind == "f":
         return np.where(np.isfinite(a), a, None).tolist()
