@@ -74,7 +74,8 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     fss_scales: Annotated[
         str,
-        typer.Option(help="Window sizes (pixels) of the fractions skill score, e.g. 1,2,4,8."),
+        typer.Option(help="Window sizes of the fractions skill score in pixels, e.g. 1,2,4,8, "
+                    "or km with a suffix (1km,4km; needs the dataset's georef)."),
     ] = "1,2,4,8,16,32",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     threads: ThreadsOpt = None,
@@ -110,7 +111,7 @@ def evaluate(
         bootstrap=bootstrap,
         bootstrap_unit=bootstrap_unit.value,
         seed=seed,
-        fss_scales=parse_floats(fss_scales, "--fss-scales"),
+        fss_scales=[v.strip() for v in fss_scales.split(",") if v.strip()],
     )
     with ExitStack() as stack:
         on_step = lazy_bar(stack, "scoring windows")

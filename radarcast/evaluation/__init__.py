@@ -61,7 +61,12 @@ from radarcast.evaluation.windows import (  # noqa: F401  (re-exported: the old 
 )
 from radarcast.metrics import ScoreAccumulator
 from radarcast.verification.report import ProbabilisticScores
-from radarcast.verification.spatial import DEFAULT_SCALES, check_scales
+from radarcast.verification.spatial import (
+    DEFAULT_SCALES,
+    check_scales,
+    pixel_km,
+    scales_in_pixels,
+)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -129,6 +134,7 @@ class EvaluationPlan:
     bootstrap_unit: str = "auto"
     coverage: str = ""  # "K of N windows (those FILE covers)" when forecast files cover fewer
     fss_scales: tuple[int, ...] = DEFAULT_SCALES
+    fss_notes: tuple[str, ...] = ()  # "4km = 4 px (1 px = 1 km)" per scale given in km
 
 
 def plan_evaluation(
@@ -145,7 +151,8 @@ def plan_evaluation(
     thr = resolve_thresholds(ds.units, preset, thresholds, units, where=str(ds.path))
     check_bootstrap_unit(bootstrap_unit)
     try:
-        scales = check_scales(fss_scales, (ds.height, ds.width))
+        scales, notes = scales_in_pixels(fss_scales, ds.georef)
+        scales = check_scales(scales, (ds.height, ds.width))
     except ValueError as e:
         raise RadarcastError(f"--fss-scales: {e}") from None
     starts = select_windows(ds, split, n_in, n_out, limit, stride)
@@ -155,7 +162,7 @@ def plan_evaluation(
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
     plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
                           thr, split, n_in, n_out, starts, added, bootstrap_unit, coverage,
-                          scales)
+                          scales, tuple(notes))
     return plan, open_sources(plan, ds, starts)
 
 
@@ -183,7 +190,8 @@ def score(
                      reference_only=(i == 0 and plan.reference_added),
                      prob=ProbabilisticScores.init(
                          s["members"], plan.n_out, plan.thresholds.pixels, plan.fss_scales,
-                         (ds.height, ds.width), value_unit))
+                         (ds.height, ds.width), value_unit, pixel_km(ds.georef),
+                         plan.fss_notes))
         for i, s in enumerate(sources)
     ]
     _score_windows(ds, starts, plan.n_in, plan.n_out, sources, results, progress)
