@@ -162,7 +162,7 @@ def bench_source(name: str, threads: int) -> dict:
 OPERA_CHILD = r"""
 import sys, time, resource, h5py, numpy as np, torch
 torch.set_num_threads(int(sys.argv[2]))
-from radarcast.baselines.rover import RoverConfig, _scale, motion_coarse
+from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale as _scale
 from radarcast.baselines.rover_ensemble import EnsembleConfig, rain_floor, stream_members
 from radarcast.data.units import Units
 files = sorted(__import__("glob").glob(sys.argv[1] + "/*.hdf"))[:3]

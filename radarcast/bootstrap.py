@@ -58,6 +58,11 @@ class Scheme:
 
     def describe(self) -> str:
         """One line for tables and logs."""
+        if self.n_units < 2:  # every resample is the same windows: no sampling variation
+            return (
+                f"1 {self.unit} per resample, the only one: the interval has no width and "
+                "says nothing about uncertainty"
+            )
         if self.unit == "segment":
             return f"{self.draws} whole segments per resample (of {self.n_units})"
         if self.unit == "block":

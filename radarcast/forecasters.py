@@ -21,8 +21,15 @@ from radarcast.errors import RadarcastError
 from radarcast.interface import Forecaster
 
 __all__ = [
-    "METHODS", "Forecaster", "check_window_lengths", "plan_windows", "read_inputs", "resolve",
-    "run_batched", "write_forecast", "write_windows",
+    "METHODS",
+    "Forecaster",
+    "check_window_lengths",
+    "plan_windows",
+    "read_inputs",
+    "resolve",
+    "run_batched",
+    "write_forecast",
+    "write_windows",
 ]
 
 
@@ -33,9 +40,37 @@ def _persistence(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
 
 
 def _rover(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
-    from radarcast.baselines.rover import make_forecaster
+    """ROVER; with ``members`` (and optionally ``centre``, a checkpoint path whose forecast
+    the members perturb) the ROVER ensemble of docs/ensembles.md."""
+    options = dict(options)
+    centre = options.pop("centre", None)
+    if options.get("members") is None and centre is None:
+        options.pop("members", None)
+        options.pop("seed", None)
+        from radarcast.baselines.rover import make_forecaster
 
-    return make_forecaster(dataset, n_out, options)
+        return make_forecaster(dataset, n_out, options)
+    from radarcast.baselines.ensemble_forecaster import make_forecaster as make_ensemble
+
+    centre_fc = None
+    if centre is not None:
+        path = Path(centre)
+        if not path.is_file():
+            raise RadarcastError(f"--centre {centre}: no such checkpoint file")
+        centre_fc = _checkpoint(
+            path, dataset, n_in, n_out, {"device": options.get("device", "auto")}
+        )
+    options.setdefault("members", 20)
+    return make_ensemble(dataset, n_out, options, centre=centre_fc)
+
+
+def _pysteps(kind: str) -> Callable[..., Forecaster]:
+    def make(dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
+        from radarcast.baselines.pysteps_methods import make_forecaster
+
+        return make_forecaster(kind, dataset, n_out, options)
+
+    return make
 
 
 def _checkpoint(path: Path, dataset, n_in: int, n_out: int, options: dict) -> Forecaster:
@@ -47,6 +82,7 @@ def _checkpoint(path: Path, dataset, n_in: int, n_out: int, options: dict) -> Fo
 METHODS: dict[str, Callable[..., Forecaster]] = {
     "persistence": _persistence,
     "rover": _rover,
+    **{f"pysteps:{k}": _pysteps(k) for k in ("extrapolation", "sprog", "steps", "anvil")},
 }
 """Forecasters by name; anything else that names an existing file is a checkpoint."""
 
@@ -114,7 +150,11 @@ def check_window_lengths(forecaster: Forecaster, dataset, n_in: int | None) -> i
 
 
 def plan_windows(
-    dataset, forecaster: Forecaster, split: str | None, n_in: int | None, limit: int | None,
+    dataset,
+    forecaster: Forecaster,
+    split: str | None,
+    n_in: int | None,
+    limit: int | None,
     stride: int = 1,
 ) -> tuple[np.ndarray, int]:
     """The window starts a forecast run will answer, and its n_in; raises before any work
@@ -177,13 +217,20 @@ def write_forecast(
     The path written.
     """
     starts, n_in = plan_windows(dataset, forecaster, split, n_in, limit, stride)
-    return write_windows(dataset, forecaster, output, starts, n_in, split, batch_size,
-                         overwrite, progress)
+    return write_windows(
+        dataset, forecaster, output, starts, n_in, split, batch_size, overwrite, progress
+    )
 
 
 def write_windows(
-    dataset, forecaster: Forecaster, output: str | Path, starts: np.ndarray, n_in: int,
-    split: str | None, batch_size: int | None = None, overwrite: bool = False,
+    dataset,
+    forecaster: Forecaster,
+    output: str | Path,
+    starts: np.ndarray,
+    n_in: int,
+    split: str | None,
+    batch_size: int | None = None,
+    overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Forecast the windows ``starts`` (planned by :func:`plan_windows`), ``batch_size`` per
@@ -204,7 +251,15 @@ def write_windows(
         n_out=forecaster.n_out,
         split=split,
         overwrite=overwrite,
+        members=forecaster.members,
     ) as writer:
+        if forecaster.stream is not None:  # an ensemble: one window at a time, in pieces
+            for i in range(len(starts)):
+                x = read_inputs(dataset, starts[i : i + 1], n_in)[0]
+                writer.write_streamed(forecaster.stream(x, forecaster.n_out))
+                if progress is not None:
+                    progress(i + 1, len(starts))
+            return writer.finish()
         for i in range(0, len(starts), bs):
             chunk = starts[i : i + bs]
             writer.write(forecaster(read_inputs(dataset, chunk, n_in)))

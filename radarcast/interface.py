@@ -31,6 +31,13 @@ class Forecaster:
         The resolved configuration, written next to every output for provenance.
     batch_size
         A good number of windows per call for this method.
+    members
+        None for a deterministic method; M for an ensemble, whose ``predict`` returns
+        (B, M, n_out, H, W).
+    stream
+        Ensembles only: ``stream(x, n_out)`` for one window x (n_in, H, W) yields
+        (first member, lead index, (m, H, W) float32) pieces, so a large ensemble is never
+        held whole (``write_forecast`` uses it).
     """
 
     name: str
@@ -39,6 +46,8 @@ class Forecaster:
     predict: Callable[[np.ndarray, int], np.ndarray]
     config: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 8
+    members: int | None = None
+    stream: Callable[[np.ndarray, int], Any] | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
@@ -50,7 +59,8 @@ class Forecaster:
             raise RadarcastError(f"{self.name}: needs {self.n_in} input frames, got {x.shape[1]}")
         x = x[:, -self.n_in :].astype(np.float32, copy=False)  # (B, n_in, H, W)
         y = np.asarray(self.predict(x, self.n_out), dtype=np.float32)
-        expected = (x.shape[0], self.n_out, *x.shape[2:])
+        lead_axes = (self.n_out,) if self.members is None else (self.members, self.n_out)
+        expected = (x.shape[0], *lead_axes, *x.shape[2:])
         if y.shape != expected:
             raise AssertionError(f"{self.name} returned {y.shape}, expected {expected}")
         return np.clip(y, 0.0, 255.0, out=y)

@@ -38,3 +38,22 @@ def tiny_dataset(tmp_path) -> Path:
             t += 300
         w.finish()
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory) -> Path:
+    """examples/smoke.toml run once through the CLI (a subprocess); the study folder."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("smoke") / "study"
+    r = subprocess.run(
+        [sys.executable, "-m", "radarcast", "study", str(REPO / "examples" / "smoke.toml"),
+         "-o", str(out), "--threads", "1"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "report:" in r.stdout
+    return out

@@ -128,3 +128,9 @@ def test_segment_interval_covers_the_truth_with_many_independent_events():
         lo, hi = _csi_interval(counts, scheme, units, n_boot=200, seed=trial)
         covered += lo <= TRUE_CSI <= hi
     assert covered / trials >= 0.85
+
+
+def test_a_single_unit_is_named_as_giving_no_interval():
+    starts, seg = _windows(1, 3)  # 3 windows: shorter than one block
+    scheme, _ = B.plan(starts, seg, length=17)
+    assert scheme.n_units == 1 and "says nothing about uncertainty" in scheme.describe()

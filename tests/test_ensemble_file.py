@@ -80,3 +80,20 @@ def test_zero_members_is_refused_before_writing(tiny_dataset, tmp_path):
             members=0,
         )
     assert [p.name for p in tmp_path.iterdir()] == ["tiny.h5"]
+
+
+def test_ensemble_file_from_another_dataset_is_refused(tiny_dataset, tmp_path):
+    from radarcast.data.store import DatasetWriter
+    from radarcast.data.units import Units
+
+    other = tmp_path / "other.h5"
+    with DatasetWriter(other, units=Units(), timestep_s=300, n_in=3, n_out=4, command="t") as w:
+        for i in range(20):
+            w.append(np.full((64, 64), i, np.uint8), 1_700_000_000 + 300 * i)
+        w.finish()
+    pred = np.zeros((1, 2, 3, 64, 64), np.float32)
+    with open_dataset(tiny_dataset) as ds:
+        path = _write(tmp_path / "ens.h5", ds, [0], pred, members=2)
+    with open_dataset(other) as ds, open_forecast(path) as f:
+        with pytest.raises(RadarcastError, match="was made from another dataset"):
+            f.check_matches(ds)

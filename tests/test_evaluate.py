@@ -122,7 +122,10 @@ def test_cli_writes_three_files(tiny_dataset, tmp_path):
     p = _cli(str(tiny_dataset), "--split", "all", "--thresholds", "20,40", "--units", "dbz",
              "--out", str(out), "--limit", "6", "--bootstrap", "10")
     assert p.returncode == 0, p.stderr
-    assert sorted(f.name for f in out.iterdir()) == ["scores.csv", "scores.json", "skill.png"]
+    assert sorted(f.name for f in out.iterdir()) == [
+        "fss.png", "rank_histogram.png", "reliability.png", "scores.csv", "scores.json",
+        "skill.png",
+    ]
     assert "persistence" in p.stdout
     again = _cli(str(tiny_dataset), "--split", "all", "--out", str(out))
     assert again.returncode == 1 and "--overwrite" in again.stderr
@@ -142,7 +145,8 @@ def _bad_cases(tiny: Path, tmp: Path) -> dict[str, list[str]]:
     d = str(tiny)
     return {
         "other dataset": [d, "--split", "all", "--forecast", str(other_fc)],
-        "other windows": [d, "--split", "all", "--forecast", str(few_fc)],
+        # covering none of the scored windows (covering some scores those: test_export.py)
+        "other windows": [d, "--split", "test", "--forecast", str(few_fc)],
         "unknown method": [d, "--split", "all", "--method", "magic"],
         "broken checkpoint": [d, "--split", "all", "--method", str(bad_ckpt)],
         "thresholds not numbers": [d, "--split", "all", "--thresholds", "1,two"],

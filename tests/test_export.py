@@ -259,3 +259,98 @@ def test_evaluate_scores_a_pysteps_netcdf_nowcast_like_radarcast(mch):
     assert [m["source"] for m in methods][1].endswith("pysteps.nc")
     ours, theirs = (m["per_lead"]["counts"] for m in methods)
     assert np.asarray(ours).sum() > 0 and ours == theirs
+
+
+def test_grib2_of_an_fmi_nowcast_reads_back_with_eccodes(tmp_path):
+    eccodes = pytest.importorskip("eccodes")
+    folder = require_shared("radar", "fmi", "pgm", "20170509")
+    pgm = sorted(folder.glob("*.pgm.gz"))[-1]
+    common = [
+        str(pgm),
+        "--format",
+        "pysteps:fmi_pgm",
+        "--time-pattern",
+        "%Y%m%d%H%M",
+        "--method",
+        "persistence",
+        "--leads",
+        "2",
+    ]
+    for name in ("n.grib2", "n.nc"):
+        r = CliRunner().invoke(app, ["nowcast", *common, "-o", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+    messages = []
+    with open(tmp_path / "n.grib2", "rb") as f:
+        while (g := eccodes.codes_grib_new_from_file(f)) is not None:
+            keys = ("gridType", "Nx", "Ny", "forecastTime", "dataDate", "dataTime")
+            messages.append({k: eccodes.codes_get(g, k) for k in keys})
+            if len(messages) == 1:
+                lat = eccodes.codes_get_array(g, "latitudes").reshape(1226, 760)
+                lon = eccodes.codes_get_array(g, "longitudes").reshape(1226, 760)
+                values = eccodes.codes_get_values(g).reshape(1226, 760)
+                missing = eccodes.codes_get(g, "missingValue")
+            eccodes.codes_release(g)
+    assert [m["forecastTime"] for m in messages] == [5, 10]
+    assert messages[0] | {"forecastTime": 0} == {
+        "gridType": "polar_stereographic",
+        "Nx": 760,
+        "Ny": 1226,
+        "forecastTime": 0,
+        "dataDate": 20170509,
+        "dataTime": 1400,
+    }
+    with xr.open_dataset(tmp_path / "n.nc") as ds:  # rows north to south; GRIB south to north
+        nc = ds["precip_intensity"].isel(time=0, lead_time=0).values[::-1]
+        assert np.abs(lat - ds["lat"].values[::-1]).max() < 1e-4
+        assert np.abs(lon - ds["lon"].values[::-1]).max() < 1e-4
+    ok = np.isfinite(nc)
+    assert (values[~ok] == missing).all()
+    np.testing.assert_allclose(values[ok] * 3600.0, nc[ok], atol=1e-3)  # kg m-2 s-1 → mm/h
+
+
+def test_grib2_refuses_the_swiss_projection(mch, tmp_path):
+    r = CliRunner().invoke(app, ["export", str(mch[0] / "fc.h5"), "-o", str(tmp_path / "x.grib2")])
+    assert r.exit_code == 1
+    assert "GRIB2 has no grid template for the projection 'somerc'" in " ".join(r.output.split())
+    assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_scores_only_the_windows_a_forecast_covers(tiny_dataset, tmp_path):
+    from radarcast.evaluation import evaluate
+
+    r = CliRunner().invoke(
+        app,
+        [
+            "forecast",
+            str(tiny_dataset),
+            "-o",
+            str(tmp_path / "p.h5"),
+            "--split",
+            "all",
+            "--limit",
+            "3",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    part = evaluate(tiny_dataset, ["persistence"], [tmp_path / "p.h5"], split="all")
+    full = evaluate(tiny_dataset, ["persistence"], split="all", limit=3)
+    assert len(part.starts) == 3 and part.coverage.startswith("3 of ")
+    assert part.coverage.endswith("(those p.h5 covers)")
+    want = full.methods[0].result()["counts"]
+    np.testing.assert_array_equal(part.methods[0].result()["counts"], want)
+    np.testing.assert_array_equal(part.methods[1].result()["counts"], want)
+    r = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(tiny_dataset),
+            "--forecast",
+            str(tmp_path / "p.h5"),
+            "--split",
+            "all",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "scored 3 of" in r.output

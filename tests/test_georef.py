@@ -102,3 +102,19 @@ def test_odim_where_matches_pysteps_opera_importer():
     for k in ("x1", "y1", "x2", "y2", "xpixelsize", "ypixelsize"):
         assert abs(getattr(g, k) - float(meta[k])) < 0.01, k
     assert pyproj.CRS(g.crs_wkt) == pyproj.CRS(meta["projection"])
+
+
+def test_map_overlay_lines_on_100_km_and_a_scale_bar():
+    from radarcast.animation.geo import map_overlay, nice_length_km
+
+    assert nice_length_km(710) == 100 and nice_length_km(48) == 10
+    assert map_overlay(None, (640, 710)) is None
+    draw, caption = map_overlay(Georef.from_pysteps(MCH), (640, 710))
+    assert caption == "dotted lines every 100 km of the projection"
+    out = draw(np.full((640, 710, 3), 255, np.uint8))
+    changed = (out != 255).any(axis=2)
+    # x of column j is 255.5 + j km: the 300 km line is column 45, the 400 km one column 145
+    assert changed[0:600:3, 45].all() and changed[0:600:3, 145].all() and not changed[1:600, 44].any()
+    # y of row i is 479.5 - i km: the 400 km line lies between rows 79 and 80
+    assert changed[80, 0:600:3].all() and not changed[79, 300:600].any()
+    assert changed[-4, 4:104].all()  # the 100 km bar: 100 pixels of 1 km, bottom left

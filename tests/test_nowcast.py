@@ -136,6 +136,7 @@ BAD = {
         "2 input files; the method needs the 3 newest",
     ),
     "not consecutive": (lambda p: p, ["--method", "rover", "--timestep", "600"], "not consecutive"),
+    "times from mtime": (lambda p: p, ["--method", "rover", "NOPATTERN"], "pass --time-pattern"),
     "other grid": (
         lambda p: [*p[:2], frames(p[0].parent.parent / "big", (10,), 64)[0]],
         ["--method", "rover"],
@@ -162,7 +163,9 @@ def test_bad_input_one_line_exit_1_nothing_written(case, tmp_path):
     ckpt = str(_fake_checkpoint(tmp_path / "c.pt")) if "CKPT" in extra else None
     extra = [ckpt if a == "CKPT" else a for a in extra]
     out = [] if "-o" in extra else ["-o", "now.h5"]
-    args = [*paths, *out, "--method", "persistence", "--time-pattern", PATTERN, *extra]
+    pattern = [] if "NOPATTERN" in extra else ["--time-pattern", PATTERN]
+    extra = [a for a in extra if a != "NOPATTERN"]
+    args = [*paths, *out, "--method", "persistence", *pattern, *extra]
     before = set(tmp_path.rglob("*"))
     r = subprocess.run(
         [sys.executable, "-m", "radarcast", "nowcast", *map(str, args)],

@@ -2,7 +2,8 @@
 give the single-process forecast files and scores bit for bit; bad choices, unreachable
 schedulers, invisible paths and killed workers end in one clear line, never wrong results.
 
-One LocalCluster (2 worker processes) is shared by the whole module.
+One LocalCluster (2 worker processes) is shared by the whole module. The ensemble and the
+SIGKILL cases are nightly (``pytest -m nightly tests/test_parallel.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from radarcast.parallel.forecast import ForecastShard, forecast_shard, write_for
 
 REPO = Path(__file__).resolve().parents[1]
 ROVER = ["rover", "--split", "all", "--limit", "8", "--batch-size", "2", "--levels", "2",
-         "--warps", "1", "--iterations", "5"]
-ROVER_OPTIONS = {"levels": 2, "warps": 1, "iterations": 5, "device": "cpu"}
+         "--warps", "1", "--iterations", "5", "--outside", "nan"]
+# 'nan' outside: unknown pixels, so the files hold a 'valid' array too
+ROVER_OPTIONS = {"levels": 2, "warps": 1, "iterations": 5, "outside": "nan", "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,9 @@ def assert_same_forecast(a: Path, b: Path) -> None:
         for name in fa:
             assert fa[name].dtype == fb[name].dtype and fa[name].chunks == fb[name].chunks
             np.testing.assert_array_equal(fa[name][...], fb[name][...])
+            for where in fa[name].iter_chunks() if name == "pred" else ():
+                at = tuple(s.start for s in where)  # the stored bytes too
+                assert fa[name].id.read_direct_chunk(at) == fb[name].id.read_direct_chunk(at)
         skip = {"created_at", "created_by"}
         assert {k: fa.attrs[k] for k in fa.attrs if k not in skip} == {
             k: fb.attrs[k] for k in fb.attrs if k not in skip
@@ -155,7 +160,21 @@ def test_workers_2_cli_writes_the_single_process_file(dataset, single):
     assert r.returncode == 0, r.stderr
     assert "2 local worker processes" in r.stdout
     assert_same_forecast(single, out)
+    with h5py.File(out, "r") as f:
+        assert "valid" in f and not f["valid"][...].all()
     assert not list(dataset.parent.glob(".w2.h5.*"))  # parts folder gone
+
+
+@pytest.mark.nightly  # ~9 s: two CLI runs (pytest -m nightly tests/test_parallel.py)
+def test_ensemble_file_on_workers_is_the_single_process_file(dataset, tmp_path):
+    """Members are seeded per window from its inputs, so shards draw the same members."""
+    args = [*ROVER[1:], "--members", "3", "--limit", "4"]
+    a = run_cli("rover", str(dataset), "-o", str(tmp_path / "e1.h5"), *args)
+    b = run_cli("rover", str(dataset), "-o", str(tmp_path / "e2.h5"), *args, "--workers", "2")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert_same_forecast(tmp_path / "e1.h5", tmp_path / "e2.h5")
+    with h5py.File(tmp_path / "e2.h5", "r") as f:
+        assert f.attrs["members"] == 3 and f["pred"].ndim == 5
 
 
 def test_local_cluster_writes_the_single_process_file(dataset, single, cluster):
@@ -290,3 +309,64 @@ def test_preprocess_workers_refuses_inputs_it_cannot_shard(tmp_path):
                 "--workers", "2", "--n-in", "2", "--n-out", "2")
     assert r.returncode == 1 and "one frame per file" in r.stderr
     assert not (tmp_path / "o.h5").exists()
+
+
+def _tree(root: int) -> list[int]:
+    """Live (not zombie) processes below ``root``: its fork server and the workers."""
+    kids: dict[int, list[int]] = {}
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            kids.setdefault(int(fields[1]), []).append(int(d))
+    out, todo = [], list(kids.get(root, []))
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += kids.get(pid, [])
+    return out
+
+
+def _alive(pids: list[int]) -> list[int]:
+    left = []
+    for pid in pids:
+        try:
+            if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                left.append(pid)
+        except OSError:
+            pass
+    return left
+
+
+@pytest.mark.nightly  # ~17 s: a killed run and a second one
+def test_killed_sharded_run_leaves_no_output_and_the_next_run_cleans_up(dataset, tmp_path):
+    """SIGKILL of the command while its workers write parts: no output file; the hidden
+    parts folder it left is removed by the next run, which writes the right file."""
+    import signal
+
+    out = tmp_path / "k.h5"
+    cmd = [sys.executable, "-m", "radarcast", ROVER[0], str(dataset), "-o", str(out),
+           *ROVER[1:], "--batch-size", "1", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".k.h5.*.parts/part-*")) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.skip("the run ended before a part file appeared")
+        time.sleep(0.05)
+    below = _tree(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    assert list(tmp_path.glob(".k.h5.*.parts"))  # left behind by the kill
+    deadline = time.monotonic() + 10  # the orphaned workers notice and end
+    while _alive(below) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(below) >= 2 and not _alive(below)
+    r = run_cli(*cmd[3:])
+    assert r.returncode == 0, r.stderr
+    assert not list(tmp_path.glob(".k.h5.*"))
+    with h5py.File(out, "r") as f:
+        assert len(f["start"]) == 8

@@ -33,15 +33,21 @@ def test_measured_inputs_are_sane():
     assert machine_load() >= 0.0
 
 
-def test_set_threads_reaches_torch_imported_before_or_after():
-    code = (
-        "import sys; from radarcast.threads import set_threads\n"
-        "import torch\n"
-        "set_threads(1); a = torch.get_num_threads()\n"
-        "print(a)\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert r.stdout.split() == ["1"], r.stderr
+def test_set_threads_reaches_torch_already_loaded(monkeypatch):
+    import torch
+
+    from radarcast.threads import set_threads
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(var, "")  # restored after the test
+    old = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_set_threads_before_torch_loads_sets_its_pool():
     code = "from radarcast.threads import set_threads; set_threads(1); import torch\n"
     code += "print(torch.get_num_threads())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

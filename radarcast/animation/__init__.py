@@ -41,6 +41,7 @@ from radarcast.animation.frames import (  # noqa: F401  (re-exported: the old im
     animation_frames,
     animation_grid,
     contact_sheet,
+    prob_label,
     sheet_grid,
     sheet_leads,
 )
@@ -113,7 +114,9 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
         try:
             n_in, n_out = _lengths(ds, files, config)
             start = choose_window(ds, n_in, n_out, config.split, window, time, config.stride)
-            panels = gather_panels(ds, start, n_in, n_out, methods, files, progress)
+            event = _probability_event(ds, config)
+            panels = gather_panels(ds, start, n_in, n_out, methods, files, progress,
+                                   config.members, event, prob_label(config))
         finally:
             for f in files:
                 f.close()
@@ -126,6 +129,30 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
     write_output(out, image, config.fps)
     shape = _shape_of(out) if suffix != ".png" else image.shape
     return AnimationResult(out, n, shape[1], shape[0], start, panels.methods)
+
+
+def _probability_event(ds, cfg: AnimateConfig):
+    """(256,) bool per pixel level: reaches the --probability threshold (None: not asked).
+
+    The threshold in ``cfg.units`` is converted with the dataset's units exactly as
+    evaluate's thresholds are (:func:`radarcast.evaluation.thresholds.resolve_thresholds`).
+    """
+    import numpy as np
+
+    from radarcast.evaluation.thresholds import resolve_thresholds
+
+    if cfg.probability is None:
+        return None
+    try:
+        t = resolve_thresholds(ds.units, values=[cfg.probability], unit=cfg.units,
+                               where=str(ds.path))
+    except RadarcastError as e:
+        raise RadarcastError(f"--probability {cfg.probability:g}: {e}") from None
+    level = t.pixels[0]
+    if not 0 < level <= 255:
+        raise RadarcastError(f"--probability {cfg.probability:g} {cfg.units} is outside what "
+                             f"{ds.path} can hold (pixel level {level:.3g}, not in (0, 255])")
+    return np.arange(256) >= level
 
 
 def _counted(frames, total: int, progress: ProgressFn | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from radarcast.animation.colours import (
@@ -38,9 +39,16 @@ class AnimateConfig:
     split: str = "test"
     stride: int = 1
     max_width: int | None = 1600
+    probability: float | None = None  # threshold in ``units``: probability-of-exceedance panels
+    members: int | None = None  # ensemble members shown (live rover: the ensemble size)
 
     def __post_init__(self) -> None:
         check_unit(self.units)
+        if self.members is not None and self.members < 1:
+            raise RadarcastError(f"--members must be a whole number ≥ 1, got {self.members}")
+        if self.probability is not None and not math.isfinite(self.probability):
+            raise RadarcastError(f"--probability must be a finite threshold in --units "
+                                 f"{self.units}, got {self.probability}")
         if self.stride < 1:
             raise RadarcastError(f"--stride must be ≥ 1, got {self.stride}")
         if self.max_width is not None and self.max_width < MIN_WIDTH:

@@ -9,14 +9,19 @@ import numpy as np
 from radarcast.animation.colours import (
     OVERLAY_RGB,
     ColourScale,
+    _draw,
     colourise,
     contingency_rgb,
 )
 from radarcast.animation.config import AnimateConfig
+from radarcast.animation.ensemble import prob_legend, prob_lut
+from radarcast.animation.geo import map_overlay
 from radarcast.animation.layout import Grid, clock, lead_text
 from radarcast.animation.panels import WindowPanels
 from radarcast.data.units import UNIT_LABELS
 from radarcast.errors import RadarcastError
+
+_PROB_LUT = prob_lut()
 
 
 # --------------------------------------------------------------------------- frames
@@ -25,18 +30,37 @@ def _legend(scale: ColourScale, cfg: AnimateConfig) -> list:
     if cfg.overlay is not None:
         items.append((f"events >= {cfg.overlay:g} {UNIT_LABELS[cfg.units]}:", None))
         items += list(OVERLAY_RGB.items())
+    if cfg.probability is not None:
+        items += prob_legend(prob_label(cfg))
     return items
+
+
+def prob_label(cfg: AnimateConfig) -> str:
+    """"≥ 1 mm/h": the --probability threshold as the panels' titles state it."""
+    if cfg.probability is None:
+        return ""
+    return f"≥{cfg.probability:g} {UNIT_LABELS[cfg.units]}"
 
 
 def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
     t0 = panels.times[panels.n_in - 1]
     last = panels.start + panels.n_in + panels.n_out - 1
-    return f"{panels.source} · frames {panels.start}-{last} · t0 = {clock(t0, True)}"
+    title = f"{panels.source} · frames {panels.start}-{last} · t0 = {clock(t0, True)}"
+    furniture = map_overlay(panels.georef, panels.x.shape[1:])
+    return title if furniture is None else f"{title} · {furniture[1]}; times UTC"
+
+
+def _with_map(grid: Grid, panels: WindowPanels) -> Grid:
+    furniture = map_overlay(panels.georef, panels.x.shape[1:])
+    grid.overlay = None if furniture is None else furniture[0]
+    return grid
 
 
 def _method_rgb(panels: WindowPanels, m: int, k: int, scale: ColourScale, event) -> np.ndarray:
     # hatched where the method gave no value or the truth has no data, as in Truth's panel
     pred, valid = panels.preds[m, k], panels.pred_valid[m, k] & panels.mask_y[k]
+    if m < len(panels.probs) and panels.probs[m]:  # probability panel: its own 0-1 scale
+        return _draw(pred, _PROB_LUT, valid, scale.nodata)
     if event is None:
         return colourise(pred, valid, scale)
     return contingency_rgb(pred, panels.y[k], valid & panels.mask_y[k], event, scale)
@@ -50,9 +74,9 @@ def _event(scale: ColourScale, cfg: AnimateConfig) -> np.ndarray | None:
 def animation_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> Grid:
     """The layout of one animation frame: Input, Truth and one column per method."""
     titles = ["Input", "Truth", *panels.methods]
-    return Grid(1, len(titles), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
-                col_titles=titles, scale=scale, legend=_legend(scale, cfg),
-                max_width=cfg.max_width)
+    return _with_map(Grid(1, len(titles), panels.x.shape[1:], cfg.scale,
+                          title=_title(panels, cfg), col_titles=titles, scale=scale,
+                          legend=_legend(scale, cfg), max_width=cfg.max_width), panels)
 
 
 def animation_frames(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig):
@@ -99,10 +123,11 @@ def sheet_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> 
     """The contact sheet's layout: a row per panel, a column per lead in ``cfg.leads``."""
     leads = sheet_leads(cfg.leads, panels.n_out)
     rows = ["Input", "Truth", *panels.methods]
-    return Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale, title=_title(panels, cfg),
-                col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
-                row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1,
-                max_width=cfg.max_width)
+    return _with_map(Grid(len(rows), len(leads), panels.x.shape[1:], cfg.scale,
+                          title=_title(panels, cfg),
+                          col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
+                          row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1,
+                          max_width=cfg.max_width), panels)
 
 
 def contact_sheet(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> np.ndarray:

@@ -81,6 +81,7 @@ class Grid:
                  scale: ColourScale, legend: Sequence[tuple[str, object]],
                  titles_above: int = 0, max_width: int | None = None) -> None:
         self.k, self.shape, self.titles_above = k, shape, titles_above
+        self.overlay = None  # rgb → rgb drawn on every panel (map furniture), or None
         args = (n_rows, n_cols, row_titles, scale, legend)
         width = shape[1] * k
         if max_width is not None and self._layout(width, *args) > max_width:
@@ -196,6 +197,8 @@ class Grid:
         """Paste (H, W, 3) native RGB into cell (r, c), upscaled ×k; None leaves it blank."""
         if rgb is None:
             return
+        if self.overlay is not None:
+            rgb = self.overlay(rgb)
         y, x = self.box(r, c)
         if self.resampled:  # shrunk to fit --max-width, or not an integer multiple
             canvas[y : y + self.h, x : x + self.w] = rgb[self._rows][:, self._cols]

@@ -31,6 +31,8 @@ class WindowPanels:
     methods: tuple[str, ...]
     preds: np.ndarray
     pred_valid: np.ndarray
+    georef: object = None  # the dataset's Georef: km grid lines and a scale bar when set
+    probs: tuple[bool, ...] = ()  # per method panel: True = probability in percent (0..100)
 
     @property
     def n_in(self) -> int:
@@ -79,36 +81,51 @@ def _as_pixels(pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] = (),
-                  forecasts: Sequence = (), progress: ProgressFn | None = None) -> WindowPanels:
+                  forecasts: Sequence = (), progress: ProgressFn | None = None,
+                  members: int | None = None, event: np.ndarray | None = None,
+                  label: str = "") -> WindowPanels:
     """Read window ``start`` and each method's prediction for it.
 
     ``methods`` are run live through :func:`radarcast.forecasters.resolve`; ``forecasts`` are
     open :class:`~radarcast.data.forecast_file.ForecastFile` objects already checked against
-    ``ds``.
+    ``ds``. ``members`` (live ``rover``: the ensemble size) and ``event`` (256,) bool per
+    pixel level (the --probability threshold) choose ensemble panels, see
+    :func:`radarcast.animation.ensemble.expand_source`.
     """
+    from radarcast.animation.ensemble import expand_source
     from radarcast.forecasters import resolve
 
     win = ds.window(start, n_in, n_out)
-    names, preds, valid = [], [], []
+    names, preds, valid, probs, seen = [], [], [], [], []
+    ensembles = 0
+
+    def add(name, p, v):
+        nonlocal ensembles
+        ensembles += p.ndim == 4
+        for title, pp, vv, is_p in expand_source(name, p, v, members, event, label):
+            names.append(title), preds.append(pp), valid.append(vv), probs.append(is_p)
+        seen.append(name)
+        if progress:
+            progress(len(seen), total)
+
     x = win.x.astype(np.float32)
     x[~win.mask_x] = np.nan  # (n_in, H, W): NaN where the input is unknown
     total = len(methods) + len(forecasts)
     for spec in methods:
-        f = resolve(spec, ds, n_in=n_in, n_out=n_out)
-        p, v = _as_pixels(f(x[None])[0])  # (n_out, H, W)
-        names.append(f.name), preds.append(p), valid.append(v)
-        if progress:
-            progress(len(names), total)
+        options = {"members": members} if members is not None and spec == "rover" else None
+        f = resolve(spec, ds, n_in=n_in, n_out=n_out, options=options)
+        p, v = _as_pixels(f(x[None])[0])  # (n_out, H, W) or (M, n_out, H, W)
+        add(f.name, p, v)
     for ff in forecasts:
         if start not in ff.starts:
             raise RadarcastError(f"{ff.path} has no forecast for the window at frames "
                                  f"{start}-{start + n_in + n_out - 1} (it holds "
                                  f"{len(ff.starts)} windows of the {ff.split} split)")
-        p, v = _as_pixels(ff.pred(ff.row_of(start))[0, :n_out])
-        name = ff.method if ff.method not in names else f"{ff.method} ({Path(ff.path).stem})"
-        names.append(name), preds.append(p), valid.append(v)
-        if progress:
-            progress(len(names), total)
+        p, v = _as_pixels(ff.pred(ff.row_of(start))[0][..., :n_out, :, :])
+        add(ff.method if ff.method not in seen else f"{ff.method} ({Path(ff.path).stem})", p, v)
+    if members is not None and not ensembles:
+        raise RadarcastError(f"--members {members} shows ensemble members, but no method here "
+                             "is an ensemble (a forecast file with members, or -m rover)")
     shape = (0, n_out, *win.y.shape[1:])
     return WindowPanels(
         source=Path(ds.path).name, start=int(start), times=win.times, x=win.x,
@@ -116,4 +133,5 @@ def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] 
         methods=tuple(names),
         preds=np.stack(preds) if preds else np.zeros(shape, np.uint8),
         pred_valid=np.stack(valid) if valid else np.zeros(shape, bool),
+        georef=getattr(ds, "georef", None), probs=tuple(probs),
     )

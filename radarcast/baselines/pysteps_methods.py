@@ -92,3 +92,46 @@ def nowcast(kind: str, x: np.ndarray, n_steps: int, units, *, members: int = 20,
         px = np.where(out > 0, units.rain_to_pixel(np.maximum(out, 1e-6)), 0.0)
     px = np.where(np.isfinite(out), np.clip(px, 0.0, 255.0), np.nan)
     return px.astype(np.float32)
+
+
+def make_forecaster(kind: str, dataset, n_out: int, options: dict | None = None):
+    """``pysteps:KIND`` as a :class:`~radarcast.interface.Forecaster` (one window per call).
+
+    ``options``: ``members`` and ``seed`` (steps only), ``pixel_km`` (default: the
+    dataset's georeferenced pixel size, else 1 km); ``device`` is accepted and ignored
+    (pysteps runs on the CPU).
+    """
+    from radarcast.interface import Forecaster
+
+    check_kind(kind)
+    opts = dict(options or {})
+    opts.pop("device", None)
+    members = opts.pop("members", None)
+    seed = int(opts.pop("seed", 0) or 0)
+    pixel_km = opts.pop("pixel_km", None)
+    if opts:
+        raise RadarcastError(f"pysteps:{kind} takes no options {', '.join(opts)}")
+    if kind != "steps" and members is not None:
+        raise RadarcastError(f"pysteps:{kind} is deterministic; --members is for pysteps:steps")
+    if kind == "steps":
+        members = 20 if members is None else int(members)
+        if members < 1:
+            raise RadarcastError(f"--members must be a whole number ≥ 1, got {members}")
+    units = dataset.units if dataset is not None else None
+    if units is not None and not units.has_zr:
+        raise RadarcastError("pysteps methods need a dataset with a Z-R relation (zr_a, zr_b)")
+    geo = getattr(dataset, "georef", None) if dataset is not None else None
+    if pixel_km is None:
+        pixel_km = abs(float(geo.xpixelsize)) / 1000.0 if geo is not None else 1.0
+    step_min = dataset.timestep_s / 60.0 if dataset is not None else 5.0
+    _pysteps()  # a missing pysteps is refused now, not at the first window
+
+    def predict(x: np.ndarray, n: int) -> np.ndarray:
+        kw = dict(members=members or 1, seed=seed, pixel_km=pixel_km, timestep_min=step_min)
+        return np.stack([nowcast(kind, w, n, units, **kw) for w in x])
+
+    config = {"method": f"pysteps:{kind}", "pixel_km": pixel_km, "timestep_min": step_min,
+              "members": members, "seed": seed}  # fmt: skip
+    fc = Forecaster(f"pysteps:{kind}", 3, n_out, predict, config, 1)
+    fc.members = members if kind == "steps" else None
+    return fc

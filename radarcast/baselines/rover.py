@@ -42,8 +42,17 @@ from radarcast.kernels.flow import (
 from radarcast.kernels.sampling import as_batch, torch_module
 
 __all__ = [
-    "MIN_LEVEL_PX", "OUTSIDE", "SOR", "TRANSFORMS", "RoverConfig", "advect",
-    "estimate_motion", "extrapolate", "forecast", "forecast_torch", "make_forecaster",
+    "MIN_LEVEL_PX",
+    "OUTSIDE",
+    "SOR",
+    "TRANSFORMS",
+    "RoverConfig",
+    "advect",
+    "estimate_motion",
+    "extrapolate",
+    "forecast",
+    "forecast_torch",
+    "make_forecaster",
     "motion_coarse",
 ]
 

@@ -18,13 +18,13 @@ memory is bounded by the chunk, not by the ensemble: see :func:`member_chunk`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from radarcast.errors import RadarcastError
 from radarcast.kernels import noise
+from radarcast.kernels.sampling import base_grid, sample, torch_module
 
 SPECTRA = ("observed", "radial")
 MOTION = ("bps", "none")
@@ -88,12 +88,6 @@ class EnsembleConfig:
             raise RadarcastError("ensemble: pixel_km, timestep_min and chunk_bytes must be > 0")
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
 def member_chunk(cfg: EnsembleConfig, h: int, w: int) -> int:
     """Members generated at once on an (h, w) grid under ``cfg.chunk_bytes``."""
     return int(max(1, min(cfg.members, cfg.chunk_bytes // (BYTES_PER_PIXEL_MEMBER * h * w))))
@@ -105,32 +99,12 @@ def stream_bytes(cfg: EnsembleConfig, h: int, w: int) -> int:
 
 
 # ---------------------------------------------------------------------- geometry
-def _sample(img, pos, extent):
-    """Bilinear sample (border padding) of img (B, C, h, w) covering ``extent`` = (H, W)
-    input pixels, at input-pixel positions pos (B, Ho, Wo, 2) = (x, y)."""
-    torch = _torch()
-    scale = torch.tensor([2.0 / extent[1], 2.0 / extent[0]], dtype=pos.dtype, device=pos.device)
-    return torch.nn.functional.grid_sample(
-        img, (pos + 0.5) * scale - 1.0, mode="bilinear", padding_mode="border", align_corners=False
-    )
-
-
-def _grid(h: int, w: int, device):
-    torch = _torch()
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32, device=device),
-        torch.arange(w, dtype=torch.float32, device=device),
-        indexing="ij",
-    )
-    return torch.stack([xs, ys], dim=-1).unsqueeze(0)  # (1, h, w, 2) (x, y)
-
-
 class _Trajectories:
     """Departure points of the coarse flow cells for a chunk of members, one step at a time,
     along ROVER's flow plus each member's bps perturbation; :meth:`warp` moves fields."""
 
     def __init__(self, flow, step_scale: int, eps, cfg: EnsembleConfig) -> None:
-        torch = _torch()
+        torch = torch_module()
         self.flow, self.s, self.eps, self.cfg = flow, step_scale, eps, cfg  # flow (1, 2, h, w)
         h, w = flow.shape[-2:]
         self.extent = (h * step_scale, w * step_scale)
@@ -139,14 +113,15 @@ class _Trajectories:
         perp = torch.stack([-unit[:, 1], unit[:, 0]], dim=1)
         self.fields = torch.cat([flow, unit, perp], dim=1)  # (1, 6, h, w)
         m = len(eps)
-        self.centres = (_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
+        self.centres = (base_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
         self.pos = self.centres.expand(m, -1, -1, -1).clone()  # (m, h, w, 2)
         self.base = None  # normalised pixel grid, made on first use
 
     def advance(self, lead: int) -> None:
-        torch = _torch()
+        torch = torch_module()
         m = self.pos.shape[0]
-        f = _sample(self.fields.expand(m, -1, -1, -1), self.pos, self.extent)  # (m, 6, h, w)
+        fields = self.fields.expand(m, -1, -1, -1)
+        f = sample(fields, self.pos, self.extent, padding="border")  # (m, 6, h, w)
         vel = f[:, :2]
         if self.cfg.motion == "bps":
             t_min = lead * self.cfg.timestep_min
@@ -155,21 +130,23 @@ class _Trajectories:
             vel = vel + a[:, 0] * f[:, 2:4] + a[:, 1] * f[:, 4:6]
         self.pos = self.pos - vel.permute(0, 2, 3, 1)
 
-    def warp(self, fields):
+    def warp(self, fields, reference=None):
         """Sample fields (m, H, W) at every pixel's departure point → (m, H, W); what comes
-        from outside the grid is 0 (dry)."""
-        torch = _torch()
+        from outside the grid is 0 (dry). With ``reference`` (1, h, w, 2) departure points
+        of another trajectory, only the difference is applied (the perturbation alone)."""
+        torch = torch_module()
         fn = torch.nn.functional
         m, h, w = fields.shape
         hp, wp = self.extent
         to_norm = torch.tensor([2.0 / wp, 2.0 / hp], device=fields.device)
-        disp = (self.pos - self.centres) * to_norm  # (m, h', w', 2) in grid units
+        origin = self.centres if reference is None else reference
+        disp = (self.pos - origin) * to_norm  # (m, h', w', 2) in grid units
         if self.s > 1:  # channels stay innermost: no transposed copy of the full-size grid
             disp = fn.interpolate(
                 disp.permute(0, 3, 1, 2), scale_factor=self.s, mode="bilinear", align_corners=False
             ).permute(0, 2, 3, 1)
         if self.base is None:
-            self.base = (_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
+            self.base = (base_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
         grid = disp + self.base
         img = fields.unsqueeze(1)
         if (hp, wp) != (h, w):
@@ -193,6 +170,7 @@ class _Window:
     mean: float
     target: object  # (n,) ascending pixel values of the latest frame
     flow: object  # (1, 2, h, w)
+    rho1: object  # (n_bands,) lag-1 correlation per band
 
 
 def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Window:
@@ -203,7 +181,7 @@ def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Wi
     """
     from radarcast.kernels.advect import advect
 
-    torch = _torch()
+    torch = torch_module()
     h, w = x.shape[-2:]
     hp, wp = noise.fast_size(h), noise.fast_size(w)
     z = torch.clamp(torch.nan_to_num(x, nan=0.0), min=floor)  # (T, H, W)
@@ -229,7 +207,7 @@ def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float) -> _Wi
     last = torch.nan_to_num(x[-1], nan=0.0).reshape(-1)
     target = torch.sort(torch.where(last >= floor, last, torch.zeros_like(last))).values
     x1 = hats[1] if len(hats) > 1 else None
-    return _Window(hats[0], x1, phi1, phi2, sigma, band, amplitude, mean, target, flow)
+    return _Window(hats[0], x1, phi1, phi2, sigma, band, amplitude, mean, target, flow, rho[0])
 
 
 def stream_members(
@@ -251,7 +229,7 @@ def stream_members(
     window_seed
         Distinguishes windows: members depend on (cfg.seed, window_seed) only.
     """
-    torch = _torch()
+    torch = torch_module()
     h, w = x.shape[-2:]
     win = _prepare(x, flow, step_scale, cfg, floor)
     chunk = member_chunk(cfg, h, w)
@@ -281,6 +259,56 @@ def stream_members(
             yield m0, lead, paths.warp(field)
 
 
+def stream_centred(centre, x, flow, step_scale: int, cfg: EnsembleConfig, floor: float,
+                   window_seed: int):  # fmt: skip
+    """Like :func:`stream_members`, but around a given forecast ``centre`` (n, H, W) torch
+    pixels (e.g. a trained model's) instead of the extrapolated latest frame.
+
+    Lead t of a member is r_t·ĉ_t + sqrt(1 − r_t²)·A·N_t per mode: ĉ_t the centre's rfft2,
+    r_t = ρ1^t the band's lag-1 correlation (from the observed frames) to the power t, A the
+    observed amplitude and N_t unit AR(1) noise with coefficient ρ1; it is CDF-matched to
+    the centre's own values at that lead and moved by the member's bps perturbation alone
+    (its trajectory minus the unperturbed one), since the centre already moves the rain.
+    """
+    torch = torch_module()
+    h, w = x.shape[-2:]
+    hp, wp = noise.fast_size(h), noise.fast_size(w)
+    win = _prepare(x, flow, step_scale, cfg, floor)
+    rho = torch.clamp(win.rho1, 0.0, noise.MAX_RHO).to(torch.float32)[win.band]  # (hp, wr)
+    keep = torch.sqrt(1.0 - rho**2)
+    chunk = member_chunk(cfg, h, w)
+    still = _Trajectories(flow, step_scale, np.zeros((1, 2)), cfg)
+    refs = []
+    for lead in range(centre.shape[0]):
+        still.advance(lead + 1)
+        refs.append(still.pos)
+    for m0 in range(0, cfg.members, chunk):
+        m = min(chunk, cfg.members - m0)
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, window_seed, m0, 1]))
+        gen = torch.Generator(device=x.device)
+        gen.manual_seed(int(rng.integers(2**62)))
+        paths = _Trajectories(flow, step_scale, noise.bps_draw(m, rng), cfg)
+        state = noise.complex_noise(m, hp, wp, gen, x.device)
+        r = torch.ones_like(rho)
+        for lead in range(centre.shape[0]):
+            c = torch.clamp(torch.nan_to_num(centre[lead], nan=0.0), min=floor)
+            mean = float(c.mean())
+            c_hat = torch.fft.rfft2(
+                torch.nn.functional.pad(c - mean, (0, wp - w, 0, hp - h), value=floor - mean)
+            )
+            if lead:
+                eps = noise.complex_noise(m, hp, wp, gen, x.device)
+                state = state * rho + eps * keep
+            r = r * rho
+            spec = c_hat * r + state * (torch.sqrt(1.0 - r**2) * win.amplitude)
+            field = torch.fft.irfft2(spec, s=(hp, wp))[:, :h, :w] + mean
+            raw = torch.nan_to_num(centre[lead], nan=0.0).reshape(-1)
+            target = torch.sort(torch.where(raw >= floor, raw, torch.zeros_like(raw))).values
+            field = noise.match_distribution(field, target)
+            paths.advance(lead + 1)
+            yield m0, lead, paths.warp(field, reference=refs[lead])
+
+
 def rain_floor(units, rain_dbz: float) -> float:
     """The pixel value of ``rain_dbz`` on the dataset's scale (HKO-7's when None)."""
     gain, offset = (70 / 255, -10.0) if units is None else (units.dbz_gain, units.dbz_offset)
@@ -301,49 +329,26 @@ def forecast_window(
     ``x`` (T, H, W) pixels, NaN = missing; ROVER's motion from ``rover_cfg``. For large
     grids stream with :func:`stream_members` instead.
     """
-    torch = _torch()
+    h, w = np.shape(x)[-2:]
+    out = np.empty((cfg.members, n_steps, h, w), np.float32)
+    for m0, lead, frames in stream_window(x, n_steps, cfg, rover_cfg, units, window_seed, device):
+        out[m0 : m0 + len(frames), lead] = frames
+    return out
+
+
+def stream_window(x, n_steps: int, cfg: EnsembleConfig, rover_cfg=None, units=None,
+                  window_seed: int = 0, device=None):  # fmt: skip
+    """ROVER's motion from ``x`` (T, H, W) pixels, then :func:`stream_members` as numpy:
+    yields (first member, lead index, (m, H, W) float32 pixels)."""
+    torch = torch_module()
     from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale
 
     rc = rover_cfg or RoverConfig()
     t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-    h, w = t.shape[-2:]
+    gain, offset = pixel_scale(units)
     with torch.no_grad():
-        flow = motion_coarse(t[None], rc, *pixel_scale(units))
-        out = np.empty((cfg.members, n_steps, h, w), np.float32)
-        parts = stream_members(
-            t, flow, rc.downsample, n_steps, cfg, rain_floor(units, cfg.rain_dbz), window_seed
-        )
-        for m0, lead, frames in parts:
-            out[m0 : m0 + len(frames), lead] = frames.cpu().numpy()
-    return out
-
-
-def available_bytes() -> int:
-    """Memory the system can give now (MemAvailable), or the physical memory if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-
-
-def check_fits(cfg: EnsembleConfig, n_out: int, h: int, w: int, whole: bool) -> int:
-    """Refuse, before anything is allocated, an ensemble that would not fit in memory.
-
-    ``whole``: all members and leads of a window are held at once as float32 (a live
-    ensemble scored by evaluate or returned by a forecaster call); otherwise members are
-    streamed and only one chunk is held. Returns the bytes needed.
-    """
-    need = stream_bytes(cfg, h, w)
-    if whole:
-        need += cfg.members * n_out * h * w * 4
-    have = available_bytes()
-    if need > have:
-        raise RadarcastError(
-            f"--members {cfg.members} on a {h}x{w} grid with {n_out} leads needs about "
-            f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available"
-        )
-    return need
+        flow = motion_coarse(t[None], rc, gain, offset)
+        floor = rain_floor(units, cfg.rain_dbz)
+        for m0, lead, frames in stream_members(t, flow, rc.downsample, n_steps, cfg, floor,
+                                               window_seed):  # fmt: skip
+            yield m0, lead, frames.cpu().numpy()

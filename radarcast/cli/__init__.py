@@ -11,7 +11,7 @@ from radarcast.cli._app import app
 # the workflow's.
 # isort: off
 from radarcast.cli import demo, data, train, forecast, evaluate, animate  # noqa: F401, E402
-from radarcast.cli import nowcast, export  # noqa: F401, E402
+from radarcast.cli import nowcast, export, study  # noqa: F401, E402
 # isort: on
 
 __all__ = ["app"]

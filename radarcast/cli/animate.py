@@ -81,6 +81,12 @@ def animate(
         help="--window K counts every K-th window start of the split (as forecast does).")] = 1,
     max_width: Annotated[int, typer.Option(
         help="Widest output in px; panels shrink to fit (0: no limit).")] = 1600,
+    probability: Annotated[float | None, typer.Option(
+        help="Threshold in --units: add probability-of-exceedance panels (0-1) per method; "
+        "deterministic methods show 0/1.")] = None,
+    members: Annotated[int | None, typer.Option(
+        help="Show K members of each ensemble (live -m rover: run a K-member ensemble).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -95,7 +101,8 @@ def animate(
     _check_numbers(overlay, units, n_in=n_in, n_out=n_out, scale=scale)
     cfg = AnimateConfig(units=units, cmap=cmap, fps=fps, overlay=overlay, scale=scale,
                         leads=_leads(leads), n_in=n_in, n_out=n_out, split=split,
-                        stride=stride, max_width=max_width or None)
+                        stride=stride, max_width=max_width or None,
+                        probability=probability, members=members)
     # A bar only on a terminal: elsewhere Rich leaves a blank line on stderr.
     bar = progress("animate", transient=True) if err_console.is_terminal else nullcontext()
     with bar as step:

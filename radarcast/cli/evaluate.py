@@ -59,7 +59,7 @@ def evaluate(
         int, typer.Option(help="Every K-th window start of each segment (1: every window).")
     ] = 1,
     out: Annotated[
-        Path, typer.Option(help="Folder for scores.json, scores.csv and skill.png.")
+        Path, typer.Option(help="Folder for scores.json, scores.csv and the plots.")
     ] = Path("scores"),
     bootstrap: Annotated[
         int, typer.Option(help="Resample N times for 95% intervals (0: off).")
@@ -72,6 +72,11 @@ def evaluate(
         ),
     ] = BootstrapUnit.auto,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+    fss_scales: Annotated[
+        str,
+        typer.Option(help="Window sizes of the fractions skill score in pixels, e.g. 1,2,4,8, "
+                    "or km with a suffix (1km,4km; needs the dataset's georef)."),
+    ] = "1,2,4,8,16,32",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     threads: ThreadsOpt = None,
     workers: WorkersOpt = None,
@@ -107,6 +112,7 @@ def evaluate(
         bootstrap=bootstrap,
         bootstrap_unit=bootstrap_unit.value,
         seed=seed,
+        fss_scales=[v.strip() for v in fss_scales.split(",") if v.strip()],
     )
     with ExitStack() as stack:
         on_step = lazy_bar(stack, "scoring windows")
@@ -120,6 +126,8 @@ def evaluate(
             scores = run_evaluate(dataset, progress=on_step, **kw)
     paths = scores.write(out, overwrite=overwrite)
     render_scores(scores)
+    if scores.coverage:
+        console.print(f"[yellow]scored {scores.coverage} only[/]")
     console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
 
 

@@ -10,6 +10,7 @@ import typer
 
 from radarcast.cli._app import ThreadsOpt, apply_threads, at_least, command, console, progress
 from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
+from radarcast.errors import RadarcastError
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
@@ -23,6 +24,34 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (ROVER and check
 NInOpt = Annotated[int | None, typer.Option(help="Input frames per window (dataset default).")]
 NOutOpt = Annotated[int | None, typer.Option(help="Lead times per window (dataset default).")]
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing output file.")]
+MembersOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Ensemble members (rover, pysteps:steps); an ensemble file (docs/ensembles.md)."
+    ),
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the ensemble's random draws.")]
+CentreOpt = Annotated[
+    Path | None,
+    typer.Option(help="Checkpoint RUN/best.pt whose forecast the rover ensemble perturbs."),
+]
+
+
+def ensemble_options(method: str, members: int | None, seed: int, centre: Path | None) -> dict:
+    """--members/--seed/--centre as method options; refused where the method has none."""
+    if members is None and centre is None:
+        return {}
+    if method != "rover" and not (method == "pysteps:steps" and centre is None):
+        raise RadarcastError(
+            f"--members/--centre are for --method rover (and --members for pysteps:steps), "
+            f"not {method}"
+        )
+    if members is not None and members < 1:
+        raise RadarcastError(f"--members must be a whole number ≥ 1, got {members}")
+    out: dict = {"members": members, "seed": seed}
+    if centre is not None:
+        out["centre"] = str(centre)
+    return out
 
 
 def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> None:
@@ -75,9 +104,18 @@ def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **k
     t0 = time.perf_counter()
     with open_runner(kw["workers"], kw["scheduler"]) as runner, ExitStack() as stack:
         path = write_forecast_sharded(
-            dataset_path, spec, output, runner, options=options, split=kw["split"],
-            n_in=kw["n_in"], n_out=kw["n_out"], limit=kw["limit"], batch_size=kw["batch_size"],
-            overwrite=kw["overwrite"], stride=kw["stride"],
+            dataset_path,
+            spec,
+            output,
+            runner,
+            options=options,
+            split=kw["split"],
+            n_in=kw["n_in"],
+            n_out=kw["n_out"],
+            limit=kw["limit"],
+            batch_size=kw["batch_size"],
+            overwrite=kw["overwrite"],
+            stride=kw["stride"],
             progress=lazy_bar(stack, f"{spec} forecast"),
         )
         where = runner.where
@@ -95,7 +133,11 @@ def forecast(
     dataset: DatasetArg,
     output: OutputOpt,
     method: Annotated[
-        str, typer.Option(help="persistence, rover, or a checkpoint RUN/best.pt.")
+        str,
+        typer.Option(
+            help="persistence, rover, pysteps:extrapolation|sprog|steps|anvil, "
+            "or a checkpoint RUN/best.pt."
+        ),
     ] = "persistence",
     split: SplitOpt = "test",
     limit: LimitOpt = None,
@@ -106,12 +148,16 @@ def forecast(
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    members: MembersOpt = None,
+    seed: SeedOpt = 0,
+    centre: CentreOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
     apply_threads(threads)
     options = {} if method == "persistence" else {"device": device}
+    options.update(ensemble_options(method, members, seed, centre))
     _run(
         dataset,
         method,
@@ -165,6 +211,9 @@ def rover(
     n_out: NOutOpt = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    members: MembersOpt = None,
+    seed: SeedOpt = 0,
+    centre: CentreOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -191,7 +240,7 @@ def rover(
         "outside": outside,
     }
     cfg = resolve(RoverConfig, toml, flags, "rover", source=config)
-    options = {**to_dict(cfg), "device": device}
+    options = {**to_dict(cfg), "device": device, **ensemble_options("rover", members, seed, centre)}
     _run(
         dataset,
         "rover",

@@ -161,20 +161,44 @@ class ForecastWriter:
     def _put(self, where: tuple, values: np.ndarray) -> None:
         valid = np.isfinite(values)
         if self._valid is None and not valid.all():
-            self._valid = self._file.create_dataset(
-                "valid",
-                shape=self._pred.shape,
-                dtype=bool,
-                chunks=self._chunks,
-                compression="gzip",
-                compression_opts=1,
-                fillvalue=True,
-                track_times=False,
-            )
+            self._add_valid()
         row = np.nan_to_num(stored_pixels(values))  # NaN → 0 under a False 'valid'
         self._pred[where] = row.astype(np.uint8)
         if self._valid is not None:
             self._valid[where] = valid
+
+    def _add_valid(self) -> None:
+        self._valid = self._file.create_dataset(
+            "valid",
+            shape=self._pred.shape,
+            dtype=bool,
+            chunks=self._chunks,
+            compression="gzip",
+            compression_opts=1,
+            fillvalue=True,
+            track_times=False,
+        )
+
+    def append_file(self, path: str | os.PathLike, rows_per_read: int = 8) -> None:
+        """Append every row of the forecast file ``path`` (written by a writer of the same
+        layout: a shard's part) by copying its compressed chunks as they are; the stored
+        bytes are those this writer would have made from the same predictions."""
+        i0 = self._written
+        with h5py.File(path, "r") as f:
+            src = f["pred"]
+            if src.shape[1:] != self._pred.shape[1:] or src.chunks != self._pred.chunks:
+                raise AssertionError(f"{path} does not have this file's layout")
+            for where in src.iter_chunks():
+                offset = tuple(s.start for s in where)
+                mask, data = src.id.read_direct_chunk(offset)
+                self._pred.id.write_direct_chunk((offset[0] + i0, *offset[1:]), data, mask)
+            if "valid" in f:  # values, not chunks: a part may hold unwritten (all-True) ones
+                if self._valid is None:
+                    self._add_valid()
+                for r in range(0, len(src), rows_per_read):
+                    rows = slice(r, min(r + rows_per_read, len(src)))
+                    self._valid[i0 + rows.start : i0 + rows.stop] = f["valid"][rows]
+            self._written += len(src)
 
     def finish(self) -> Path:
         if self._written != len(self.starts):

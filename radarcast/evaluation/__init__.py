@@ -16,6 +16,7 @@ import numpy as np
 from radarcast.bootstrap import check_bootstrap_unit
 from radarcast.data.store import RadarDataset, open_dataset
 from radarcast.data.units import describe_zr
+from radarcast.errors import RadarcastError
 from radarcast.evaluation.bootstrap import (  # noqa: F401  (re-exported: the old import path)
     bootstrap_intervals,
     interval,
@@ -33,7 +34,6 @@ from radarcast.evaluation.outputs import (  # noqa: F401  (re-exported: the old 
     _csv_rows,
     _json_doc,
     _method_doc,
-    _plain,
     _plot,
     _write_csv,
     output_paths,
@@ -47,6 +47,7 @@ from radarcast.evaluation.scoring import (  # noqa: F401  (re-exported: the old 
     _read_batch,
     _score_windows,
     _unique_names,
+    covered_starts,
 )
 from radarcast.evaluation.thresholds import (  # noqa: F401  (re-exported: the old import path)
     REFERENCE,
@@ -59,6 +60,13 @@ from radarcast.evaluation.windows import (  # noqa: F401  (re-exported: the old 
     select_windows,
 )
 from radarcast.metrics import ScoreAccumulator
+from radarcast.verification.report import ProbabilisticScores
+from radarcast.verification.spatial import (
+    DEFAULT_SCALES,
+    check_scales,
+    pixel_km,
+    scales_in_pixels,
+)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -68,6 +76,7 @@ def evaluate(
     split: str = "test", n_in: int | None = None, n_out: int | None = None,
     limit: int | None = None, bootstrap: int = 0, seed: int = 0, options: dict | None = None,
     progress: Progress | None = None, stride: int = 1, bootstrap_unit: str = "auto",
+    fss_scales=DEFAULT_SCALES,
 ) -> Scores:
     """Score methods (run live) and forecast files on the same windows of one dataset.
 
@@ -91,6 +100,8 @@ def evaluate(
         'auto', 'segment', 'block' or 'window' (:mod:`radarcast.bootstrap`).
     options
         Per-method options, ``{spec: {...}}``, handed to ``resolve``.
+    fss_scales
+        Window sizes (pixels) of the fractions skill score; none larger than the grid.
     progress
         ``progress(done, total)`` called after each batch of windows.
     """
@@ -100,7 +111,7 @@ def evaluate(
     plan, sources = plan_evaluation(
         ds, methods, forecasts, thresholds=thresholds, units=units, preset=preset, split=split,
         n_in=n_in, n_out=n_out, limit=limit, options=options, stride=stride,
-        bootstrap_unit=bootstrap_unit,
+        bootstrap_unit=bootstrap_unit, fss_scales=fss_scales,
     )
     results = score(plan, ds, plan.starts, sources, progress)
     return finish(plan, ds, results, bootstrap, seed)
@@ -121,6 +132,9 @@ class EvaluationPlan:
     starts: np.ndarray  # (W,) window start indices
     reference_added: bool
     bootstrap_unit: str = "auto"
+    coverage: str = ""  # "K of N windows (those FILE covers)" when forecast files cover fewer
+    fss_scales: tuple[int, ...] = DEFAULT_SCALES
+    fss_notes: tuple[str, ...] = ()  # "4km = 4 px (1 px = 1 km)" per scale given in km
 
 
 def plan_evaluation(
@@ -128,6 +142,7 @@ def plan_evaluation(
     thresholds=None, units: str | None = None, preset: str | None = None, split: str = "test",
     n_in: int | None = None, n_out: int | None = None, limit: int | None = None,
     options: dict | None = None, stride: int = 1, bootstrap_unit: str = "auto",
+    fss_scales=DEFAULT_SCALES,
 ) -> tuple[EvaluationPlan, list[dict]]:
     """Check every input of :func:`evaluate` (same parameters) and resolve its sources."""
     n_in, n_out = _lengths(ds, n_in, n_out)
@@ -135,12 +150,19 @@ def plan_evaluation(
         preset, thresholds = thresholds, None
     thr = resolve_thresholds(ds.units, preset, thresholds, units, where=str(ds.path))
     check_bootstrap_unit(bootstrap_unit)
+    try:
+        scales, notes = scales_in_pixels(fss_scales, ds.georef)
+        scales = check_scales(scales, (ds.height, ds.width))
+    except ValueError as e:
+        raise RadarcastError(f"--fss-scales: {e}") from None
     starts = select_windows(ds, split, n_in, n_out, limit, stride)
+    starts, coverage = covered_starts(forecasts, ds, starts, n_in, n_out)
     specs = list(dict.fromkeys(methods))
     added = REFERENCE not in specs
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
     plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
-                          thr, split, n_in, n_out, starts, added, bootstrap_unit)
+                          thr, split, n_in, n_out, starts, added, bootstrap_unit, coverage,
+                          scales, tuple(notes))
     return plan, open_sources(plan, ds, starts)
 
 
@@ -161,10 +183,15 @@ def score(
     the accumulators of consecutive shards concatenate to those of all windows."""
     sources = open_sources(plan, ds, starts) if sources is None else sources
     zr_units = ds.units if ds.units.has_zr else None
+    value_unit = "mmh" if zr_units is not None else "dbz"
     results = [
         MethodScores(s["name"], s["source"], s["config"],
                      ScoreAccumulator.init(plan.thresholds.pixels, plan.n_out, zr_units),
-                     reference_only=(i == 0 and plan.reference_added))
+                     reference_only=(i == 0 and plan.reference_added),
+                     prob=ProbabilisticScores.init(
+                         s["members"], plan.n_out, plan.thresholds.pixels, plan.fss_scales,
+                         (ds.height, ds.width), value_unit, pixel_km(ds.georef),
+                         plan.fss_notes))
         for i, s in enumerate(sources)
     ]
     _score_windows(ds, starts, plan.n_in, plan.n_out, sources, results, progress)
@@ -182,7 +209,7 @@ def finish(
                  "zr": describe_zr(ds.units), "zr_source": str(ds.attrs.get("zr_source", ""))},
         split=plan.split, n_in=plan.n_in, n_out=plan.n_out, timestep_s=ds.timestep_s,
         starts=starts, thresholds=plan.thresholds, methods=results,
-        reference_added=plan.reference_added,
+        reference_added=plan.reference_added, coverage=plan.coverage,
     )
     if bootstrap:
         scores.bootstrap = bootstrap_intervals(

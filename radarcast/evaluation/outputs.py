@@ -16,6 +16,7 @@ import numpy as np
 from radarcast.errors import RadarcastError
 from radarcast.evaluation.thresholds import REFERENCE, Thresholds
 from radarcast.metrics import ScoreAccumulator
+from radarcast.verification.report import ProbabilisticScores, json_ready
 
 
 @dataclass
@@ -27,6 +28,7 @@ class MethodScores:
     config: dict
     acc: ScoreAccumulator
     reference_only: bool = False
+    prob: ProbabilisticScores | None = None  # ensemble scores and FSS (docs/metrics.md)
 
     def result(self) -> dict[str, np.ndarray]:
         return self.acc.compute()
@@ -46,6 +48,7 @@ class Scores:
     methods: list[MethodScores]
     reference_added: bool = False
     bootstrap: dict = field(default_factory=dict)
+    coverage: str = ""  # when forecast files cover fewer windows: "K of N windows (...)"
 
     @property
     def lead_min(self) -> list[float]:
@@ -83,10 +86,22 @@ class Scores:
         self.to_json(paths["json"])
         self.to_csv(paths["csv"])
         self.plot(paths["png"])
+        prob = {m.name: m.prob for m in self.methods if m.prob is not None}
+        if prob:
+            from radarcast.verification import report
+
+            labels, scales = self.thresholds.labels, next(iter(prob.values())).scales
+            _atomic_write(paths["reliability"],
+                          lambda p: report.plot_reliability(prob, labels, p))
+            _atomic_write(paths["rank_histogram"], lambda p: report.plot_rank_histograms(prob, p))
+            _atomic_write(paths["fss"], lambda p: report.plot_fss(prob, labels, scales, p))
         return paths
 
 
-OUTPUT_NAMES = {"json": "scores.json", "csv": "scores.csv", "png": "skill.png"}
+OUTPUT_NAMES = {
+    "json": "scores.json", "csv": "scores.csv", "png": "skill.png",
+    "reliability": "reliability.png", "rank_histogram": "rank_histogram.png", "fss": "fss.png",
+}
 
 
 def output_paths(out_dir, overwrite: bool = False) -> dict[str, Path]:
@@ -132,16 +147,6 @@ def _atomic_write(path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def _plain(v):
-    """numpy → JSON-ready lists, NaN → None."""
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    a = np.asarray(v)
-    if a.dtype.kind == "f":
-        return np.where(np.isfinite(a), a, None).tolist()
-    return a.tolist()
-
-
 def _method_doc(m: MethodScores) -> dict:
     r = m.result()
     per_lead = {"counts": r["counts"], "n_valid_pixels": m.acc.sums.sum(axis=0)[:, 0]}
@@ -151,9 +156,14 @@ def _method_doc(m: MethodScores) -> dict:
             mean[key.removesuffix("_mean_over_leads")] = value
         elif key != "counts":
             per_lead[key] = value
-    return {"name": m.name, "source": m.source, "config": m.config,
-            "reference_only": m.reference_only, "per_lead": _plain(per_lead),
-            "mean_over_leads": _plain(mean)}
+    doc = {"name": m.name, "source": m.source, "config": m.config,
+           "reference_only": m.reference_only, "per_lead": json_ready(per_lead),
+           "mean_over_leads": json_ready(mean)}
+    if m.prob is not None:
+        doc["probabilistic"] = m.prob.doc()
+        doc["probabilistic"]["deterministic_scores_of"] = (
+            "the ensemble mean" if m.prob.members > 1 else "itself")
+    return doc
 
 
 def _threshold_dbz(s: Scores) -> list[float]:
@@ -176,6 +186,7 @@ def _json_doc(s: Scores) -> dict:
         "dataset": s.dataset,
         "split": s.split, "n_in": s.n_in, "n_out": s.n_out, "timestep_s": s.timestep_s,
         "window_starts": s.starts.tolist(),
+        "coverage": s.coverage or "every selected window",
         "thresholds": {"values": list(s.thresholds.values), "units": s.thresholds.unit,
                        "pixels": list(s.thresholds.pixels), "dbz": _threshold_dbz(s),
                        "zr": s.dataset.get("zr")},
@@ -184,7 +195,7 @@ def _json_doc(s: Scores) -> dict:
         "count_layout": "per_lead.counts[lead][threshold][cell]",
         "reference": REFERENCE, "reference_added": s.reference_added,
         "methods": [_method_doc(m) for m in s.methods],
-        "bootstrap": _plain(s.bootstrap) if s.bootstrap else None,
+        "bootstrap": json_ready(s.bootstrap) if s.bootstrap else None,
     }
 
 
@@ -215,6 +226,10 @@ def _csv_rows(s: Scores):
             for score, eu in _ERROR_UNITS.items():
                 v = r[f"{score}_mean_over_leads"] if lead == "mean" else r[score][li]
                 yield m.name, lead, "", eu, score, v
+        if m.prob is not None:
+            value_unit = {"mmh": "mm/h", "dbz": "dBZ"}.get(m.prob.value_unit, "pixel")
+            yield from m.prob.rows(m.name, s.lead_min, s.thresholds.values, unit, value_unit,
+                                   m.prob.scales)
 
 
 def _write_csv(s: Scores, path: Path) -> None:

@@ -29,7 +29,8 @@ def _live(spec: str, ds, n_in: int, n_out: int, options: dict) -> dict:
         raise RadarcastError(msg.splitlines()[0]) from None
     if fc.n_in > n_in:
         raise RadarcastError(f"{spec} needs {fc.n_in} input frames, but --n-in is {n_in}")
-    return {"name": fc.name, "source": "live", "config": fc.config, "forecaster": fc}
+    return {"name": fc.name, "source": "live", "config": fc.config, "forecaster": fc,
+            "members": fc.members}
 
 
 def _from_file(path, ds, starts: np.ndarray, n_in: int, n_out: int) -> dict:
@@ -44,7 +45,30 @@ def _from_file(path, ds, starts: np.ndarray, n_in: int, n_out: int) -> dict:
             f"{path} does not cover the scored windows: {len(missing)} of {len(starts)} missing "
             f"(first missing start index {int(missing[0])}); make it with the same --split/--limit"
         )
-    return {"name": ff.method, "source": str(Path(path)), "config": ff.config, "file": ff}
+    return {"name": ff.method, "source": str(Path(path)), "config": ff.config, "file": ff,
+            "members": ff.members}
+
+
+def covered_starts(forecasts, ds, starts: np.ndarray, n_in: int, n_out: int):
+    """The windows of ``starts`` that every forecast file answers, and a note naming the
+    files that cover fewer ('' when they cover all); none in common is an error."""
+    from radarcast.data.forecast_file import open_forecast
+
+    keep, short = np.asarray(starts), []
+    for path in forecasts:
+        with open_forecast(path) as ff:
+            ff.check_matches(ds, n_in, n_out)
+            have = np.isin(keep, ff.starts)
+        if not have.all():
+            short.append(Path(path).name)
+            keep = keep[have]
+        if not len(keep):
+            raise RadarcastError(
+                f"{path} answers none of the {len(starts)} selected windows "
+                "(matched by its analysis times)"
+            )
+    note = f"{len(keep)} of {len(starts)} windows (those {', '.join(short)} covers)"
+    return keep, note if short else ""
 
 
 def _unique_names(sources: list[dict]) -> None:
@@ -81,6 +105,22 @@ def _read_batch(ds: RadarDataset, starts: np.ndarray, n_in: int, n_out: int):
     return x, frames[:, n_in:], masks[:, n_in:]
 
 
+def _value_fn(ds):
+    """Pixels → the CRPS/spread–skill unit: mm/h with a Z–R relation, else dBZ."""
+    return ds.units.pixel_to_rain if ds.units.has_zr else ds.units.pixel_to_dbz
+
+
+def _add_probabilistic(prob, ens, y, mask_y, starts, to_value) -> None:
+    """Every window and lead of ``ens`` (B, M, L, H, W) into ``prob``; rank ties are split
+    with a generator seeded by (window start, lead), so shards merge bit-identically."""
+    mask = np.broadcast_to(mask_y, y.shape)
+    for b, start in enumerate(starts):
+        for lead in range(y.shape[1]):
+            rng = np.random.default_rng([int(start), lead])
+            truth = y[b, lead].astype(np.float32)
+            prob.add(lead, ens[b, :, lead], truth, mask[b, lead], to_value, rng)
+
+
 def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
     done = 0
     for batch in _batches(ds, starts, n_in + n_out):
@@ -91,7 +131,13 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
             else:
                 ff = src["file"]
                 pred = ff.pred([ff.row_of(int(s)) for s in batch])[:, :n_out]
+            if pred.ndim == 5:  # (B, M, L, H, W): deterministic scores of the ensemble mean
+                ens, pred = pred, stored_pixels(pred.mean(axis=1))
+            else:
+                ens = pred[:, None]
             res.acc.add(pred, y, mask_y, window_ids=batch)
+            if res.prob is not None:
+                _add_probabilistic(res.prob, ens, y, mask_y, batch, _value_fn(ds))
         done += len(batch)
         if progress is not None:
             progress(done, len(starts))

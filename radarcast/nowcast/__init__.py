@@ -122,14 +122,16 @@ def read_latest(files: list[str], n: int, config: PreprocessConfig) -> LiveInput
     opts = ReadOptions(time_pattern=config.time_pattern, pysteps_importer=importer, target=target)
     transform = FrameTransform(config, convert=kind != "pysteps")
     frames, valid, times, same_grid = [], [], [], SameGrid()
+    from_mtime = False
     for raw in READERS[kind](paths, opts):
         same_grid(raw)
         frame, mask = transform(raw)
         frames.append(frame)
         valid.append(np.ones(frame.shape, bool) if mask is None else mask)
+        from_mtime |= raw.time is None
         times.append(raw.time if raw.time is not None else int(Path(raw.name).stat().st_mtime))
     times = np.asarray(times, np.int64)
-    _check_consecutive(paths, times, config.timestep_s)
+    _check_consecutive(paths, times, config.timestep_s, from_mtime)
     first = same_grid.first
     georef = output_georef(input_georef(first, config), config, first.frame.shape)
     return LiveInputs(
@@ -143,14 +145,19 @@ def read_latest(files: list[str], n: int, config: PreprocessConfig) -> LiveInput
     )
 
 
-def _check_consecutive(paths: list[Path], times: np.ndarray, step: int) -> None:
+def _check_consecutive(paths: list[Path], times: np.ndarray, step: int, from_mtime: bool) -> None:
     gaps = np.diff(times)
     bad = np.flatnonzero(gaps != step)
     if len(bad):
         i = int(bad[0])
+        hint = (
+            "; times were taken from the files' modification times: pass --time-pattern"
+            if from_mtime
+            else " (--timestep)"
+        )
         raise RadarcastError(
             f"inputs are not consecutive: {paths[i].name} → {paths[i + 1].name} is "
-            f"{gaps[i] / 60:g} min, the time step is {step / 60:g} min (--timestep)"
+            f"{gaps[i] / 60:g} min, the time step is {step / 60:g} min{hint}"
         )
 
 

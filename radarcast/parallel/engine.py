@@ -25,6 +25,8 @@ import re
 import signal
 import socket
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -120,9 +122,23 @@ def _call(fn: Callable, task):
     return fn(task)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     limit_threads()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int, every_s: float = 0.5) -> None:
+    """End this worker once the command that started it is gone (killed outright): a pool
+    worker waits on a queue it holds both ends of, so it would never notice by itself."""
+    while True:
+        time.sleep(every_s)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
 
 
 class _Tally:
@@ -152,7 +168,9 @@ class LocalRunner(Runner):
             ctx.set_forkserver_preload(PRELOAD)  # imported once, each worker is a fork
         else:
             ctx = mp.get_context("spawn")
-        return ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_worker_init)
+        return ProcessPoolExecutor(
+            self.slots, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+        )
 
     def map(self, fn, tasks, sizes=None, progress=None) -> list:
         tally = _Tally(sizes or [1] * len(tasks), progress)

@@ -22,8 +22,6 @@ import numpy as np
 from radarcast.errors import RadarcastError
 from radarcast.parallel.engine import Progress, Runner
 
-COPY_ROWS = 8  # rows per read while assembling (bounds the parent's memory)
-
 
 @dataclass(frozen=True)
 class ForecastShard:
@@ -139,19 +137,20 @@ def write_forecast_sharded(
 
 def assemble(parts: list[str], output: Path, ds, starts: np.ndarray, fc, n_in: int,
              split: str | None, overwrite: bool) -> Path:
-    """Copy the part files, in order, into one forecast file written atomically."""
+    """Copy the part files, in order, into one forecast file written atomically (their
+    compressed chunks as they are: no decoding)."""
     from radarcast.data.forecast_file import ForecastWriter, open_forecast
 
     with ForecastWriter(
         output, ds, starts, method=fc.name, config=fc.config, n_in=n_in, n_out=fc.n_out,
-        split=split, overwrite=overwrite,
+        split=split, overwrite=overwrite, members=fc.members,
     ) as writer:
         done = 0
         for part in parts:
             with open_forecast(part) as ff:
-                if not np.array_equal(ff.starts, starts[done : done + len(ff.starts)]):
+                n = len(ff.starts)
+                if not np.array_equal(ff.starts, starts[done : done + n]):
                     raise AssertionError(f"{part} answers other windows than planned")
-                for r in range(0, len(ff.starts), COPY_ROWS):
-                    writer.write(ff.pred(np.arange(r, min(r + COPY_ROWS, len(ff.starts)))))
-                done += len(ff.starts)
+            writer.append_file(part)
+            done += n
         return writer.finish()

@@ -35,14 +35,28 @@ class ProbabilisticScores:
     members: int
     ens: EnsembleAccumulator
     fss: dict[str, FSSAccumulator] = field(default_factory=dict)
+    scales: tuple[int, ...] = ()
+    value_unit: str = "pixel"  # unit of the CRPS/spread–skill column: 'mmh', 'dbz' or 'pixel'
+    pixel_km: tuple[float, float] | None = None  # (x, y) pixel size, km (from georef)
+    scale_notes: tuple[str, ...] = ()  # how --fss-scales given in km became pixels
 
     @classmethod
-    def init(cls, members: int | None, n_leads: int, thresholds, scales, shape):
+    def init(cls, members: int | None, n_leads: int, thresholds, scales, shape,
+             value_unit: str = "pixel", pixel_km=None, scale_notes=()):  # fmt: skip
         m = members or 1
         kinds = ("deterministic",) if members is None else ("mean", "probability")
         fss = {k: FSSAccumulator(n_leads, thresholds, scales, shape) for k in kinds}
         rank_min = float(np.min(thresholds))
-        return cls(m, EnsembleAccumulator(n_leads, m, thresholds, rank_min), fss)
+        acc = EnsembleAccumulator(n_leads, m, thresholds, rank_min)
+        return cls(m, acc, fss, next(iter(fss.values())).scales, value_unit, pixel_km,
+                   tuple(scale_notes))
+
+    def scales_km(self) -> dict | None:
+        """Each FSS scale in km: {"x": [...], "y": [...]} (pixel size × scale); None unknown."""
+        if self.pixel_km is None:
+            return None
+        return {"x": [s * self.pixel_km[0] for s in self.scales],
+                "y": [s * self.pixel_km[1] for s in self.scales]}
 
     def add(self, lead: int, ens, obs, mask, to_value, rng) -> None:
         """One frame: ``ens`` (M, H, W) members (or (1, H, W)), ``obs`` (H, W) pixels."""
@@ -80,8 +94,10 @@ class ProbabilisticScores:
         raw = {"sums": e.sums, "sum_columns": ["n", "crps_pixel", "crps", "se_mean", "var"],
                "probability_table": e.table, "rank_counts": e.ranks,
                "fss_sums": {k: a.sums for k, a in self.fss.items()}}  # fmt: skip
-        return {"members": self.members, "per_lead": _plain(per_lead),
-                "mean_over_leads": _plain(mean), "raw": _plain(raw)}  # fmt: skip
+        return {"members": self.members, "fss_scales_px": list(self.scales),
+                "fss_scales_km": self.scales_km(), "fss_scale_conversion": list(self.scale_notes),
+                "per_lead": json_ready(per_lead),
+                "mean_over_leads": json_ready(mean), "raw": json_ready(raw)}  # fmt: skip
 
     def rows(self, method: str, lead_min, thresholds, threshold_unit: str, value_unit: str,
              scales):  # fmt: skip
@@ -100,13 +116,18 @@ class ProbabilisticScores:
                     f = acc.fss()
                     for j, s in enumerate(scales):
                         yield method, lead, t, threshold_unit, f"fss_{kind}_{s}px", f[li, k, j]
+        km = self.scales_km()
+        for j, s in enumerate(scales if km else ()):  # the km each FSS scale stands for
+            yield method, "", "", "km", f"fss_scale_{s}px_x", km["x"][j]
+            yield method, "", "", "km", f"fss_scale_{s}px_y", km["y"][j]
         yield method, "mean", "", value_unit, "crps", float(np.nanmean(crps))
         yield method, "mean", "", "fraction", "rank_flatness", e.rank_flatness()
 
 
-def _plain(v):
+def json_ready(v):
+    """numpy (or a dict of them) → JSON-ready lists, NaN → None."""
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: json_ready(x) for k, x in v.items()}
     a = np.asarray(v)
     if a.dtype.kind == "f":
         return np.where(np.isfinite(a), a, None).tolist()
@@ -163,9 +184,19 @@ def plot_rank_histograms(methods: dict[str, ProbabilisticScores], path: Path) ->
     plt.close(fig)
 
 
+def _scale_label(methods: dict[str, ProbabilisticScores]) -> str:
+    px = next(iter(methods.values())).pixel_km
+    if px is None:
+        return "scale (px)"
+    if np.isclose(px[0], px[1]):
+        return f"scale (px; 1 px = {px[0]:g} km)"
+    return f"scale (px; 1 px = {px[0]:g} x {px[1]:g} km)"
+
+
 def plot_fss(methods: dict[str, ProbabilisticScores], labels, scales, path: Path) -> None:
     """FSS (mean over leads) against scale, one panel per threshold."""
     plt = _pyplot()
+    xlabel = _scale_label(methods)
     k = len(labels)
     fig, axes = plt.subplots(1, k, figsize=(3.2 * k + 1, 3.6), squeeze=False)
     for name, s in methods.items():
@@ -175,7 +206,7 @@ def plot_fss(methods: dict[str, ProbabilisticScores], labels, scales, path: Path
             for j in range(k):
                 axes[0, j].plot(scales, f[j], marker=".", label=tag)
     for j, label in enumerate(labels):
-        axes[0, j].set(title=f"≥ {label}", xlabel="scale (px)", xscale="log", ylim=(0, 1))
+        axes[0, j].set(title=f"≥ {label}", xlabel=xlabel, xscale="log", ylim=(0, 1))
     axes[0, 0].set_ylabel("FSS")
     axes[0, -1].legend(fontsize="small")
     fig.tight_layout()

@@ -33,6 +33,47 @@ def check_scales(scales, shape: tuple[int, int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def pixel_km(georef) -> tuple[float, float] | None:
+    """(x, y) pixel size in km of a :class:`~radarcast.data.georef.Georef`; None without one."""
+    if georef is None:
+        return None
+    return georef.xpixelsize / 1000.0, georef.ypixelsize / 1000.0
+
+
+def scales_in_pixels(scales, georef) -> tuple[list[int | float], list[str]]:
+    """FSS scales given as numbers (pixels) or text "N" / "Nkm" → pixels, and what was converted.
+
+    A km scale becomes the nearest whole number of pixels (at least 1) of the grid's square
+    pixel; it is refused (ValueError) without georef or with non-square pixels. Returns the
+    scales in pixels (checked later by :func:`check_scales`) and one note per km scale, e.g.
+    "4km = 4 px (1 px = 1 km)".
+    """
+    out, notes = [], []
+    for s in scales:
+        text = str(s).strip().lower()
+        try:
+            value = float(text[:-2] if text.endswith("km") else text)
+        except ValueError:
+            raise ValueError(f"FSS scales are pixels or km (e.g. 4 or 4km), got {s!r}") from None
+        if not text.endswith("km"):
+            out.append(value)
+            continue
+        km = value
+        px = pixel_km(georef)
+        if px is None:
+            raise ValueError(f"scale {s!r} is in km, but the dataset has no georef (pixel size "
+                             "unknown); give scales in pixels")
+        if not np.isclose(px[0], px[1]):
+            raise ValueError(f"scale {s!r} is in km, but the pixels are not square "
+                             f"({px[0]:g} x {px[1]:g} km); give scales in pixels")
+        if not (np.isfinite(km) and km > 0):
+            raise ValueError(f"scale {s!r} must be a positive number of km")
+        n = max(1, int(round(km / px[0])))
+        out.append(n)
+        notes.append(f"{km:g}km = {n} px (1 px = {px[0]:g} km)")
+    return out, notes
+
+
 def _table(events: np.ndarray) -> np.ndarray:
     """Summed-area table (K, H+1, W+1) int64 of integer event counts (K, H, W)."""
     k, h, w = events.shape

@@ -1,0 +1,223 @@
+"""`radarcast study`: examples/smoke.toml end to end (CLI subprocess), reruns that skip,
+a changed method that retrains only itself, and bad study files refused in one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+SMOKE = REPO / "examples" / "smoke.toml"
+
+
+def radarcast(*args, cwd=REPO, check=False) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-m", "radarcast", *map(str, args)], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=600)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_hashes(root: Path) -> dict:
+    return {str(p.relative_to(root)): digest(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_smoke_study_writes_report_and_keeps_checkpoints(smoke):
+    doc = json.loads((smoke / "report.json").read_text())
+    group = doc["results"]["groups"]["day4"]
+    assert set(group["methods"]) == {"persistence", "rover", "convlstm-tiny", "convlstm2-tiny"}
+    assert group["windows"] == 11  # 20 frames, windows of 4 + 6, every start
+    rover = group["methods"]["rover"]
+    for k, (lo, hi) in enumerate(rover["csi_ci"]):  # an interval around its estimate
+        assert lo <= rover["csi"][k] <= hi
+    # persistence is differenced against the reference, paired: estimate inside its interval
+    p = group["methods"]["persistence"]
+    lo, hi = p["csi_minus_rover_ci"][0]
+    assert lo <= p["csi_minus_rover"][0] <= hi
+    for row in ("convlstm-tiny", "convlstm2-tiny"):
+        run = smoke / "runs" / "main" / row
+        assert (run / "best.pt").stat().st_size > 0 and (run / "last.pt").is_file()
+        assert doc["training"][f"main/{row}"]["steps"] == 30
+    html = (smoke / "report.html").read_text()
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in html and "<script" not in html
+    assert html.count("data:image/gif;base64,") == 2 and "data:image/svg+xml" in html
+    assert doc["manifest"]["study_digest"] and doc["data"][0]["content_hash"]
+
+
+def test_rerun_skips_every_unit(smoke):
+    before = tree_hashes(smoke)
+    r = radarcast("study", SMOKE, "-o", smoke, check=True)
+    assert r.stderr.strip() == "", r.stderr  # no unit of work ran
+    assert tree_hashes(smoke) == before
+
+
+def test_changed_method_retrains_only_itself(smoke, tmp_path):
+    out = tmp_path / "study"
+    shutil.copytree(smoke, out)
+    changed = tmp_path / "smoke.toml"
+    text = SMOKE.read_text().replace("lr = 3e-3", "lr = 2e-3")
+    changed.write_text(text.replace('"../', '"' + str(REPO) + "/"))
+    refused = radarcast("study", changed, "-o", out)
+    assert refused.returncode == 1 and "--resume" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert tree_hashes(out) == tree_hashes(smoke)  # nothing of the earlier study lost
+    r = radarcast("study", changed, "-o", out, "--resume", check=True)
+    trained = [line for line in r.stderr.splitlines() if line.strip().startswith("train ")]
+    assert [t.split()[1] for t in trained] == ["convlstm2-tiny"], r.stderr
+    assert "forecast rover" not in r.stderr and "prepare" not in r.stderr
+    same = "runs/main/convlstm-tiny/best.pt"
+    assert digest(out / same) == digest(smoke / same)
+    other = "runs/main/convlstm2-tiny/best.pt"
+    assert digest(out / other) != digest(smoke / other)
+
+
+def test_report_command_from_evaluate_scores(smoke, tmp_path):
+    scores = smoke / "evaluate" / "main" / "day4" / "scores.json"
+    page = tmp_path / "page.html"
+    radarcast("report", scores, "-o", page, check=True)
+    html = page.read_text()
+    assert "rover" in html and "<table" in html
+    doc = json.loads(page.with_suffix(".json").read_text())
+    assert doc["results"]["groups"]["day4__test"]["methods"]["rover"]["csi"]
+    again = radarcast("report", scores, "-o", page)
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+
+
+# --------------------------------------------------------------------------- bad input
+BASE = """
+[study]
+n_in = 2
+n_out = 2
+thresholds = [0.5]
+bootstrap = 10
+reference = "persistence"
+[datasets.a]
+synth = { sequences = 1, frames = 10, size = 16, seed = 1, start = "2024-01-01T00:00Z" }
+split = "train"
+[datasets.b]
+synth = { sequences = 1, frames = 10, size = 16, seed = 2, start = "2024-01-03T00:00Z" }
+split = "test"
+[methods.persistence]
+kind = "persistence"
+"""
+
+
+def refused(tmp_path, text: str, *extra) -> str:
+    study = tmp_path / "s.toml"
+    study.write_text(text)
+    r = radarcast("study", study, "-o", tmp_path / "out", *extra)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()  # progress lines of units that ran, then the error
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], r.stderr
+    return errors[0]
+
+
+def test_unknown_key_is_named_with_the_valid_ones(tmp_path):
+    line = refused(tmp_path, BASE.replace("n_in = 2", "n_in = 2\nbootstrapp = 3"))
+    assert "'bootstrapp'" in line and "bootstrap" in line and "thresholds" in line
+
+
+def test_unknown_method_kind_is_named(tmp_path):
+    line = refused(tmp_path, BASE + '[methods.x]\nkind = "pysteps"\n')
+    assert "'pysteps'" in line and "persistence, rover, model" in line
+
+
+def test_unknown_training_key_is_named(tmp_path):
+    line = refused(tmp_path, BASE + '[methods.m]\npreset = "convlstm-1"\nsteps = 2\n'
+                   'train = { learning_rate = 1 }\n')
+    assert "'learning_rate'" in line and "lr" in line
+
+
+def test_leaking_split_is_refused_before_training(tmp_path):
+    text = BASE.replace('start = "2024-01-03T00:00Z"', 'start = "2024-01-01T00:55Z"')
+    line = refused(tmp_path, text + '[methods.m]\npreset = "convlstm-1"\nsteps = 2\n')
+    assert "leaks" in line and "test window 0 of b" in line
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_event_missing_from_the_data(tmp_path):
+    text = BASE.replace('synth = { sequences = 1, frames = 10, size = 16, seed = 2, '
+                        'start = "2024-01-03T00:00Z" }', f'raw = "{tmp_path}/nothing/*.gif"')
+    line = refused(tmp_path, text)
+    assert "datasets.b" in line and "missing from the data" in line
+
+
+def test_case_naming_an_undeclared_event(tmp_path):
+    line = refused(tmp_path, BASE + '[[cases]]\ndataset = "c"\n')
+    assert "'c'" in line and "declared: a, b" in line
+
+
+LOEO = BASE.replace('split = "test"', 'split = "train"') + """
+[datasets.c]
+synth = { sequences = 1, frames = 10, size = 16, seed = 3, start = "2024-01-05T00:00Z" }
+split = "train"
+[methods.m]
+kind = "model"
+preset = "convlstm-1"
+steps = 2
+train = { model_config = { hidden = [4] }, crop = 16, batch_size = 2, val_windows = 2 }
+"""
+
+
+@pytest.mark.nightly  # three trainings in a pool of spawned processes: ~70 s on a busy 2-core box
+def test_leave_one_event_out(tmp_path):
+    study = tmp_path / "cv.toml"
+    study.write_text(LOEO.replace('reference = "persistence"',
+                                  'reference = "persistence"\nsplit = "leave-one-event-out"\n'
+                                  "cv_validation = [0.5, 0.5, 0]\nparallel = 3"))
+    out = tmp_path / "cv"
+    r = radarcast("study", study, "-o", out, "--threads", "1", "--stop-after", "evaluate",
+                  check=True)
+    doc = json.loads((out / "evaluate" / "results.json").read_text())
+    assert set(doc["groups"]) == {"a", "b", "c", "pooled"}
+    assert "3 at a time" in r.stderr  # the three folds' trainings in a pool, started together
+    for event in "abc":  # each event scored by the model trained without it
+        assert doc["groups"][event]["fold"] == f"loeo-{event}"
+        assert (out / "runs" / f"loeo-{event}" / "m" / "best.pt").is_file()
+        cfg = (out / "runs" / f"loeo-{event}" / "m" / "config.toml").read_text()
+        assert f"{event}__" not in cfg
+    pooled = doc["groups"]["pooled"]
+    assert pooled["windows"] == sum(doc["groups"][e]["windows"] for e in "abc")
+    assert set(pooled["methods"]) == {"persistence", "m"}
+
+
+def test_killed_in_training_resumes_to_the_same_results(smoke, tmp_path):
+    """SIGKILL while a model trains (after its first checkpoint), rerun: the run resumes
+    from last.pt and every number of the report is the uninterrupted study's."""
+    import signal
+    import time
+
+    out = tmp_path / "study"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.Popen([sys.executable, "-m", "radarcast", "study", str(SMOKE), "-o", str(out),
+                          "--threads", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    metrics = out / "runs" / "main" / "convlstm-tiny" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while p.poll() is None and time.monotonic() < deadline:
+        if metrics.exists() and '"val"' in metrics.read_text():
+            break
+        time.sleep(0.05)
+    assert p.poll() is None, "the study ended before it could be killed in training"
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (out / "report.json").exists()
+    radarcast("study", SMOKE, "-o", out, "--threads", "1", check=True)
+    done = json.loads((out / "report.json").read_text())
+    ref = json.loads((smoke / "report.json").read_text())
+    assert done["results"]["groups"] == json.loads(
+        json.dumps(ref["results"]["groups"]).replace(str(smoke), str(out)))
