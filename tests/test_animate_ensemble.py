@@ -50,8 +50,8 @@ def test_probability_and_members_gif_and_png(tiny_dataset, ens_file, tmp_path):
             "-m", "persistence", "--probability", 30, "--members", 2, "--scale", 1]
     r = subprocess.run([*CLI, *map(str, base), "-o", gif], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert ("panels: Input, Truth, persistence, persistence P(≥30 dBZ) 0/1, rover m1, rover m2, "
-            "rover P(≥30 dBZ) 3m") in " ".join(r.stdout.split())
+    assert ("panels: Input, Truth, persistence, persistence P(>=30 dBZ) 0/1, rover m1, rover m2, "
+            "rover P(>=30 dBZ) 3m") in " ".join(r.stdout.split())
     frames = iio.imread(gif, index=None)
     assert len(frames) == 3 + 4
     assert any(_has_colour(f, PROB_RGB[-1]) for f in frames)  # P = 1 somewhere (the blob)

@@ -28,10 +28,11 @@ def prob_lut() -> np.ndarray:
 
 
 def prob_legend(label: str) -> list:
-    """Legend rows for the probability panels: a heading and one swatch per bin."""
+    """Legend rows for the probability panels: a heading and one swatch per bin (ASCII: the
+    panel font has no ≥ or en dash)."""
     items: list = [(f"P({label}):", None), ("0", tuple(int(v) for v in WHITE))]
     for i, lo in enumerate(PROB_LEVELS):
-        items.append((f"{'>' if lo == 0 else '≥'}{lo:g}–{lo + 0.2:.1g}",
+        items.append((f"{'>' if lo == 0 else ''}{lo:g}-{lo + 0.2:.1g}",
                       tuple(int(v) for v in PROB_RGB[i])))
     return items
 

@@ -36,10 +36,11 @@ def _legend(scale: ColourScale, cfg: AnimateConfig) -> list:
 
 
 def prob_label(cfg: AnimateConfig) -> str:
-    """"≥ 1 mm/h": the --probability threshold as the panels' titles state it."""
+    """">=1 mm/h": the --probability threshold as the panels' titles state it (ASCII, as the
+    overlay legend: the panel font has no ≥)."""
     if cfg.probability is None:
         return ""
-    return f"≥{cfg.probability:g} {UNIT_LABELS[cfg.units]}"
+    return f">={cfg.probability:g} {UNIT_LABELS[cfg.units]}"
 
 
 def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
