@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 
@@ -81,5 +82,13 @@ def setup_dist(device: str) -> Dist:
     if use_cuda:
         torch.cuda.set_device(local)
     if not td.is_initialized():
+        # DistributedDataParallel imports torch._dynamo on first use; imported while a
+        # process group exists, it keeps a C++ reference to that group, so that
+        # destroy_process_group() can no longer free it and the gloo threads
+        # (pt_gloo_runloop, gloo_tcp_loop) live on into interpreter exit, where their
+        # teardown races the interpreter's ("terminate called without an active exception",
+        # SIGABRT, seen under load). Imported first, the group is freed and its threads joined.
+        importlib.import_module("torch._dynamo")
+
         td.init_process_group("nccl" if use_cuda else "gloo")
     return Dist(rank, world, local)
