@@ -56,6 +56,20 @@ def save_checkpoint(path: str | os.PathLike, **fields: Any) -> Path:
     return path
 
 
+def _unreadable_reason(e: BaseException) -> str:
+    """Why torch.load refused a file, in radarcast's words (torch's text is not shown)."""
+    if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
+        return (
+            "is not a radarcast checkpoint: it holds Python objects, which radarcast never loads"
+        )
+    if isinstance(e, MemoryError):
+        return "not a readable radarcast checkpoint (it needs more memory than is free)"
+    if isinstance(e, OSError) and not isinstance(e, zipfile.BadZipFile):
+        why = os.strerror(e.errno) if e.errno else "read error"
+        return f"not a readable radarcast checkpoint ({why})"
+    return "not a readable radarcast checkpoint (damaged, truncated or another file type)"
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint; a missing, corrupt or foreign file raises RadarcastError."""
     path = Path(path)
@@ -67,10 +81,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
         OSError, IndexError, KeyError, TypeError, AttributeError, MemoryError,
     ) as e:  # a damaged file surfaces from torch's unpickler in any of these
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RadarcastError(
-            f"{path}: not a readable radarcast checkpoint ({first[:120]})"
-        ) from None
+        raise RadarcastError(f"{path.name}: {_unreadable_reason(e)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise RadarcastError(

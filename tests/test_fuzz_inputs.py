@@ -61,6 +61,11 @@ def _settings(budget: int):
     )
 
 
+# Text that only another library's internals produce; a radarcast message never contains it.
+FOREIGN = ("weights_only", "PyTorch", "torch.serialization", "WeightsUnpickler", "Traceback",
+           "HDF5-DIAG", "h5py.", "PIL.", "pysteps.")
+
+
 def _lib(fn, *args, **kwargs):
     """Call ``fn``: success or RadarcastError are both fine; anything else fails the test."""
     if COUNT_FILE:  # one line per case tried, for the figures in docs/reliability.md
@@ -71,6 +76,8 @@ def _lib(fn, *args, **kwargs):
     except RadarcastError as e:
         msg = str(e)
         assert msg and "\n" not in msg.strip(), f"multi-line message: {msg!r}"
+        foreign = [m for m in FOREIGN if m in msg]
+        assert not foreign, f"another library's text reaches the user ({foreign}): {msg!r}"
         return e
 
 

@@ -146,6 +146,38 @@ def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
         load_checkpoint(path)
 
 
+class _Payload:
+    """An arbitrary Python object: weights_only loading must refuse it."""
+
+
+def test_checkpoint_with_python_objects_is_refused_in_radarcasts_words(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "radarcast-checkpoint/1", "payload": _Payload()}, path)
+    with pytest.raises(RadarcastError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert message == (
+        "evil.pt: is not a radarcast checkpoint: it holds Python objects, "
+        "which radarcast never loads"
+    )
+    assert "weights_only" not in message and "PyTorch" not in message
+
+
+def test_training_seeds_pythons_random(monkeypatch):
+    import random
+
+    from radarcast.training import step
+
+    random.seed(12345)
+    before = random.random()
+    cfg = step.TrainConfig(seed=7)
+    monkeypatch.setattr(step, "build_model", lambda name, mcfg: torch.nn.Linear(1, 1))
+    step._make_model(cfg, "convlstm", None, torch.device("cpu"))
+    first = random.random()
+    step._make_model(cfg, "convlstm", None, torch.device("cpu"))
+    assert random.random() == first != before
+
+
 def test_foreign_checkpoint_gives_a_clear_error(tmp_path):
     path = tmp_path / "model.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, path)

@@ -4,6 +4,7 @@ and the compiled-or-eager :class:`TrainStep`.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ def _pick_device(cfg: TrainConfig, dist: Dist) -> torch.device:
 def _make_model(cfg: TrainConfig, name: str, mcfg, device: torch.device) -> torch.nn.Module:
     """Seed, build and place the model (channels_last on CUDA)."""
     torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)  # saved in last.pt: two same-seed runs save the same state
     np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - for third-party code using it
     torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
     return prepare_model(build_model(name, mcfg), device, benchmark=not cfg.deterministic)
