@@ -127,11 +127,13 @@ def main() -> None:
         for name in args.sources.split(","):
             results[name] = run_source(name, args.repeats, Path(tmp))
             m = results[name]["median"]
-            print(f"{name}: radarcast {m['radarcast']['total_s']:.2f} s "
-                  f"({', '.join(f'{k} {v:.2f}' for k, v in m['radarcast'].items() if k != 'total_s')}), "
-                  f"pysteps {m['pysteps']['total_s']:.2f} s "
-                  f"({', '.join(f'{k} {v:.2f}' for k, v in m['pysteps'].items() if k != 'total_s')}); "
-                  f"pysteps / radarcast = {results[name]['pysteps_over_radarcast']:.2f}")  # fmt: skip
+
+            def parts(d: dict) -> str:
+                return ", ".join(f"{k} {v:.2f}" for k, v in d.items() if k != "total_s")
+
+            print(f"{name}: radarcast {m['radarcast']['total_s']:.2f} s ({parts(m['radarcast'])}), "
+                  f"pysteps {m['pysteps']['total_s']:.2f} s ({parts(m['pysteps'])}); "
+                  f"pysteps / radarcast = {results[name]['pysteps_over_radarcast']:.2f}")
     write_json(args.out, {"cpus": os.cpu_count(), "loadavg_before": load_before,
                           "loadavg_after": os.getloadavg(), "repeats": args.repeats,
                           "note": "shared machine: other jobs ran at the same time; see loadavg",

@@ -114,7 +114,8 @@ def test_map_overlay_lines_on_100_km_and_a_scale_bar():
     out = draw(np.full((640, 710, 3), 255, np.uint8))
     changed = (out != 255).any(axis=2)
     # x of column j is 255.5 + j km: the 300 km line is column 45, the 400 km one column 145
-    assert changed[0:600:3, 45].all() and changed[0:600:3, 145].all() and not changed[1:600, 44].any()
+    assert changed[0:600:3, 45].all() and changed[0:600:3, 145].all()
+    assert not changed[1:600, 44].any()
     # y of row i is 479.5 - i km: the 400 km line lies between rows 79 and 80
     assert changed[80, 0:600:3].all() and not changed[79, 300:600].any()
     assert changed[-4, 4:104].all()  # the 100 km bar: 100 pixels of 1 km, bottom left
