@@ -81,7 +81,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
         OSError, IndexError, KeyError, TypeError, AttributeError, MemoryError,
     ) as e:  # a damaged file surfaces from torch's unpickler in any of these
-        raise RadarcastError(f"{path.name}: {_unreadable_reason(e)}") from None
+        raise RadarcastError(f"{path}: {_unreadable_reason(e)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise RadarcastError(

@@ -157,7 +157,7 @@ def test_checkpoint_with_python_objects_is_refused_in_radarcasts_words(tmp_path)
         load_checkpoint(path)
     message = str(info.value)
     assert message == (
-        "evil.pt: is not a radarcast checkpoint: it holds Python objects, "
+        f"{path}: is not a radarcast checkpoint: it holds Python objects, "
         "which radarcast never loads"
     )
     assert "weights_only" not in message and "PyTorch" not in message
