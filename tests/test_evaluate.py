@@ -13,7 +13,7 @@ import pytest
 
 from radarcast.data.units import Units
 from radarcast.evaluation import CSV_COLUMNS, evaluate
-from tests.conftest import REPO, require_shared
+from tests.conftest import REPO, require_shared, run_cli, write_tiny_dataset
 
 
 def _write_dataset(path: Path, units: Units, t0: int = 1_600_000_000, fractions=(0.8, 0.1, 0.1)):
@@ -127,7 +127,7 @@ def test_cli_writes_three_files(tiny_dataset, tmp_path):
         "skill.png",
     ]
     assert "persistence" in p.stdout
-    again = _cli(str(tiny_dataset), "--split", "all", "--out", str(out))
+    again = run_cli("evaluate", str(tiny_dataset), "--split", "all", "--out", str(out))
     assert again.returncode == 1 and "--overwrite" in again.stderr
 
 
@@ -160,15 +160,17 @@ BAD = ["other dataset", "other windows", "unknown method", "broken checkpoint",
        "thresholds not numbers", "mm/h without Z-R", "empty split", "windows too long"]
 
 
-@pytest.fixture
-def bad_cases(tiny_dataset, tmp_path):
-    return _bad_cases(tiny_dataset, tmp_path)
+@pytest.fixture(scope="module")
+def bad_cases(tmp_path_factory):
+    """The inputs, made once: each case only reads them."""
+    tmp = tmp_path_factory.mktemp("bad")
+    return _bad_cases(write_tiny_dataset(tmp / "tiny.h5"), tmp)
 
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_exits_1_with_one_line(case, bad_cases, tmp_path):
     out = tmp_path / "scores_out"
-    p = _cli(*bad_cases[case], "--out", str(out))
+    p = run_cli("evaluate", *bad_cases[case], "--out", str(out))
     assert p.returncode == 1, (case, p.stdout, p.stderr)
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), p.stderr

@@ -1,4 +1,5 @@
-"""`radarcast forecast` and `radarcast rover` end to end, in a subprocess, on a tiny dataset."""
+"""`radarcast forecast` and `radarcast rover` on a tiny dataset: end to end in a subprocess once,
+then flags and refusals in-process (conftest.run_cli: the same app, no new interpreter)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import run_cli
 
 from radarcast.data.forecast_file import open_forecast
 from radarcast.data.store import open_dataset
@@ -59,7 +61,7 @@ def test_rover_flags_reach_the_saved_config(tiny_dataset, tmp_path):
     toml = tmp_path / "rover.toml"
     toml.write_text("[rover]\nsmoothness = 0.9\nlevels = 2\n")
     out = tmp_path / "r.h5"
-    r = cli(
+    r = run_cli(
         "rover",
         tiny_dataset,
         "-o",
@@ -93,23 +95,24 @@ def assert_refused(result, folder, name: str, words: str) -> None:
 
 
 def test_too_few_input_frames_is_refused(tiny_dataset, tmp_path):
-    r = cli("rover", tiny_dataset, "-o", tmp_path / "x.h5", "--split", "all", "--frames", "4")
+    r = run_cli("rover", tiny_dataset, "-o", tmp_path / "x.h5", "--split", "all", "--frames", "4")
     assert_refused(r, tmp_path, "x.h5", "needs 4 input frames")
 
 
 def test_existing_output_is_refused(tiny_dataset, tmp_path):
     out = tmp_path / "x.h5"
     out.write_bytes(b"keep me")
-    r = cli("forecast", tiny_dataset, "-o", out, "--split", "all")
+    r = run_cli("forecast", tiny_dataset, "-o", out, "--split", "all")
     assert r.returncode == 1 and "--overwrite" in r.stderr
     assert out.read_bytes() == b"keep me"
 
 
 def test_unknown_method_is_refused(tiny_dataset, tmp_path):
-    r = cli("forecast", tiny_dataset, "--method", "magic", "-o", tmp_path / "x.h5")
+    r = run_cli("forecast", tiny_dataset, "--method", "magic", "-o", tmp_path / "x.h5")
     assert_refused(r, tmp_path, "x.h5", "unknown method 'magic'")
 
 
 def test_grid_too_small_is_refused(tiny_dataset, tmp_path):
-    r = cli("rover", tiny_dataset, "-o", tmp_path / "x.h5", "--split", "all", "--downsample", "16")
+    r = run_cli("rover", tiny_dataset, "-o", tmp_path / "x.h5", "--split", "all",
+                "--downsample", "16")
     assert_refused(r, tmp_path, "x.h5", "too small")

@@ -199,9 +199,15 @@ def test_info_names_the_zr_and_where_it_came_from(tmp_path):
 
 # ------------------------------------------------------------------ CLI conventions
 def test_show_completion_prints_a_bash_script():
-    r = _cli("--show-completion", "bash")
+    """`--show-completion` takes no shell name: it prints the script of the shell it was
+    started from (shellingham looks up the process's parents). Run from bash here, so the
+    answer does not depend on what started pytest: a run whose launching shell has exited is
+    re-parented to init, and the lookup then found no shell at all ("Shell  not supported")."""
+    cmd = shlex.join([sys.executable, "-m", "radarcast", "--show-completion"])
+    r = subprocess.run(["bash", "-c", f"{cmd}; exit $?"], capture_output=True, text=True,
+                       cwd=REPO)  # the second command keeps bash from exec-ing python
     assert r.returncode == 0, r.stderr
-    assert "_radarcast_completion" in r.stdout or "complete" in r.stdout
+    assert "_radarcast_completion" in r.stdout and "complete_bash" in r.stdout
 
 
 def test_completion_completes_a_command_name():

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO, require_shared
+from conftest import REPO, require_shared, run_cli
 from PIL import Image
 
 from radarcast.data.preprocess import PreprocessConfig, downsample, preprocess
@@ -157,7 +157,7 @@ def test_cli_bad_input_one_line_exit_1_no_output(tmp_path, setup, args, message)
     elif setup in ("sizes", None):
         Image.fromarray(np.zeros((4, 4), np.uint8)).save(src / "a.png")
         Image.fromarray(np.zeros((6, 4), np.uint8)).save(src / "b.png")
-    r = _cli("preprocess", *args, "-o", tmp_path / "d.h5", cwd=tmp_path)
+    r = run_cli("preprocess", *args, "-o", tmp_path / "d.h5", cwd=tmp_path)
     assert r.returncode == 1
     assert message in r.stderr
     assert "Traceback" not in r.stderr
@@ -168,7 +168,7 @@ def test_cli_bad_input_one_line_exit_1_no_output(tmp_path, setup, args, message)
 def test_cli_existing_output_refused(tmp_path):
     np.save(tmp_path / "s.npy", np.zeros((3, 4, 4), np.uint8))
     (tmp_path / "d.h5").write_bytes(b"keep")
-    r = _cli("preprocess", tmp_path / "s.npy", "-o", tmp_path / "d.h5")
+    r = run_cli("preprocess", tmp_path / "s.npy", "-o", tmp_path / "d.h5")
     assert r.returncode == 1 and "--overwrite" in r.stderr
     assert (tmp_path / "d.h5").read_bytes() == b"keep"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
 from radarcast.checkpoint import load_checkpoint, save_checkpoint
 from radarcast.errors import RadarcastError
@@ -234,7 +235,8 @@ def test_sigkill_then_resume_from_last(tiny_dataset, tmp_path):
     assert saved >= 4 and saved % 4 == 0
     # a kill inside a checkpoint save leaves its hidden temporary file; resume removes it
     (tmp_path / "run" / f".last.pt.{proc.pid}.tmp").write_bytes(b"cut short")
-    done = _cli("train", *args, "--steps", str(saved + 4), "--resume", cwd=tmp_path)
+    # the resume need not be another interpreter: in-process is the same command
+    done = run_cli("train", *args, "--steps", str(saved + 4), "--resume", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert not list((tmp_path / "run").glob(".*.tmp"))
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == saved + 4
@@ -284,7 +286,7 @@ def test_cli_train_then_forecast_with_the_checkpoint(tiny_dataset, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert "best val loss" in r.stdout
-    r = _cli(
+    r = run_cli(
         "forecast",
         str(tiny_dataset),
         "-o",
@@ -344,7 +346,7 @@ def test_cli_bad_input_is_one_line(tiny_dataset, tmp_path, extra, message):
     base = ["--out", "run", "--steps", "2", "--workers", "0"]
     if "--n-in" not in extra:
         base += ["--n-in", "2", "--n-out", "3"]
-    r = _cli("train", str(tiny_dataset), *base, *extra, cwd=tmp_path)
+    r = run_cli("train", str(tiny_dataset), *base, *extra, cwd=tmp_path)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
@@ -360,7 +362,7 @@ def test_cli_empty_val_split_is_one_line(tmp_path):
         for i in range(30):
             w.append(np.full((16, 16), i, np.uint8), 1_600_000_000 + 300 * i)
         w.finish(fractions=(1.0, 0.0, 0.0))
-    r = _cli(
+    r = run_cli(
         "train",
         str(path),
         "--out",
@@ -465,12 +467,12 @@ def test_cli_trains_the_rover_correction_and_forecasts_with_it(tiny_dataset, tmp
         "loss_scales = [1, 2]\n\n[model_config]\nhidden = [4]\npatch = 2\n"
     )
     common = ["--device", "cpu", "--n-in", "3", "--n-out", "3"]
-    r = _cli("train", str(tiny_dataset), "--config", "r.toml", "--out", "run", "--steps", "2",
+    r = run_cli("train", str(tiny_dataset), "--config", "r.toml", "--out", "run", "--steps", "2",
              "--val-every", "2", "--crop", "32", "--batch-size", "2", "--workers", "0",
              *common[:2], cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     for method, out in (("run/best.pt", "fc.h5"), ("rover", "rover.h5")):
-        r = _cli("forecast", str(tiny_dataset), "-o", out, "--method", method, "--split",
+        r = run_cli("forecast", str(tiny_dataset), "-o", out, "--method", method, "--split",
                  "test", *common, cwd=tmp_path)  # fmt: skip
         assert r.returncode == 0, r.stderr
     from radarcast.data.forecast_file import open_forecast
