@@ -1,4 +1,7 @@
-"""Two gloo processes under torchrun train to the same weights as one process."""
+"""Two gloo processes under torchrun train to the same weights as one process, and leave no
+gloo thread alive once train has returned: the process group is freed by
+destroy_process_group, not left to interpreter exit (issue 21's SIGABRT at teardown). One
+torchrun run serves both tests."""
 
 from __future__ import annotations
 
@@ -7,57 +10,58 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from radarcast.checkpoint import load_checkpoint
 from radarcast.models import build_model
 from radarcast.training import TrainConfig, train
 
+# `python -m radarcast ARGS` (runpy, as torchrun -m does), then each rank lists the gloo
+# threads still alive, one file per rank (two ranks printing to one pipe interleave)
+PROBE = """
+import os, runpy, sys
+sys.argv = ["radarcast", *sys.argv[1:]]
+try:
+    runpy.run_module("radarcast", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = e.code
+names = sorted(open(f"/proc/self/task/{t}/comm").read().strip()
+               for t in os.listdir("/proc/self/task"))
+with open(f"threads{os.environ['RANK']}.txt", "w") as fh:
+    fh.write(",".join(n for n in names if "gloo" in n))
+sys.exit(code)
+"""
+FLAGS = ["--n-in", "2", "--n-out", "3", "--crop", "16", "--batch-size", "4", "--steps", "4",
+         "--val-every", "2", "--lr", "0.01", "--seed", "3", "--workers", "0", "--device", "cpu"]
 
-def test_two_gloo_processes_match_one_process(tiny_dataset, tmp_path):
+
+@pytest.fixture(scope="module")
+def ddp(tmp_path_factory):
+    """`torchrun --standalone --nproc-per-node=2 -m radarcast train` on the tiny dataset."""
+    from conftest import write_tiny_dataset
+
+    tmp_path = tmp_path_factory.mktemp("ddp")
+    dataset = write_tiny_dataset(tmp_path / "tiny.h5")
     toml = tmp_path / "run.toml"
     toml.write_text('preset = "convlstm-1"\n\n[model_config]\nhidden = [4]\n')
-    flags = [
-        "--n-in",
-        "2",
-        "--n-out",
-        "3",
-        "--crop",
-        "16",
-        "--batch-size",
-        "4",
-        "--steps",
-        "4",
-        "--val-every",
-        "2",
-        "--lr",
-        "0.01",
-        "--seed",
-        "3",
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-        "--config",
-        str(toml),
-    ]
+    (tmp_path / "probe.py").write_text(PROBE)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node=2",
-        "-m",
-        "radarcast",
-        "train",
-        str(tiny_dataset),
-        "--out",
-        str(tmp_path / "ddp"),
-        *flags,
-    ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           str(tmp_path / "probe.py"), "train", str(dataset), "--out", str(tmp_path / "ddp"),
+           *FLAGS, "--config", str(toml)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    return tmp_path, dataset
+
+
+def test_no_gloo_thread_outlives_train(ddp):
+    left = {rank: (ddp[0] / f"threads{rank}.txt").read_text() for rank in (0, 1)}
+    assert left == {0: "", 1: ""}, left  # gloo threads still alive after train(), per rank
+
+
+def test_two_gloo_processes_match_one_process(ddp, tmp_path):
+    out, tiny_dataset = ddp
     # warmup_steps is not a flag: the TOML default (100) applies to both runs alike
     single = TrainConfig(
         datasets=(str(tiny_dataset),),
@@ -75,9 +79,13 @@ def test_two_gloo_processes_match_one_process(tiny_dataset, tmp_path):
         device="cpu",
         out=str(tmp_path / "one"),
     )
-    torch.set_num_threads(1)
-    train(single)
-    a = load_checkpoint(tmp_path / "ddp" / "last.pt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each torchrun process (OMP_NUM_THREADS=1)
+    try:
+        train(single)
+    finally:
+        torch.set_num_threads(threads)
+    a = load_checkpoint(out / "ddp" / "last.pt")
     b = load_checkpoint(tmp_path / "one" / "last.pt")
     assert a["step"] == b["step"] == 4
     for k, v in b["state_dict"].items():
@@ -85,9 +93,9 @@ def test_two_gloo_processes_match_one_process(tiny_dataset, tmp_path):
     torch.manual_seed(3)
     init = build_model("convlstm", {"hidden": (4,)}).state_dict()
     assert any(not torch.equal(init[k], v) for k, v in b["state_dict"].items())
-    end = json.loads((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()[-1])
+    end = json.loads((out / "ddp" / "metrics.jsonl").read_text().splitlines()[-1])
     assert end["event"] == "end" and end["processes"] == 2
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
+    assert sorted(p.name for p in (out / "ddp").iterdir()) == [
         "best.pt",
         "config.toml",
         "last.pt",

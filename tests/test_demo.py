@@ -1,4 +1,5 @@
-"""`radarcast demo --quick` end to end in a subprocess: every output exists and opens."""
+"""`radarcast demo --quick` end to end in a subprocess: every output exists and opens; its
+refusals in-process (conftest.run_cli)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from radarcast.demo import OUTPUT_NAMES, DemoConfig, prepare_out_dir
 from radarcast.errors import RadarcastError
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 
 def _demo(*args: str) -> subprocess.CompletedProcess:
@@ -118,7 +119,7 @@ def test_quick_demo_says_where_every_output_is(quick_demo):
 
 def test_non_empty_out_dir_is_refused(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
-    proc = _demo("--quick", "--out", str(tmp_path))
+    proc = run_cli("demo", "--quick", "--out", str(tmp_path))
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "--overwrite" in proc.stderr
@@ -141,7 +142,7 @@ def test_cuda_without_cuda_is_refused_before_any_work(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     out = tmp_path / "out"
-    proc = _demo("--quick", "--out", str(out), "--device", "cuda")
+    proc = run_cli("demo", "--quick", "--out", str(out), "--device", "cuda")
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "CUDA is not available" in proc.stderr

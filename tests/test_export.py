@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import require_shared
+from conftest import require_shared, run_cli
 from typer.testing import CliRunner
 
 from radarcast.cli import app
@@ -22,15 +20,6 @@ rasterio = pytest.importorskip("rasterio")
 PATTERN = "AQC%y%j%H%M?_"
 
 
-def cli(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "radarcast", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-    )
-
-
 @pytest.fixture(scope="module")
 def mch(tmp_path_factory):
     """The pysteps metadata of the last of 5 MeteoSwiss GIFs, and a forecast made from them."""
@@ -40,7 +29,7 @@ def mch(tmp_path_factory):
     for g in gifs:
         (tmp / "in").mkdir(exist_ok=True)
         (tmp / "in" / g.name).symlink_to(g)
-    r = cli(
+    r = run_cli(
         "preprocess",
         tmp / "in",
         "-o",
@@ -57,9 +46,9 @@ def mch(tmp_path_factory):
         "0,0,1",
     )
     assert r.returncode == 0, r.stderr
-    r = cli("forecast", tmp / "mch.h5", "-o", tmp / "fc.h5", "--method", "persistence")
+    r = run_cli("forecast", tmp / "mch.h5", "-o", tmp / "fc.h5", "--method", "persistence")
     assert r.returncode == 0, r.stderr
-    r = cli("export", tmp / "fc.h5", "-o", tmp / "fc.nc", "--units", "mm/h")
+    r = run_cli("export", tmp / "fc.h5", "-o", tmp / "fc.nc", "--units", "mm/h")
     assert r.returncode == 0, r.stderr
     with contextlib.redirect_stdout(io.StringIO()):
         import pysteps.io
@@ -215,20 +204,20 @@ def test_ensemble_forecast_file_exports_its_members(tiny_dataset, tmp_path):
         assert (ds["time"].values.astype("datetime64[s]").astype(np.int64) == times).all()
 
 
-PYSTEPS_EXPORT = """
-import contextlib, io, sys
-from datetime import datetime
-import numpy as np
-with contextlib.redirect_stdout(io.StringIO()):
-    from pysteps import io as pio
-rain, _, meta = pio.get_method("mch_gif", "importer")(sys.argv[1], product="AQC", unit="mm",
-                                                      accutime=5.0)
-meta = dict(meta, unit="mm/h")
-exp = pio.initialize_forecast_exporter_netcdf(sys.argv[2], "pysteps", datetime(2015, 5, 15, 15, 55),
-                                               5, 2, rain.shape, meta, n_ens_members=1)
-pio.export_forecast_dataset(np.stack([rain * 12, rain * 12]), exp)
-pio.close_forecast_files(exp)
-"""
+def _pysteps_export(gif, out_folder) -> None:
+    """pysteps' own netCDF exporter: persistence of ``gif`` for two leads, in mm/h."""
+    from datetime import datetime
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        from pysteps import io as pio
+    rain, _, meta = pio.get_method("mch_gif", "importer")(str(gif), product="AQC", unit="mm",
+                                                          accutime=5.0)
+    meta = dict(meta, unit="mm/h")
+    exp = pio.initialize_forecast_exporter_netcdf(str(out_folder), "pysteps",
+                                                   datetime(2015, 5, 15, 15, 55), 5, 2,
+                                                   rain.shape, meta, n_ens_members=1)
+    pio.export_forecast_dataset(np.stack([rain * 12, rain * 12]), exp)
+    pio.close_forecast_files(exp)
 
 
 def test_evaluate_scores_a_pysteps_netcdf_nowcast_like_radarcast(mch):
@@ -237,12 +226,8 @@ def test_evaluate_scores_a_pysteps_netcdf_nowcast_like_radarcast(mch):
     import json
 
     tmp, _, _ = mch
-    gif = sorted((tmp / "in").iterdir())[2]
-    r = subprocess.run(
-        [sys.executable, "-c", PYSTEPS_EXPORT, str(gif), str(tmp)], capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stderr
-    r = cli(
+    _pysteps_export(sorted((tmp / "in").iterdir())[2], tmp)
+    r = run_cli(
         "evaluate",
         tmp / "mch.h5",
         "--forecast",

@@ -22,17 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 from radarcast.data.store import DatasetWriter, open_dataset
 from radarcast.data.units import Units
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cli(*args, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "radarcast", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def _one_line_error(r: subprocess.CompletedProcess, *needles: str) -> None:
@@ -251,10 +247,11 @@ def _scores(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def rover_scores(data) -> dict:
-    """Scores of an undisturbed run of the command below."""
+    """Scores of an undisturbed run of the command below (in-process: only the disturbed
+    runs need a process of their own)."""
     folder = data["folder"]
-    r = _cli("evaluate", data["dataset"], "-m", "rover", "--limit", "4", "--out", "ref",
-             cwd=folder)
+    r = run_cli("evaluate", data["dataset"], "-m", "rover", "--limit", "4", "--out", "ref",
+                cwd=folder)
     assert r.returncode == 0, r.stderr
     return _scores(folder / "ref")
 
@@ -297,7 +294,7 @@ def test_dataset_removed_or_replaced_while_evaluating(data, rover_scores, tmp_pa
 # --------------------------------------------------------------------------- two readers
 def test_evaluate_and_animate_read_one_dataset_at_once(data, tmp_path):
     ds, fc = data["dataset"], tmp_path / "f.h5"
-    r = _cli("forecast", ds, "--split", "all", "-o", fc, cwd=tmp_path)
+    r = run_cli("forecast", ds, "--split", "all", "-o", fc, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     before = ds.read_bytes()
     args = {
@@ -305,9 +302,9 @@ def test_evaluate_and_animate_read_one_dataset_at_once(data, tmp_path):
         "animate": ["animate", ds, "-f", fc, "--window", "3", "-o"],
     }
     outs = {"evaluate": "scores", "animate": "a.gif"}
-    alone = {}
+    alone = {}  # each command on its own (in-process); then four processes at once
     for name in args:
-        r = _cli(*args[name], f"alone_{outs[name]}", cwd=tmp_path)
+        r = run_cli(*args[name], f"alone_{outs[name]}", cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         alone[name] = tmp_path / f"alone_{outs[name]}"
     procs = [

@@ -4,22 +4,15 @@ the bootstrap scheme is written next to every interval."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import run_cli as _cli
 
 from radarcast.data.selection import select_windows
 from radarcast.data.store import open_dataset
 from radarcast.errors import RadarcastError
 from radarcast.evaluation import evaluate
-
-
-def _cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "radarcast", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)  # fmt: skip
 
 
 def test_stride_keeps_every_kth_start_of_each_segment(tiny_dataset):
