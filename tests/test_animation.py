@@ -8,7 +8,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import require_shared
+from conftest import require_shared, run_cli
 
 from radarcast import animation as A
 from radarcast.data.units import Units
@@ -289,7 +289,7 @@ def test_cli_bad_input_one_line_no_file(tiny_dataset, tmp_path, case, args, mess
         extra = ["--forecast", write_persistence_forecast(tiny_dataset, tmp_path / "fc.h5")]
     if case == "exists":
         out.write_bytes(b"old")
-    r = cli(tiny_dataset, *args, *extra, "-o", out)
+    r = run_cli("animate", tiny_dataset, *args, *extra, "-o", out)  # in-process
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr

@@ -28,6 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -744,12 +745,23 @@ def _cli_case(case: str, base: dict, d: Path) -> tuple[list, str, Path]:
 CLI_CASES = ["png-truncated", "npz-truncated", "npy-inf", "cikm-overflow", "dataset-attr",
              "dataset-truncated", "dataset-empty", "forecast-config", "forecast-shape",
              "checkpoint-truncated", "checkpoint-units", "train-toml", "rover-toml"]
+# run as `python -m radarcast` (its real exit code and stderr): a damaged HDF5 file and a
+# damaged checkpoint; the other cases run the same app in-process (conftest.run_cli)
+SUBPROCESS_CASES = {"dataset-truncated", "checkpoint-truncated"}
+
+
+def _cli_in_process(*args, cwd: Path) -> subprocess.CompletedProcess:
+    t0 = time.monotonic()
+    r = run_cli(*args, cwd=cwd)
+    r.seconds = time.monotonic() - t0
+    return r
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
 def test_cli_refuses_bad_input_in_one_line(case, base, tmp_path):
     args, needle, out = _cli_case(case, base, tmp_path)
-    r = _cli(*args, cwd=tmp_path)
+    run = _cli if case in SUBPROCESS_CASES else _cli_in_process
+    r = run(*args, cwd=tmp_path)
     if case == "npy-inf":  # inf is read as missing, like NaN: a valid (all-masked) dataset
         assert r.returncode == 0, r.stderr
         assert open_dataset(out).masks(0, 3).sum() == 0

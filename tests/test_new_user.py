@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_cli
 
 from radarcast.data.preprocess import PreprocessConfig, preprocess
 from radarcast.data.store import open_dataset
@@ -66,7 +66,7 @@ def _run_readme_commands(tmp_path, count: int | None = None) -> Path:
     checkout.mkdir()
     (tmp_path / "shared").symlink_to(root)
     for argv in readme_real_data_commands()[:count]:
-        r = _cli(*argv[1:], cwd=checkout)
+        r = run_cli(*argv[1:], cwd=checkout)  # in-process: the same app, as printed
         assert r.returncode == 0, f"{shlex.join(argv)}\n{r.stdout}\n{r.stderr}"
         assert "warning" not in r.stderr, r.stderr
     return checkout
@@ -107,7 +107,8 @@ def test_no_window_in_any_split_is_refused_and_nothing_written(tmp_path):
 def test_cli_no_window_one_line_exit_1_old_file_kept(tmp_path):
     src = _stack(tmp_path, 6)
     (tmp_path / "d.h5").write_bytes(b"keep")
-    r = _cli("preprocess", src, "-o", tmp_path / "d.h5", "--n-in", 5, "--n-out", 12, "--overwrite")
+    r = run_cli("preprocess", src, "-o", tmp_path / "d.h5", "--n-in", 5, "--n-out", 12,
+                "--overwrite")
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1 and "no window" in r.stderr
     assert (tmp_path / "d.h5").read_bytes() == b"keep"
@@ -132,7 +133,7 @@ def test_empty_split_warns_with_a_split_that_works(tmp_path):
 
 def test_cli_summary_warns_on_stderr_and_describes_the_cut_run(tmp_path):
     src = _stack(tmp_path, 40)
-    r = _cli("preprocess", src, "-o", tmp_path / "d.h5", "--n-in", 5, "--n-out", 12)
+    r = run_cli("preprocess", src, "-o", tmp_path / "d.h5", "--n-in", 5, "--n-out", 12)
     assert r.returncode == 0, r.stderr
     assert "warning:" in r.stderr and "--split" in r.stderr
     assert "1 unbroken run, cut into 3 segments by the split" in " ".join(r.stdout.split())
@@ -141,7 +142,7 @@ def test_cli_summary_warns_on_stderr_and_describes_the_cut_run(tmp_path):
 
 def test_segment_counts_are_singular_when_one(tmp_path):
     src = _stack(tmp_path, 20)
-    r = _cli(
+    r = run_cli(
         "preprocess", src, "-o", tmp_path / "d.h5", "--n-in", 2, "--n-out", 2, "--split", "1,0,0"
     )
     assert r.returncode == 0, r.stderr
@@ -177,7 +178,7 @@ def test_mch_half_mm_per_hour_is_meteoswiss_reflectivity(tmp_path):
 
 def test_info_names_the_zr_and_where_it_came_from(tmp_path):
     src = _stack(tmp_path, 10)
-    r = _cli(
+    r = run_cli(
         "preprocess",
         src,
         "-o",
@@ -192,7 +193,7 @@ def test_info_names_the_zr_and_where_it_came_from(tmp_path):
         "1,0,0",
     )
     assert r.returncode == 0, r.stderr
-    r = _cli("info", tmp_path / "d.h5")
+    r = run_cli("info", tmp_path / "d.h5")
     text = " ".join(r.stdout.split())
     assert "Z = 223 R^1.53 (from --input-scale fmi); 0.5 mm/h = 18.9 dBZ" in text
 
