@@ -148,11 +148,21 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def read_pysteps_products(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
+    """``--format pysteps:NAME``: MeteoSwiss AQC/CPC GIFs (``mch_gif``) are read natively
+    (same frames, no pysteps import: :mod:`radarcast.data.mch_gif`), the rest by pysteps."""
+    from radarcast.data.mch_gif import is_native, read_mch_gif
+
+    if opts.pysteps_importer == "mch_gif" and is_native(paths):
+        return read_mch_gif(paths, opts)
+    return read_pysteps(paths, opts)
+
+
 READERS: dict[str, Callable[[list[Path], ReadOptions], Iterator[RawFrame]]] = {
     "images": read_images,
     "npy": read_numpy,
     "cikm": read_cikm,
-    "pysteps": read_pysteps,
+    "pysteps": read_pysteps_products,
 }
 
 
