@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import pytest
 
 from radarcast.data.units import Units
 from radarcast.evaluation import CSV_COLUMNS, evaluate
-from tests.conftest import REPO, require_shared, run_cli, write_tiny_dataset
+from tests.conftest import require_shared, run_cli, write_tiny_dataset
 
 
 def _write_dataset(path: Path, units: Units, t0: int = 1_600_000_000, fractions=(0.8, 0.1, 0.1)):
@@ -43,13 +41,6 @@ def _persistence_file(dataset: Path, path: Path, starts: np.ndarray, n_in=3, n_o
             w.write(fc(win.x[None]))
         w.finish()
     return path
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "radarcast", "evaluate", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
-    )
 
 
 def test_persistence_scores_and_outputs(tiny_dataset, tmp_path):
@@ -119,8 +110,8 @@ def test_no_events_give_null_in_json(tiny_dataset, tmp_path):
 
 def test_cli_writes_three_files(tiny_dataset, tmp_path):
     out = tmp_path / "scores"
-    p = _cli(str(tiny_dataset), "--split", "all", "--thresholds", "20,40", "--units", "dbz",
-             "--out", str(out), "--limit", "6", "--bootstrap", "10")
+    p = run_cli("evaluate", str(tiny_dataset), "--split", "all", "--thresholds", "20,40",
+                "--units", "dbz", "--out", str(out), "--limit", "6", "--bootstrap", "10")
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in out.iterdir()) == [
         "fss.png", "rank_histogram.png", "reliability.png", "scores.csv", "scores.json",

@@ -307,16 +307,15 @@ def test_evaluate_and_animate_read_one_dataset_at_once(data, tmp_path):
         r = run_cli(*args[name], f"alone_{outs[name]}", cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         alone[name] = tmp_path / f"alone_{outs[name]}"
-    procs = [
+    procs = [  # the two commands as two processes, started together
         subprocess.Popen([sys.executable, "-m", "radarcast", *map(str, args[name]),
-                          f"both{i}_{outs[name]}"], cwd=tmp_path, stdout=subprocess.PIPE,
+                          f"both_{outs[name]}"], cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-        for i in range(2) for name in args
+        for name in args
     ]
     for p in procs:
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
-    for i in range(2):
-        assert _scores(tmp_path / f"both{i}_scores") == _scores(alone["evaluate"])
-        assert (tmp_path / f"both{i}_a.gif").read_bytes() == alone["animate"].read_bytes()
+    assert _scores(tmp_path / "both_scores") == _scores(alone["evaluate"])
+    assert (tmp_path / "both_a.gif").read_bytes() == alone["animate"].read_bytes()
     assert ds.read_bytes() == before  # readers never touch the dataset
