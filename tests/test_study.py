@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_cli
 
 SMOKE = REPO / "examples" / "smoke.toml"
 
@@ -37,7 +37,8 @@ def tree_hashes(root: Path) -> dict:
 def test_smoke_study_writes_report_and_keeps_checkpoints(smoke):
     doc = json.loads((smoke / "report.json").read_text())
     group = doc["results"]["groups"]["day4"]
-    assert set(group["methods"]) == {"persistence", "rover", "convlstm-tiny", "convlstm2-tiny"}
+    assert set(group["methods"]) == {"persistence", "rover", "rover-ens", "convlstm-tiny",
+                                     "convlstm2-tiny"}
     assert group["windows"] == 11  # 20 frames, windows of 4 + 6, every start
     rover = group["methods"]["rover"]
     for k, (lo, hi) in enumerate(rover["csi_ci"]):  # an interval around its estimate
@@ -55,6 +56,34 @@ def test_smoke_study_writes_report_and_keeps_checkpoints(smoke):
     assert "https://" not in html and "<script" not in html
     assert html.count("data:image/gif;base64,") == 2 and "data:image/svg+xml" in html
     assert doc["manifest"]["study_digest"] and doc["data"][0]["content_hash"]
+
+
+def test_report_carries_evaluates_fss_crps_brier(smoke):
+    """The report's FSS/CRPS/Brier are the numbers evaluate wrote into scores.json (the
+    ROVER ensemble's probability-field FSS, CRPS and Brier; each row's FSS per scale),
+    shown in the page's tables, not placeholders."""
+    import re
+
+    scores = json.loads((smoke / "evaluate" / "main" / "day4" / "scores.json").read_text())
+    doc = json.loads((smoke / "report.json").read_text())
+    rows = doc["results"]["groups"]["day4"]["methods"]
+    by_name = {m["name"]: m["probabilistic"] for m in scores["methods"]}
+    ens = by_name["rover-ens"]
+    assert ens["members"] == 4 and rows["rover-ens"]["members"] == 4
+    for name, p in by_name.items():
+        kind = "probability" if p["members"] > 1 else "deterministic"
+        assert rows[name]["fss"] == p["mean_over_leads"]["fss"][kind]
+        assert rows[name]["crps"] == p["mean_over_leads"]["crps"]
+        assert rows[name]["brier"] == p["mean_over_leads"]["brier"]
+    assert rows["rover-ens"]["crps_minus_rover"] == pytest.approx(
+        ens["mean_over_leads"]["crps"] - by_name["rover"]["mean_over_leads"]["crps"])
+    html = (smoke / "report.html").read_text()
+    assert "FSS 16 px" in html and "Brier" in html and "CRPS" in html and "(M = 4)" in html
+    # the page's cells: the ensemble's FSS at 16 px at the first threshold, its CRPS
+    cells = re.sub(r"<[^>]+>", " ", html)
+    assert f"{ens['mean_over_leads']['fss']['probability'][0][2]:.3f}" in cells
+    assert f"{ens['mean_over_leads']['crps']:.4f}" in cells
+    assert f"{ens['mean_over_leads']['brier'][0]:.4f}" in cells
 
 
 def test_rerun_skips_every_unit(smoke):
@@ -118,7 +147,7 @@ kind = "persistence"
 def refused(tmp_path, text: str, *extra) -> str:
     study = tmp_path / "s.toml"
     study.write_text(text)
-    r = radarcast("study", study, "-o", tmp_path / "out", *extra)
+    r = run_cli("study", study, "-o", tmp_path / "out", *extra)  # in-process: same handler
     assert r.returncode == 1, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()  # progress lines of units that ran, then the error
     errors = [line for line in lines if line.startswith("error:")]
@@ -134,6 +163,14 @@ def test_unknown_key_is_named_with_the_valid_ones(tmp_path):
 def test_unknown_method_kind_is_named(tmp_path):
     line = refused(tmp_path, BASE + '[methods.x]\nkind = "pysteps"\n')
     assert "'pysteps'" in line and "persistence, rover, model" in line
+
+
+def test_rover_ensemble_keys_are_checked(tmp_path):
+    line = refused(tmp_path, BASE + '[methods.e]\nkind = "rover"\nmember = 4\n')
+    assert "'member'" in line and "members" in line and "seeds" in line
+    line = refused(tmp_path, BASE.replace('kind = "persistence"',
+                                          'kind = "persistence"\nmembers = 3'))
+    assert "members is for kind 'rover'" in line
 
 
 def test_unknown_training_key_is_named(tmp_path):
