@@ -83,13 +83,14 @@ def make_forecaster(dataset, n_out: int, options: dict | None = None):
     """The 'rover' :class:`~radarcast.forecasters.Forecaster` for ``dataset``.
 
     ``options`` holds :class:`RoverConfig` fields and optionally ``device``
-    ('auto' | 'cpu' | 'cuda'; 'auto' takes CUDA when present).
+    ('auto' | 'cpu' | 'cuda' | 'numpy'; 'auto' takes CUDA when present; 'numpy' runs
+    :mod:`radarcast.kernels.rover_np` on the CPU without importing torch, one window at
+    a time: the quickest start for a single live nowcast).
     """
     from radarcast.config import from_dict, to_dict
 
-    torch = torch_module()
     options = dict(options or {})
-    device = _device(options.pop("device", "auto"))
+    name = options.pop("device", "auto")
     cfg = from_dict(RoverConfig, options, "rover")
     units = dataset.units if dataset is not None else None
     if dataset is not None:
@@ -97,6 +98,17 @@ def make_forecaster(dataset, n_out: int, options: dict | None = None):
         pixels = dataset.height * dataset.width * n_out
     else:
         pixels = 1
+    if name == "numpy":
+        from radarcast.kernels import rover_np
+        from radarcast.kernels.flow import pixel_scale
+
+        def predict_np(x: np.ndarray, n: int) -> np.ndarray:
+            return rover_np.forecast(x, n, cfg, *pixel_scale(units))
+
+        config = {"method": "rover", **to_dict(cfg), "device": "numpy"}
+        return Forecaster("rover", cfg.frames, n_out, predict_np, config, 1)
+    torch = torch_module()
+    device = _device(name)
     budget = 1.5e8 if device.type == "cuda" else 2e7  # ~16 bytes per output pixel
     batch = int(max(1, min(64, budget // max(pixels, 1))))
 
@@ -111,7 +123,9 @@ def make_forecaster(dataset, n_out: int, options: dict | None = None):
 def _device(name: str):
     torch = torch_module()
     if name not in ("auto", "cpu", "cuda"):
-        raise RadarcastError(f"rover: unknown device {name!r}; choose one of: auto, cpu, cuda")
+        raise RadarcastError(
+            f"rover: unknown device {name!r}; choose one of: auto, cpu, cuda, numpy"
+        )
     if name == "cuda" and not torch.cuda.is_available():
         raise RadarcastError("rover: --device cuda asked for, but CUDA is not available")
     if name == "auto":

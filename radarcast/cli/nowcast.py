@@ -28,6 +28,10 @@ def _read_config(**kw):
     )
 
 
+LIVE_FLOW_DOWNSAMPLE = 4
+"""ROVER's working grid in live nowcasts: 4x coarser (2x in evaluations), for latency."""
+
+
 class _Maker:
     """Builds the forecaster once (per grid and scale) and makes one nowcast per call."""
 
@@ -36,15 +40,23 @@ class _Maker:
         method: str,
         leads: int,
         members: int | None,
-        device: str,
+        device: str | None,
         units: str,
         read_cfg,
         overwrite: bool,
+        flow_downsample: int | None = None,
     ) -> None:
+        from radarcast.errors import RadarcastError
         from radarcast.nowcast import frames_needed
 
         self.method, self.leads, self.units, self.read_cfg = method, leads, units, read_cfg
+        if device is None:  # one window: rover's numpy kernels start quickest
+            device = "numpy" if method == "rover" else "cpu"
         self.options = {} if method == "persistence" else {"device": device}
+        if flow_downsample is not None:
+            if method != "rover":
+                raise RadarcastError(f"--flow-downsample belongs to rover, not {method}")
+            self.options["downsample"] = flow_downsample
         if members is not None:
             self.options["members"] = members
         self.overwrite = overwrite
@@ -127,7 +139,17 @@ def nowcast(
     downsample: Annotated[int, typer.Option(help="Average KxK blocks.")] = 1,
     crs: Annotated[str | None, typer.Option(help="CRS of plain images (with --bounds).")] = None,
     bounds: Annotated[str | None, typer.Option(help="x0,y0,x1,y1 outer edges.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    device: Annotated[
+        str | None,
+        typer.Option(help="auto, cpu or cuda; rover also numpy, its default here (no torch)."),
+    ] = None,
+    flow_downsample: Annotated[
+        int | None,
+        typer.Option(
+            help="rover: flow estimated on a grid K times coarser (motion is smooth); "
+            "4 here, 2 in evaluations (docs/performance.md: skill side by side)."
+        ),
+    ] = None,
     watch: Annotated[
         Path | None, typer.Option(help="Watch this folder: a nowcast for every new file.")
     ] = None,
@@ -155,6 +177,9 @@ def nowcast(
     )
     if leads < 1:
         raise RadarcastError(f"--leads must be ≥ 1, got {leads}")
+    flow = flow_downsample
+    if flow is None and method == "rover":
+        flow = LIVE_FLOW_DOWNSAMPLE
     if watch is None and once:
         raise RadarcastError("--once belongs to --watch")
     if watch is not None:
@@ -167,7 +192,7 @@ def nowcast(
             settle,
             poll,
             time_pattern,
-            _Maker(method, leads, members, device, units, read_cfg, True),
+            _Maker(method, leads, members, device, units, read_cfg, True, flow),
         )
     if not files or output is None:
         raise RadarcastError("give input FILES and --output (or --watch DIR --out-dir OUT)")
@@ -177,7 +202,7 @@ def nowcast(
     check_output_suffix(output)
     if output.suffix.lower() != ".zarr":
         check_output(output, overwrite)
-    make = _Maker(method, leads, members, device, units, read_cfg, overwrite)
+    make = _Maker(method, leads, members, device, units, read_cfg, overwrite, flow)
     path, t0 = make(files, output)
     from radarcast.data.store import format_time
 

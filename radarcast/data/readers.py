@@ -148,11 +148,27 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def read_pysteps_products(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
+    """``--format pysteps:NAME``: MeteoSwiss AQC/CPC GIFs (``mch_gif``) and FMI PGMs
+    (``fmi_pgm``) are read natively (same frames, no pysteps import:
+    :mod:`radarcast.data.mch_gif`, :mod:`radarcast.data.fmi_pgm`), the rest by pysteps."""
+    if opts.pysteps_importer == "mch_gif":
+        from radarcast.data.mch_gif import is_native, read_mch_gif
+
+        if is_native(paths):
+            return read_mch_gif(paths, opts)
+    if opts.pysteps_importer == "fmi_pgm":
+        from radarcast.data.fmi_pgm import read_fmi_pgm
+
+        return read_fmi_pgm(paths, opts)
+    return read_pysteps(paths, opts)
+
+
 READERS: dict[str, Callable[[list[Path], ReadOptions], Iterator[RawFrame]]] = {
     "images": read_images,
     "npy": read_numpy,
     "cikm": read_cikm,
-    "pysteps": read_pysteps,
+    "pysteps": read_pysteps_products,
 }
 
 
