@@ -16,6 +16,11 @@ the live path (numpy kernels, flow on a 4x coarser grid), the numpy kernels on t
 and the previous torch path forecast side by side: CSI at 1 mm/h and MSE (pixels) each,
 and the largest difference between the numpy and torch kernels on the same grid.
 
+Watch mode: ``nowcast --watch`` runs warm while new files arrive one by one (copied under a
+``.part`` name, then renamed); the latency is from the rename to the nowcast written,
+including the ``--settle`` wait (0.3 s here) that tells a complete file from one still
+being written.
+
 Needs: numpy, h5py, typer, rich, pillow, pyproj, netCDF4, torch (for ``radarcast_torch``
 and the skill check), pysteps (+ scipy and opencv-python for its Lucas-Kanade).
 
@@ -129,6 +134,7 @@ def skill(src: dict, starts=(0, 7, 14, 21)) -> dict:
     preds = {}
     for name, options in VARIANTS.items():
         fc = resolve("rover", inp, n_out=12, options=options)
+        fc(x[None, :3])  # warm: torch's first call loads kernels
         t0 = time.perf_counter()
         p = preds[name] = np.stack([fc(x[None, s : s + 3])[0] for s in starts])
         ok = np.isfinite(truth) & np.isfinite(p)
@@ -142,6 +148,46 @@ def skill(src: dict, starts=(0, 7, 14, 21)) -> dict:
     both = np.isfinite(a) & np.isfinite(b)
     out["numpy_vs_torch_max_abs_diff_pixel"] = float(np.abs(a - b)[both].max())
     return out
+
+
+def watch_latency(src: dict, tmp: Path, new: int = 4, settle: float = 0.3) -> dict:
+    """``nowcast --watch`` (process warm): seconds from a new file's completion (its rename
+    into the folder) to its nowcast written, for ``new`` files arriving one by one."""
+    import shutil
+    import signal
+
+    files = sorted(src["folder"].glob(src["glob"]))
+    inbox, out = tmp / f"{src['importer']}_in", tmp / f"{src['importer']}_out"
+    inbox.mkdir()
+    out.mkdir()
+    for f in files[:3]:
+        shutil.copy(f, inbox / f.name)
+    cmd = [sys.executable, "-m", "radarcast", "nowcast", "--watch", str(inbox), "--out-dir",
+           str(out), "--out-format", "nc", "--format", f"pysteps:{src['importer']}",
+           "--time-pattern", src["pattern"], "--settle", str(settle), "--poll", "0.02"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(n: int, since: float) -> float:
+        while len(list(out.glob("nowcast_*.nc"))) < n:
+            if proc.poll() is not None:
+                raise SystemExit(f"watch mode ended: {proc.stderr.read()[-2000:]}")
+            time.sleep(0.005)
+        return time.perf_counter() - since
+
+    try:
+        first = wait_for(1, time.perf_counter())  # start-up and the nowcast of the newest file
+        latencies = []
+        for i, f in enumerate(files[3 : 3 + new]):
+            part = inbox / f"{f.name}.part"
+            shutil.copy(f, part)
+            os.replace(part, inbox / f.name)
+            latencies.append(wait_for(2 + i, time.perf_counter()))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    med = statistics.median(latencies)
+    return {"settle_s": settle, "first_nowcast_s": first, "latency_s": latencies,
+            "median_latency_s": med, "median_minus_settle_s": med - settle}  # fmt: skip
 
 
 def steps_of(text: str, prefix: str) -> dict:
@@ -171,7 +217,8 @@ def run_source(name: str, repeats: int, tmp: Path) -> dict:
     return {"files": [f.name for f in files], "runs": rows, "median": med,
             "pysteps_over_radarcast": ratio,
             "torch_path_over_radarcast": med["radarcast_torch"]["total_s"]
-            / med["radarcast"]["total_s"], "skill": skill(src)}  # fmt: skip
+            / med["radarcast"]["total_s"], "skill": skill(src),
+            "watch": watch_latency(src, tmp)}  # fmt: skip
 
 
 def main() -> None:
@@ -197,7 +244,7 @@ def main() -> None:
                   f"({parts(m['radarcast_torch'])}), "
                   f"pysteps {m['pysteps']['total_s']:.2f} s ({parts(m['pysteps'])}); "
                   f"pysteps / radarcast = {results[name]['pysteps_over_radarcast']:.2f}; "
-                  f"skill {results[name]['skill']}")
+                  f"skill {results[name]['skill']}; watch {results[name]['watch']}")
     write_json(args.out, {"cpus": os.cpu_count(), "loadavg_before": load_before,
                           "loadavg_after": os.getloadavg(), "repeats": args.repeats,
                           "note": "shared machine: other jobs ran at the same time; see loadavg",

@@ -63,3 +63,27 @@ def test_nowcast_reads_mch_without_pysteps(gifs):
     r = subprocess.run([sys.executable, "-c", code, *map(str, gifs)], capture_output=True,
                        text=True, check=True)  # fmt: skip
     assert r.stdout.split() == ["False", "False"]
+
+
+FMI = MCH.parents[1] / "fmi/pgm/20170509"
+
+
+def test_native_fmi_frames_equal_pysteps_importer():
+    from radarcast.data.fmi_pgm import read_fmi_pgm
+
+    files = sorted(FMI.glob("*.pgm.gz"))[-2:]
+    if not files:
+        pytest.skip("FMI sample data not present")
+    with contextlib.redirect_stdout(io.StringIO()):
+        pio = pytest.importorskip("pysteps.io")
+    importer = pio.get_method("fmi_pgm", "importer")
+    target = get_preset("hko")
+    opts = ReadOptions(time_pattern="%Y%m%d%H%M", pysteps_importer="fmi_pgm", target=target)
+    cache: dict = {}
+    for raw, path in zip(read_fmi_pgm(files, opts), files, strict=True):
+        values, _, meta = importer(str(path), gzipped=True)
+        frame, valid = pysteps_to_pixels(values, meta, target, str(path))
+        assert raw.frame.any() and not valid.all()  # wet, with missing pixels
+        np.testing.assert_array_equal(raw.frame, frame)
+        np.testing.assert_array_equal(raw.mask, valid)
+        assert raw.georef == metadata_georef(meta, cache, str(path))

@@ -149,12 +149,18 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def read_pysteps_products(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
-    """``--format pysteps:NAME``: MeteoSwiss AQC/CPC GIFs (``mch_gif``) are read natively
-    (same frames, no pysteps import: :mod:`radarcast.data.mch_gif`), the rest by pysteps."""
-    from radarcast.data.mch_gif import is_native, read_mch_gif
+    """``--format pysteps:NAME``: MeteoSwiss AQC/CPC GIFs (``mch_gif``) and FMI PGMs
+    (``fmi_pgm``) are read natively (same frames, no pysteps import:
+    :mod:`radarcast.data.mch_gif`, :mod:`radarcast.data.fmi_pgm`), the rest by pysteps."""
+    if opts.pysteps_importer == "mch_gif":
+        from radarcast.data.mch_gif import is_native, read_mch_gif
 
-    if opts.pysteps_importer == "mch_gif" and is_native(paths):
-        return read_mch_gif(paths, opts)
+        if is_native(paths):
+            return read_mch_gif(paths, opts)
+    if opts.pysteps_importer == "fmi_pgm":
+        from radarcast.data.fmi_pgm import read_fmi_pgm
+
+        return read_fmi_pgm(paths, opts)
     return read_pysteps(paths, opts)
 
 

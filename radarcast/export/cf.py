@@ -60,6 +60,21 @@ def _dims(cube: Cube) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
     return ("time", "lead_time", "y", "x"), None
 
 
+_LONLAT: dict = {}  # the last grid's lon/lat: watch mode writes the same grid every time
+
+
+def _lonlat(georef, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``georef.lonlat(shape)``, read-only, kept for the next call on the same grid."""
+    key = (georef, shape)
+    if key not in _LONLAT:
+        _LONLAT.clear()
+        lon, lat = georef.lonlat(shape)
+        lon.setflags(write=False)
+        lat.setflags(write=False)
+        _LONLAT[key] = lon, lat
+    return _LONLAT[key]
+
+
 def _grid_coords(cube: Cube, lonlat: bool) -> tuple[dict, dict | None]:
     """x/y (and lon/lat) coordinates, and the grid-mapping variable's attributes."""
     h, w = cube.grid
@@ -92,7 +107,7 @@ def _grid_coords(cube: Cube, lonlat: bool) -> tuple[dict, dict | None]:
         ),
     }
     if lonlat:
-        lon, lat = g.lonlat((h, w))
+        lon, lat = _lonlat(g, (h, w))
         coords["lon"] = (("y", "x"), lon, {"standard_name": "longitude", "units": "degrees_east"})
         coords["lat"] = (("y", "x"), lat, {"standard_name": "latitude", "units": "degrees_north"})
     with warnings.catch_warnings():
