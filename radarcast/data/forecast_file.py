@@ -99,6 +99,8 @@ class ForecastWriter:
                 "split": split or "all",
                 "dataset_path": ident["path"],
                 "dataset_hash": ident["content_hash"],
+                **({"dataset_fingerprint": ident["fingerprint"]} if ident.get("fingerprint")
+                   else {}),
                 "created_by": f"radarcast {__version__}: {' '.join(sys.argv)}",
                 "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
@@ -244,6 +246,8 @@ class ForecastFile:
         self.split = str(_attr(a, "split", where))
         self.dataset_path = str(_attr(a, "dataset_path", where))
         self.dataset_hash = str(_attr(a, "dataset_hash", where))
+        fp = a.get("dataset_fingerprint")  # absent in files written before fingerprints
+        self.dataset_fingerprint = fp.decode() if isinstance(fp, bytes) else fp
         start, pred = _array(f, "start", where), _array(f, "pred", where)
         if start.ndim != 1 or start.dtype.kind not in "iu":
             raise RadarcastError(
@@ -305,8 +309,15 @@ class ForecastFile:
 
     def check_matches(self, dataset, n_in: int | None = None, n_out: int | None = None) -> None:
         """Raise unless this file was made from ``dataset`` (and the given window lengths)."""
-        ident = dataset.identity()
-        if ident["content_hash"] != self.dataset_hash:
+        mine, theirs = self.dataset_fingerprint, getattr(dataset, "fingerprint", None)
+        if isinstance(mine, str) and theirs is not None:
+            if theirs() != mine:
+                raise RadarcastError(
+                    f"{self.path} was made from another dataset (fingerprint {mine[:8]}... of "
+                    f"{Path(self.dataset_path).name}), not from {dataset.path.name} "
+                    f"(fingerprint {theirs()[:8]}...)"
+                )
+        elif dataset.identity()["content_hash"] != self.dataset_hash:
             raise RadarcastError(
                 f"{self.path} was made from another dataset ({self.dataset_path}), "
                 f"not {dataset.path}"

@@ -34,6 +34,7 @@ from radarcast.data.codec import deflate
 from radarcast.data.dataset import (  # noqa: F401  (re-exported: the old import path)
     RadarDataset,
     Window,
+    content_fingerprint,
     open_dataset,
 )
 from radarcast.data.schema import (  # noqa: F401  (re-exported: the old import path)
@@ -328,6 +329,8 @@ class DatasetWriter:
         }
         attrs.update(extra_attrs or {})
         f.attrs.update(attrs)
+        f.flush()
+        f.attrs["content_fingerprint"] = content_fingerprint(f)  # streamed over what was written
         f.close()
         self._file = None
         place(self._tmp, self.path, self.overwrite)
