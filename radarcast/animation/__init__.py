@@ -126,7 +126,7 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
     else:
         image = _counted(animation_frames(panels, scale, config), n_in + n_out, progress)
         n = n_in + n_out
-    write_output(out, image, config.fps)
+    write_output(out, image, config.fps, overwrite)
     shape = _shape_of(out) if suffix != ".png" else image.shape
     return AnimationResult(out, n, shape[1], shape[0], start, panels.methods)
 

@@ -22,6 +22,7 @@ from radarcast.data.validation import (
     _readable_attrs,
     _text,
     read_or_close,
+    refuse_outside_storage,
 )
 from radarcast.errors import RadarcastError
 
@@ -61,6 +62,7 @@ class RadarDataset:
         """Check the layout and attributes and read the index arrays; RadarcastError for a
         file that is not a sound radarcast/1 dataset (so nothing later trips over it)."""
         where = self.path
+        refuse_outside_storage(f, where)
         attrs = _readable_attrs(f)
         self.shape: tuple[int, int, int] = _check_layout(f, attrs, where)
         self.times, self.segments, self.splits = _read_axes(f, self.shape[0], where)

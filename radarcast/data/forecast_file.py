@@ -34,8 +34,10 @@ from radarcast.data.georef import Georef, dataset_georef, georef_from_attrs
 from radarcast.data.store import (
     check_output,
     chunk_shape,
+    place,
     quiet_hdf5_release,
     read_or_close,
+    refuse_outside_storage,
     temporary_path,
 )
 from radarcast.errors import RadarcastError
@@ -66,6 +68,7 @@ class ForecastWriter:
         if members is not None and (isinstance(members, bool) or int(members) < 1):
             raise RadarcastError(f"members must be a whole number ≥ 1, got {members}")
         self.path = check_output(path, overwrite)
+        self.overwrite = overwrite
         self._tmp = temporary_path(self.path)
         self.starts = np.asarray(starts, dtype=np.int64)
         self.members = None if members is None else int(members)
@@ -205,7 +208,7 @@ class ForecastWriter:
             raise AssertionError(f"wrote {self._written} of {len(self.starts)} windows")
         self._file.close()
         self._file = None
-        os.replace(self._tmp, self.path)
+        place(self._tmp, self.path, self.overwrite)
         return self.path
 
 
@@ -225,6 +228,7 @@ class ForecastFile:
     def _read_header(self) -> None:
         """Read and check the attributes and index arrays; RadarcastError on any mismatch."""
         a, f, where = self._file.attrs, self._file, str(self.path)
+        refuse_outside_storage(f, where)
         schema = _attr(a, "schema", where, required=False)
         if not isinstance(schema, str) or schema != FORECAST_SCHEMA:
             raise RadarcastError(
