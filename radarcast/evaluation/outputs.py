@@ -80,24 +80,88 @@ class Scores:
         return _atomic_write(path, lambda p: _plot(self, p), overwrite)
 
     def write(self, out_dir, overwrite: bool = False) -> dict[str, Path]:
-        """Write scores.json, scores.csv and skill.png into ``out_dir`` (created if missing)."""
+        """Write scores.json, scores.csv, skill.png (and, with ensemble scores,
+        reliability.png, rank_histogram.png, fss.png) into ``out_dir`` as one set.
+
+        Every file is written to a hidden temporary first; then all are placed under their
+        final names together (SIGINT/SIGTERM wait until the set is in place). A marker
+        ``.scores.incomplete`` names the set while it is being placed, so a set that a
+        SIGKILL cut short between two renames is replaced by the next run, not refused.
+        """
+        from radarcast.data.store import temporary_path
+
         paths = output_paths(out_dir, overwrite)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        self.to_json(paths["json"], overwrite)
-        self.to_csv(paths["csv"], overwrite)
-        self.plot(paths["png"], overwrite)
+        writers = {"json": lambda p: p.write_text(json.dumps(_json_doc(self), indent=1)),
+                   "csv": lambda p: _write_csv(self, p), "png": lambda p: _plot(self, p)}
         prob = {m.name: m.prob for m in self.methods if m.prob is not None}
         if prob:
             from radarcast.verification import report
 
             labels, scales = self.thresholds.labels, next(iter(prob.values())).scales
-            _atomic_write(paths["reliability"],
-                          lambda p: report.plot_reliability(prob, labels, p), overwrite)
-            _atomic_write(paths["rank_histogram"], lambda p: report.plot_rank_histograms(prob, p),
-                          overwrite)
-            _atomic_write(paths["fss"], lambda p: report.plot_fss(prob, labels, scales, p),
-                          overwrite)
+            writers["reliability"] = lambda p: report.plot_reliability(prob, labels, p)
+            writers["rank_histogram"] = lambda p: report.plot_rank_histograms(prob, p)
+            writers["fss"] = lambda p: report.plot_fss(prob, labels, scales, p)
+        temps = {}
+        try:
+            for key, write in writers.items():
+                temps[key] = temporary_path(paths[key], paths[key].suffix)
+                write(temps[key])
+            _place_set(temps, paths, overwrite or _incomplete(Path(out_dir)) is not None)
+        finally:
+            for tmp in temps.values():
+                tmp.unlink(missing_ok=True)
         return paths
+
+
+MARKER = ".scores.incomplete"
+
+
+def _incomplete(out: Path) -> list[str] | None:
+    """The names of a set whose placement was cut short (its marker), or None."""
+    try:
+        return json.loads((out / MARKER).read_text())["names"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _place_set(temps: dict[str, Path], paths: dict[str, Path], overwrite: bool) -> None:
+    """Rename every temporary to its final name, the marker standing while they move."""
+    from radarcast.data.store import place
+
+    out = next(iter(paths.values())).parent
+    marker = out / MARKER
+    with _signals_deferred():
+        mtmp = out / f".{MARKER}.tmp"
+        mtmp.write_text(json.dumps({"names": [paths[k].name for k in temps]}))
+        mtmp.replace(marker)
+        for key, tmp in temps.items():
+            place(tmp, paths[key], overwrite)
+        marker.unlink()
+
+
+class _signals_deferred:
+    """SIGINT and SIGTERM received inside wait until the block ends, then act as usual
+    (main thread only: elsewhere signals are the main thread's business anyway)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.got, self.old = [], {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, lambda n, f: self.got.append(n))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import os
+        import signal
+
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        for sig in self.got[:1]:
+            os.kill(os.getpid(), sig)
 
 
 OUTPUT_NAMES = {
@@ -112,7 +176,8 @@ def output_paths(out_dir, overwrite: bool = False) -> dict[str, Path]:
     if out.exists() and not out.is_dir():
         raise RadarcastError(f"--out {out} is a file, expected a folder")
     paths = {k: out / name for k, name in OUTPUT_NAMES.items()}
-    existing = [str(p) for p in paths.values() if p.exists()]
+    ours = set(_incomplete(out) or ())  # a set radarcast began placing: replaced, not refused
+    existing = [str(p) for p in paths.values() if p.exists() and p.name not in ours]
     if existing and not overwrite:
         raise RadarcastError(f"{existing[0]} exists; pass --overwrite to replace it")
     return paths
