@@ -107,6 +107,8 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
     out = check_output(output, overwrite)
     with open_dataset(dataset) as ds:
         scale = colour_scale(ds.units, config.units, config.cmap)
+        if config.overlay is not None:
+            ds.units.check_reachable(config.overlay, config.units, "--overlay", str(dataset))
         if max(ds.height, ds.width) * config.scale > MAX_PANEL:
             raise RadarcastError(f"--scale {config.scale} makes {ds.height}x{ds.width} panels "
                                  f"larger than {MAX_PANEL} px; use a smaller --scale")
