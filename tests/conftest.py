@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic datasets and the real data folder when present."""
+"""Shared fixtures: small synthetic datasets, the real data folder when present, and
+``run_cli`` (a command in-process, for tests whose point is not the process itself)."""
 
 from __future__ import annotations
 

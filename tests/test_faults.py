@@ -189,7 +189,8 @@ def test_rename_fails_forecast_and_scores(tmp_path, monkeypatch):
     ds = open_dataset(_write_dataset(tmp_path / "d.h5"))
     fc = resolve("persistence", ds)
     scores = evaluate(ds)
-    monkeypatch.setattr(os, "replace", _enospc)
+    monkeypatch.setattr(os, "replace", _enospc)  # placement with --overwrite
+    monkeypatch.setattr(os, "link", _enospc)  # the no-clobber placement (data/schema.place)
     with pytest.raises(OSError, match="No space"):
         write_forecast(ds, fc, tmp_path / "f.h5", split="all")
     with pytest.raises(OSError, match="No space"):

@@ -198,7 +198,9 @@ def _complete_file(path: Path) -> None:
 TOML = 'preset = "convlstm-1"\nn_in = 2\nn_out = 2\nval_windows = 4\n[model_config]\nhidden = [3]\n'
 TRAIN_ARGS = ["--config", "tiny.toml", "--steps", "6", "--val-every", "2", "--crop", "16",
               "--batch-size", "2", "--workers", "0", "--device", "cpu", "--deterministic",
-              "--seed", "3", "--lr", "0.01"]
+              "--seed", "3", "--lr", "0.01", "--threads", "1"]
+# one thread in every run: without --threads each run takes the cores free at its start (1 or
+# 2 here), and on a quiet machine 9 of 18 nightly trials ended a few bits off the reference
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +240,7 @@ def test_train_killed_then_resumed_matches_uninterrupted(work, trained, tmp_path
     if resume:  # what a kill leaves is a complete checkpoint of an earlier validation
         step = torch.load(run / "last.pt", weights_only=True)["step"]
         assert step % 2 == 0 and 2 <= step <= trained["step"]
-    _rerun(args + (["--resume"] if resume else []), tmp_path)
+    _run(args + (["--resume"] if resume else []), tmp_path)
     final = torch.load(run / "last.pt", weights_only=True)
     assert final["step"] == trained["step"]
     for k, v in trained["weights"].items():

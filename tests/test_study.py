@@ -1,4 +1,4 @@
-"""`radarcast study`: examples/smoke.toml end to end (CLI subprocess), reruns that skip,
+"""`radarcast study`: examples/smoke.toml end to end (CLI subprocess, once), reruns that skip,
 a changed method that retrains only itself, and bad study files refused in one line."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_cli
 
 SMOKE = REPO / "examples" / "smoke.toml"
 
@@ -37,7 +37,8 @@ def tree_hashes(root: Path) -> dict:
 def test_smoke_study_writes_report_and_keeps_checkpoints(smoke):
     doc = json.loads((smoke / "report.json").read_text())
     group = doc["results"]["groups"]["day4"]
-    assert set(group["methods"]) == {"persistence", "rover", "convlstm-tiny", "convlstm2-tiny"}
+    assert set(group["methods"]) == {"persistence", "rover", "rover-ens", "convlstm-tiny",
+                                     "convlstm2-tiny"}
     assert group["windows"] == 11  # 20 frames, windows of 4 + 6, every start
     rover = group["methods"]["rover"]
     for k, (lo, hi) in enumerate(rover["csi_ci"]):  # an interval around its estimate
@@ -57,10 +58,38 @@ def test_smoke_study_writes_report_and_keeps_checkpoints(smoke):
     assert doc["manifest"]["study_digest"] and doc["data"][0]["content_hash"]
 
 
+def test_report_carries_evaluates_fss_crps_brier(smoke):
+    """The report's FSS/CRPS/Brier are the numbers evaluate wrote into scores.json (the
+    ROVER ensemble's probability-field FSS, CRPS and Brier; each row's FSS per scale),
+    shown in the page's tables, not placeholders."""
+    import re
+
+    scores = json.loads((smoke / "evaluate" / "main" / "day4" / "scores.json").read_text())
+    doc = json.loads((smoke / "report.json").read_text())
+    rows = doc["results"]["groups"]["day4"]["methods"]
+    by_name = {m["name"]: m["probabilistic"] for m in scores["methods"]}
+    ens = by_name["rover-ens"]
+    assert ens["members"] == 4 and rows["rover-ens"]["members"] == 4
+    for name, p in by_name.items():
+        kind = "probability" if p["members"] > 1 else "deterministic"
+        assert rows[name]["fss"] == p["mean_over_leads"]["fss"][kind]
+        assert rows[name]["crps"] == p["mean_over_leads"]["crps"]
+        assert rows[name]["brier"] == p["mean_over_leads"]["brier"]
+    assert rows["rover-ens"]["crps_minus_rover"] == pytest.approx(
+        ens["mean_over_leads"]["crps"] - by_name["rover"]["mean_over_leads"]["crps"])
+    html = (smoke / "report.html").read_text()
+    assert "FSS 16 px" in html and "Brier" in html and "CRPS" in html and "(M = 4)" in html
+    # the page's cells: the ensemble's FSS at 16 px at the first threshold, its CRPS
+    cells = re.sub(r"<[^>]+>", " ", html)
+    assert f"{ens['mean_over_leads']['fss']['probability'][0][2]:.3f}" in cells
+    assert f"{ens['mean_over_leads']['crps']:.4f}" in cells
+    assert f"{ens['mean_over_leads']['brier'][0]:.4f}" in cells
+
+
 def test_rerun_skips_every_unit(smoke):
     before = tree_hashes(smoke)
-    r = radarcast("study", SMOKE, "-o", smoke, check=True)
-    assert r.stderr.strip() == "", r.stderr  # no unit of work ran
+    r = run_cli("study", SMOKE, "-o", smoke)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr  # no unit of work ran
     assert tree_hashes(smoke) == before
 
 
@@ -70,11 +99,12 @@ def test_changed_method_retrains_only_itself(smoke, tmp_path):
     changed = tmp_path / "smoke.toml"
     text = SMOKE.read_text().replace("lr = 3e-3", "lr = 2e-3")
     changed.write_text(text.replace('"../', '"' + str(REPO) + "/"))
-    refused = radarcast("study", changed, "-o", out)
+    refused = run_cli("study", changed, "-o", out)
     assert refused.returncode == 1 and "--resume" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert tree_hashes(out) == tree_hashes(smoke)  # nothing of the earlier study lost
-    r = radarcast("study", changed, "-o", out, "--resume", check=True)
+    r = run_cli("study", changed, "-o", out, "--resume", "--threads", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
     trained = [line for line in r.stderr.splitlines() if line.strip().startswith("train ")]
     assert [t.split()[1] for t in trained] == ["convlstm2-tiny"], r.stderr
     assert "forecast rover" not in r.stderr and "prepare" not in r.stderr
@@ -87,12 +117,12 @@ def test_changed_method_retrains_only_itself(smoke, tmp_path):
 def test_report_command_from_evaluate_scores(smoke, tmp_path):
     scores = smoke / "evaluate" / "main" / "day4" / "scores.json"
     page = tmp_path / "page.html"
-    radarcast("report", scores, "-o", page, check=True)
+    assert run_cli("report", scores, "-o", page).returncode == 0
     html = page.read_text()
     assert "rover" in html and "<table" in html
     doc = json.loads(page.with_suffix(".json").read_text())
     assert doc["results"]["groups"]["day4__test"]["methods"]["rover"]["csi"]
-    again = radarcast("report", scores, "-o", page)
+    again = run_cli("report", scores, "-o", page)
     assert again.returncode == 1 and "--overwrite" in again.stderr
 
 
@@ -118,7 +148,7 @@ kind = "persistence"
 def refused(tmp_path, text: str, *extra) -> str:
     study = tmp_path / "s.toml"
     study.write_text(text)
-    r = radarcast("study", study, "-o", tmp_path / "out", *extra)
+    r = run_cli("study", study, "-o", tmp_path / "out", *extra)  # in-process: same handler
     assert r.returncode == 1, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()  # progress lines of units that ran, then the error
     errors = [line for line in lines if line.startswith("error:")]
@@ -134,6 +164,14 @@ def test_unknown_key_is_named_with_the_valid_ones(tmp_path):
 def test_unknown_method_kind_is_named(tmp_path):
     line = refused(tmp_path, BASE + '[methods.x]\nkind = "pysteps"\n')
     assert "'pysteps'" in line and "persistence, rover, model" in line
+
+
+def test_rover_ensemble_keys_are_checked(tmp_path):
+    line = refused(tmp_path, BASE + '[methods.e]\nkind = "rover"\nmember = 4\n')
+    assert "'member'" in line and "members" in line and "seeds" in line
+    line = refused(tmp_path, BASE.replace('kind = "persistence"',
+                                          'kind = "persistence"\nmembers = 3'))
+    assert "members is for kind 'rover'" in line
 
 
 def test_unknown_training_key_is_named(tmp_path):
@@ -195,29 +233,72 @@ def test_leave_one_event_out(tmp_path):
     assert set(pooled["methods"]) == {"persistence", "m"}
 
 
-def test_killed_in_training_resumes_to_the_same_results(smoke, tmp_path):
-    """SIGKILL while a model trains (after its first checkpoint), rerun: the run resumes
-    from last.pt and every number of the report is the uninterrupted study's."""
+def study_killed(out: Path, stage: str, study: Path = SMOKE) -> None:
+    """Run the study in a subprocess and SIGKILL it once ``stage`` has begun: its first
+    progress line, or (train) after the first model's first validation checkpoint."""
     import signal
+    import threading
     import time
 
-    out = tmp_path / "study"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    p = subprocess.Popen([sys.executable, "-m", "radarcast", "study", str(SMOKE), "-o", str(out),
+    p = subprocess.Popen([sys.executable, "-m", "radarcast", "study", str(study), "-o", str(out),
                           "--threads", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    timer = threading.Timer(300, lambda: os.killpg(p.pid, signal.SIGKILL))
+    timer.start()
     metrics = out / "runs" / "main" / "convlstm-tiny" / "metrics.jsonl"
-    deadline = time.monotonic() + 300
-    while p.poll() is None and time.monotonic() < deadline:
-        if metrics.exists() and '"val"' in metrics.read_text():
-            break
-        time.sleep(0.05)
-    assert p.poll() is None, "the study ended before it could be killed in training"
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-    assert not (out / "report.json").exists()
-    radarcast("study", SMOKE, "-o", out, "--threads", "1", check=True)
+    seen = ""
+    try:
+        for line in p.stderr:
+            seen += line
+            word = line.split()[0] if line.split() else ""
+            if stage == "train" and word == "train":
+                while p.poll() is None and not (metrics.exists()
+                                                and '"val"' in metrics.read_text()):
+                    time.sleep(0.05)
+            if word == stage or (stage == "train" and word == "train"):
+                break
+        assert p.poll() is None, f"the study ended before it was killed in {stage}: {seen}"
+        os.killpg(p.pid, signal.SIGKILL)
+    finally:
+        timer.cancel()
+        p.wait()
+    assert not (out / "report.json").exists() or stage == "report"
+
+
+def same_numbers(out: Path, ref: Path) -> None:
     done = json.loads((out / "report.json").read_text())
-    ref = json.loads((smoke / "report.json").read_text())
+    want = json.loads((ref / "report.json").read_text())
     assert done["results"]["groups"] == json.loads(
-        json.dumps(ref["results"]["groups"]).replace(str(smoke), str(out)))
+        json.dumps(want["results"]["groups"]).replace(str(ref), str(out)))
+    assert done["training"].keys() == want["training"].keys()
+
+
+def test_killed_in_evaluate_resumes_to_the_same_results(smoke, tmp_path):
+    """The quick CI case of #21: the smoke study's folder with its evaluate and report undone,
+    SIGKILL during evaluate, rerun: every number of the report is the uninterrupted study's."""
+    out = tmp_path / "study"
+    shutil.copytree(smoke, out)
+    man = json.loads((out / "manifest.json").read_text())
+    for unit in ("evaluate", "report"):
+        man["units"].pop(unit)
+    (out / "manifest.json").write_text(json.dumps(man))
+    (out / "report.json").unlink()
+    study_killed(out, "evaluate")
+    r = run_cli("study", SMOKE, "-o", out, "--threads", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "train " not in r.stderr and "forecast " not in r.stderr
+    same_numbers(out, smoke)
+
+
+@pytest.mark.nightly  # a whole smoke study and its rerun per stage: ~20 s each on 2 busy cores
+@pytest.mark.parametrize("stage", ["prepare", "train", "forecast", "evaluate", "report"])
+def test_killed_at_each_stage_resumes_to_the_same_results(smoke, tmp_path, stage):
+    """SIGKILL once ``stage`` has begun (train: after a model's first checkpoint, so that the
+    run resumes from last.pt), rerun: every number of the report is the uninterrupted
+    study's, and the checkpoints are kept."""
+    out = tmp_path / "study"
+    study_killed(out, stage)
+    radarcast("study", SMOKE, "-o", out, "--threads", "1", check=True)
+    same_numbers(out, smoke)
+    assert (out / "runs" / "main" / "convlstm-tiny" / "best.pt").is_file()

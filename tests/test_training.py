@@ -102,6 +102,24 @@ def test_existing_run_is_not_overwritten(tiny_dataset, tmp_path):
         train(_cfg(tiny_dataset, tmp_path / "run", steps=3))
 
 
+def test_new_run_in_a_dead_runs_folder_starts_its_log_afresh(tiny_dataset, tmp_path):
+    # a run killed before its first last.pt leaves config.toml and a few log lines
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = '{"event": "step", "step": 1, "loss": 9.0}\n{"event": "step", "st'
+    (run / "metrics.jsonl").write_text(dead)
+    records = []
+    train(_cfg(tiny_dataset, run, steps=3), on_step=records.append)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines == records  # only the new run's records
+    assert (run / "metrics.dead.jsonl").read_text() == dead  # the dead run's, kept aside
+    # --resume keeps the log it continues
+    train(_cfg(tiny_dataset, run, steps=4), resume=True)
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()
+             if json.loads(x)["event"] == "step"]
+    assert steps == [1, 2, 3, 4]
+
+
 def test_nan_loss_stops_and_names_the_step(tiny_dataset, tmp_path, monkeypatch):
     from radarcast.models import losses
 

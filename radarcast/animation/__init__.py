@@ -107,6 +107,8 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
     out = check_output(output, overwrite)
     with open_dataset(dataset) as ds:
         scale = colour_scale(ds.units, config.units, config.cmap)
+        if config.overlay is not None:
+            ds.units.check_reachable(config.overlay, config.units, "--overlay", str(dataset))
         if max(ds.height, ds.width) * config.scale > MAX_PANEL:
             raise RadarcastError(f"--scale {config.scale} makes {ds.height}x{ds.width} panels "
                                  f"larger than {MAX_PANEL} px; use a smaller --scale")
@@ -126,7 +128,7 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
     else:
         image = _counted(animation_frames(panels, scale, config), n_in + n_out, progress)
         n = n_in + n_out
-    write_output(out, image, config.fps)
+    write_output(out, image, config.fps, overwrite)
     shape = _shape_of(out) if suffix != ".png" else image.shape
     return AnimationResult(out, n, shape[1], shape[0], start, panels.methods)
 

@@ -28,14 +28,17 @@ def _unpack(packed: np.ndarray) -> np.ndarray:
     return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], -1).astype(np.uint8)
 
 
-def shared_palette(frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def shared_palette(frames: list[np.ndarray], packed_frames: list[np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """One palette for all frames, and a lookup table from packed colour to its index.
 
     Returns ``(palette (P, 3) uint8, lut (2**24,) uint8)``: the 256 most used colours (all
     of them when there are fewer), each kept exact; a colour beyond those (a rare grey of
-    anti-aliased text) maps to the nearest palette colour in RGB.
+    anti-aliased text) maps to the nearest palette colour in RGB. ``packed_frames``: the
+    frames already packed (:func:`_pack`), so that an encoder packs each frame once.
     """
-    packed, counts = np.unique(np.concatenate([_pack(f).ravel() for f in frames]),
+    packed_frames = packed_frames or [_pack(f) for f in frames]
+    packed, counts = np.unique(np.concatenate([p.ravel() for p in packed_frames]),
                                return_counts=True)  # fmt: skip
     keep = np.sort(np.argsort(-counts, kind="stable")[:MAX_COLOURS])
     palette = _unpack(packed[keep])
@@ -53,12 +56,13 @@ def encode_gif(frames: Iterable[np.ndarray], fps: float) -> bytes:
     from PIL import Image
 
     frames = list(frames)
-    palette, lut = shared_palette(frames)
+    packed = [_pack(f) for f in frames]  # once per frame: for the palette and the indices
+    palette, lut = shared_palette(frames, packed)
     flat = np.zeros((MAX_COLOURS, 3), np.uint8)
     flat[: len(palette)] = palette
     images = []
-    for f in frames:
-        img = Image.fromarray(lut[_pack(f)], mode="P")
+    for p in packed:
+        img = Image.fromarray(lut[p], mode="P")
         img.putpalette(flat.ravel().tolist())
         images.append(img)
     buf = io.BytesIO()

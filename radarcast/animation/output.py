@@ -51,13 +51,17 @@ def _write_mp4(path: Path, frames, fps: float) -> None:
         writer.close()
 
 
-def write_output(path: str | os.PathLike, frames, fps: float = 4.0) -> Path:
+def write_output(
+    path: str | os.PathLike, frames, fps: float = 4.0, overwrite: bool = True
+) -> Path:
     """Write frames ((H, W, 3) uint8 each) as .gif/.mp4, or one image as .png, atomically."""
     import imageio.v3 as iio
 
+    from radarcast.data.store import place, temporary_path
+
     path = Path(path)
     suffix = check_format(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
+    tmp = temporary_path(path, suffix)
     try:
         # GIF/PNG are encoded in memory and written by Python: a failed write (full or
         # read-only disk) is then one OSError, not a plugin retrying in its destructor
@@ -67,7 +71,7 @@ def write_output(path: str | os.PathLike, frames, fps: float = 4.0) -> Path:
             _write_mp4(tmp, frames, fps)
         else:
             tmp.write_bytes(iio.imwrite("<bytes>", np.asarray(frames), extension=".png"))
-        os.replace(tmp, path)
+        place(tmp, path, overwrite)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

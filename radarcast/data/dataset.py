@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from radarcast.data.validation import (
     _readable_attrs,
     _text,
     read_or_close,
+    refuse_outside_storage,
 )
 from radarcast.errors import RadarcastError
 
@@ -61,6 +63,7 @@ class RadarDataset:
         """Check the layout and attributes and read the index arrays; RadarcastError for a
         file that is not a sound radarcast/1 dataset (so nothing later trips over it)."""
         where = self.path
+        refuse_outside_storage(f, where)
         attrs = _readable_attrs(f)
         self.shape: tuple[int, int, int] = _check_layout(f, attrs, where)
         self.times, self.segments, self.splits = _read_axes(f, self.shape[0], where)
@@ -216,12 +219,25 @@ class RadarDataset:
         """Where the grid lies (CRS, edges, pixel size), or None for pixel coordinates."""
         return georef_from_attrs(self.attrs, str(self.path))
 
-    def identity(self) -> dict:
-        """Path and a content hash of the frames' shape and time axis."""
+    def identity(self, fingerprint: bool = True) -> dict:
+        """Path, ``content_hash`` (the frames' shape and time axis: cheap, what forecast
+        files before fingerprints recorded) and, unless ``fingerprint`` is False (it may
+        read the whole file, see :meth:`fingerprint`), ``fingerprint``."""
         h = hashlib.sha256()
         h.update(np.asarray(self.shape, dtype=np.int64).tobytes())
         h.update(self.times.tobytes())
-        return {"path": str(self.path.resolve()), "content_hash": h.hexdigest()[:16]}
+        out = {"path": str(self.path.resolve()), "content_hash": h.hexdigest()[:16]}
+        return {**out, "fingerprint": self.fingerprint()} if fingerprint else out
+
+    def fingerprint(self) -> str:
+        """The content fingerprint (:func:`content_fingerprint`): the stored attribute, or
+        for files written before it, computed here (streamed) once per handle."""
+        if getattr(self, "_fingerprint", None) is None:
+            stored = self.attrs.get("content_fingerprint")
+            self._fingerprint = (
+                stored if isinstance(stored, str) and stored else content_fingerprint(self.file)
+            )
+        return self._fingerprint
 
     def index_of_time(self, t: int) -> int:
         """The frame index whose valid time is exactly ``t`` seconds."""
@@ -229,6 +245,31 @@ class RadarDataset:
         if i >= self.n_frames or self.times[i] != t:
             raise RadarcastError(f"{self.path}: no frame at {format_time(t)}")
         return i
+
+
+FINGERPRINTED = ("frames", "mask", "time", "segment", "split")
+UNIT_ATTRS = ("dbz_gain", "dbz_offset", "zr_a", "zr_b")
+
+
+def content_fingerprint(f: h5py.File, block_bytes: int = 2**26) -> str:
+    """SHA-256 (32 hex digits) of a dataset's content: frames, mask, time, segment and split
+    (name, dtype, shape, then the values, read ``block_bytes`` at a time so memory stays
+    bounded) and the pixel-to-unit mapping attributes. Compression, chunking, timestamps and
+    the other attributes do not enter it; two files with equal values have equal prints."""
+    h = hashlib.sha256(b"radarcast-fingerprint/1")
+    for name in FINGERPRINTED:
+        d = f[name]
+        h.update(f"{name} {d.dtype.str} {d.shape}".encode())
+        if d.ndim == 0 or d.shape[0] == 0:
+            h.update(np.ascontiguousarray(d[()]).tobytes())
+            continue
+        row = max(1, d.dtype.itemsize * int(np.prod(d.shape[1:])))
+        step = max(1, block_bytes // row)
+        for i in range(0, d.shape[0], step):
+            h.update(np.ascontiguousarray(d[i : i + step]).tobytes())
+    units = {k: float(np.asarray(f.attrs[k]).reshape(())) for k in UNIT_ATTRS if k in f.attrs}
+    h.update(json.dumps(units, sort_keys=True).encode())
+    return h.hexdigest()[:32]
 
 
 def _check_layout(f: h5py.File, attrs: dict, where) -> tuple[int, int, int]:

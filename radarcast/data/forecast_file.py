@@ -34,8 +34,10 @@ from radarcast.data.georef import Georef, dataset_georef, georef_from_attrs
 from radarcast.data.store import (
     check_output,
     chunk_shape,
+    place,
     quiet_hdf5_release,
     read_or_close,
+    refuse_outside_storage,
     temporary_path,
 )
 from radarcast.errors import RadarcastError
@@ -66,6 +68,7 @@ class ForecastWriter:
         if members is not None and (isinstance(members, bool) or int(members) < 1):
             raise RadarcastError(f"members must be a whole number ≥ 1, got {members}")
         self.path = check_output(path, overwrite)
+        self.overwrite = overwrite
         self._tmp = temporary_path(self.path)
         self.starts = np.asarray(starts, dtype=np.int64)
         self.members = None if members is None else int(members)
@@ -96,6 +99,8 @@ class ForecastWriter:
                 "split": split or "all",
                 "dataset_path": ident["path"],
                 "dataset_hash": ident["content_hash"],
+                **({"dataset_fingerprint": ident["fingerprint"]} if ident.get("fingerprint")
+                   else {}),
                 "created_by": f"radarcast {__version__}: {' '.join(sys.argv)}",
                 "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
@@ -205,7 +210,7 @@ class ForecastWriter:
             raise AssertionError(f"wrote {self._written} of {len(self.starts)} windows")
         self._file.close()
         self._file = None
-        os.replace(self._tmp, self.path)
+        place(self._tmp, self.path, self.overwrite)
         return self.path
 
 
@@ -225,6 +230,7 @@ class ForecastFile:
     def _read_header(self) -> None:
         """Read and check the attributes and index arrays; RadarcastError on any mismatch."""
         a, f, where = self._file.attrs, self._file, str(self.path)
+        refuse_outside_storage(f, where)
         schema = _attr(a, "schema", where, required=False)
         if not isinstance(schema, str) or schema != FORECAST_SCHEMA:
             raise RadarcastError(
@@ -240,6 +246,8 @@ class ForecastFile:
         self.split = str(_attr(a, "split", where))
         self.dataset_path = str(_attr(a, "dataset_path", where))
         self.dataset_hash = str(_attr(a, "dataset_hash", where))
+        fp = a.get("dataset_fingerprint")  # absent in files written before fingerprints
+        self.dataset_fingerprint = fp.decode() if isinstance(fp, bytes) else fp
         start, pred = _array(f, "start", where), _array(f, "pred", where)
         if start.ndim != 1 or start.dtype.kind not in "iu":
             raise RadarcastError(
@@ -301,8 +309,15 @@ class ForecastFile:
 
     def check_matches(self, dataset, n_in: int | None = None, n_out: int | None = None) -> None:
         """Raise unless this file was made from ``dataset`` (and the given window lengths)."""
-        ident = dataset.identity()
-        if ident["content_hash"] != self.dataset_hash:
+        mine, theirs = self.dataset_fingerprint, getattr(dataset, "fingerprint", None)
+        if isinstance(mine, str) and theirs is not None:
+            if theirs() != mine:
+                raise RadarcastError(
+                    f"{self.path} was made from another dataset (fingerprint {mine[:8]}... of "
+                    f"{Path(self.dataset_path).name}), not from {dataset.path.name} "
+                    f"(fingerprint {theirs()[:8]}...)"
+                )
+        elif dataset.identity()["content_hash"] != self.dataset_hash:
             raise RadarcastError(
                 f"{self.path} was made from another dataset ({self.dataset_path}), "
                 f"not {dataset.path}"

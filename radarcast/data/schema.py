@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr
 from datetime import datetime, timezone
@@ -25,9 +26,137 @@ MAX_PENDING = 8  # frames compressed ahead of writing (bounds the writer's memor
 
 
 # --------------------------------------------------------------------------- helpers
-def temporary_path(path: Path) -> Path:
-    """A hidden sibling of ``path`` to write to before an atomic ``os.replace``."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def temporary_path(path: Path, suffix: str = "") -> Path:
+    """A hidden sibling ``.NAME.PID.tmp`` of ``path`` to write to before :func:`place`.
+
+    Temporaries of ``path`` that a killed run left behind (their PID no longer alive) are
+    removed first; those of live processes and all other files are left alone. ``suffix``
+    is appended for writers that pick the format from the name (``.STEM.PID.tmp.png``).
+    """
+    path = Path(path)
+    remove_stale_temporaries(path)
+    stem = path.stem if suffix else path.name
+    return path.with_name(f".{stem}.{os.getpid()}.tmp{suffix}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return True  # cannot tell: keep the file
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete ``.NAME.PID.tmp`` (and ``.STEM.PID.tmp.SUFFIX``) siblings of ``path`` whose
+    process is gone; returns what was removed. Never touches a live process's temporary."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = []
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.startswith(".")]
+    except OSError:
+        return removed
+    for prefix, tail in ((f".{path.name}.", ".tmp"), (f".{path.stem}.", f".tmp{path.suffix}")):
+        for name in names:
+            pid = name[len(prefix) : len(name) - len(tail)] if name.startswith(prefix) else ""
+            if not (name.endswith(tail) and pid.isdigit()) or _pid_alive(int(pid)):
+                continue
+            stale = folder / name
+            try:
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink()
+                removed.append(stale)
+            except FileNotFoundError:  # another run removed it first
+                pass
+            except OSError:
+                pass  # not ours to remove (permissions): leave it
+    return removed
+
+
+def _rename_noreplace(src: Path, dst: Path) -> bool:
+    """renameat2(RENAME_NOREPLACE) through libc; False where the system lacks it."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_noreplace = -100, 1
+    if renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_noreplace) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST or (err == errno.ENOTEMPTY):
+        raise FileExistsError(err, os.strerror(err), str(dst))
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(dst))
+
+
+def place(tmp: Path, path: Path, overwrite: bool) -> Path:
+    """Move the finished temporary ``tmp`` (file or folder) to ``path``.
+
+    With ``overwrite`` an existing ``path`` is replaced (``os.replace``; a folder is moved
+    aside first). Without it the placement is atomic no-clobber: ``os.link`` then unlink
+    (files), else ``renameat2(RENAME_NOREPLACE)``; when another run placed ``path`` first,
+    ``tmp`` is removed and the usual one-line refusal raised. Where neither exists (no hard
+    links and an old kernel or another OS) it falls back to check-then-rename.
+    """
+    tmp, path = Path(tmp), Path(path)
+    try:
+        if overwrite:
+            _replace(tmp, path)
+            return path
+        if tmp.is_dir() or not _link(tmp, path):
+            if not _rename_noreplace(tmp, path):
+                if path.exists():
+                    raise FileExistsError(str(path))
+                os.rename(tmp, path)
+    except FileExistsError:
+        _remove(tmp)
+        raise RadarcastError(f"{path} exists; pass --overwrite to replace it") from None
+    return path
+
+
+def _link(tmp: Path, path: Path) -> bool:
+    """Hard-link ``tmp`` as ``path`` (fails if it exists) and drop ``tmp``; False where the
+    file system has no hard links."""
+    import errno
+
+    try:
+        os.link(tmp, path)
+    except OSError as e:
+        unsupported = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS)
+        if e.errno in unsupported:  # no hard links here: the caller renames instead
+            return False
+        raise
+    tmp.unlink()
+    return True
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    if tmp.is_dir() and path.is_dir():
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _remove(tmp: Path) -> None:
+    if tmp.is_dir() and not tmp.is_symlink():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.unlink(missing_ok=True)
 
 
 def check_output(path: str | os.PathLike, overwrite: bool) -> Path:

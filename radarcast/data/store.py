@@ -34,6 +34,7 @@ from radarcast.data.codec import deflate
 from radarcast.data.dataset import (  # noqa: F401  (re-exported: the old import path)
     RadarDataset,
     Window,
+    content_fingerprint,
     open_dataset,
 )
 from radarcast.data.schema import (  # noqa: F401  (re-exported: the old import path)
@@ -49,7 +50,9 @@ from radarcast.data.schema import (  # noqa: F401  (re-exported: the old import 
     check_output,
     format_time,
     parse_time,
+    place,
     quiet_hdf5_release,
+    remove_stale_temporaries,
     segment_ids,
     split_code,
     temporary_path,
@@ -57,6 +60,7 @@ from radarcast.data.schema import (  # noqa: F401  (re-exported: the old import 
 from radarcast.data.units import Units
 from radarcast.data.validation import (  # noqa: F401  (re-exported: the old import path)
     read_or_close,
+    refuse_outside_storage,
 )
 from radarcast.errors import RadarcastError
 
@@ -133,6 +137,7 @@ class DatasetWriter:
         if n_in < 1 or n_out < 1:
             raise RadarcastError(f"n_in and n_out must be ≥ 1, got {n_in} and {n_out}")
         self.path = check_output(path, overwrite)
+        self.overwrite = overwrite
         self.units = units
         self.timestep_s = int(timestep_s)
         self.n_in, self.n_out = int(n_in), int(n_out)
@@ -324,7 +329,9 @@ class DatasetWriter:
         }
         attrs.update(extra_attrs or {})
         f.attrs.update(attrs)
+        f.flush()
+        f.attrs["content_fingerprint"] = content_fingerprint(f)  # streamed over what was written
         f.close()
         self._file = None
-        os.replace(self._tmp, self.path)
+        place(self._tmp, self.path, self.overwrite)
         return self.path

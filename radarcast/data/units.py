@@ -113,6 +113,22 @@ class Units:
         """(256,) float64: the value in ``unit`` of each pixel level 0..255."""
         return self.convert(np.arange(256), unit)
 
+    def check_reachable(self, values, unit: str, what: str, where: str = "dataset") -> None:
+        """Refuse a threshold no pixel of this scale can reach (above pixel 255's value in
+        ``unit``), or a negative rain rate, by ``what`` with the scale's range.
+
+        The one check of event thresholds against the dataset's scale: evaluate's
+        --thresholds, animate's --overlay and a study's thresholds all pass through it.
+        """
+        lut = self.pixel_lut(unit)
+        label = UNIT_LABELS[check_unit(unit)]
+        for v in np.atleast_1d(np.asarray(values, dtype=np.float64)):
+            if not np.isfinite(v) or v > lut[-1] or (unit == "mmh" and v < 0):
+                raise RadarcastError(
+                    f"{what} {v:g} {label} is beyond {where}'s scale: its pixels cover "
+                    f"{lut[0]:.4g}..{lut[-1]:.4g} {label}, so no event could reach it"
+                )
+
     def rescale_lut(self, target: Units) -> np.ndarray:
         """(256,) uint8: this scale's pixel levels mapped onto ``target``'s (rounded, clipped)."""
         p = target.dbz_to_pixel(self.pixel_to_dbz(np.arange(256)))

@@ -26,6 +26,33 @@ def read_or_close(owner, read: Callable[[], None]) -> None:
         raise
 
 
+def refuse_outside_storage(f: h5py.File, where) -> None:
+    """RadarcastError when a dataset's bytes live outside this file: HDF5 external raw
+    storage, a virtual dataset, or an external link (any of them can make a read return
+    another file's bytes, e.g. /etc/passwd, as radar frames or forecasts)."""
+
+    def check(name: str) -> None:
+        link = f.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise RadarcastError(
+                f"{where}: {name!r} is a link to another file ({link.filename}); "
+                "radarcast reads only data stored in the file itself"
+            )
+        obj = f.get(name)
+        if isinstance(obj, h5py.Group):
+            for child in obj:
+                check(f"{name}/{child}")
+        elif isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
+            kind = "a virtual dataset" if obj.is_virtual else "stored in external raw files"
+            raise RadarcastError(
+                f"{where}: dataset {name!r} is {kind}; "
+                "radarcast reads only data stored in the file itself"
+            )
+
+    for name in f:
+        check(name)
+
+
 def _readable_attrs(f: h5py.File) -> dict:
     """The file's attributes; one that cannot be decoded counts as missing."""
     out = {}

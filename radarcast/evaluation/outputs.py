@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,34 +66,37 @@ class Scores:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(ref < 1, (c - ref) / (1 - ref), np.nan)
 
-    def to_json(self, path) -> Path:
+    def to_json(self, path, overwrite: bool = True) -> Path:
         """Write scores.json: conventions, dataset identity, per-lead counts and scores."""
-        return _atomic_write(path, lambda p: p.write_text(json.dumps(_json_doc(self), indent=1)))
+        return _atomic_write(path, lambda p: p.write_text(json.dumps(_json_doc(self), indent=1)),
+                             overwrite)
 
-    def to_csv(self, path) -> Path:
+    def to_csv(self, path, overwrite: bool = True) -> Path:
         """Write tidy rows: method, lead_min, threshold, units, metric, value."""
-        return _atomic_write(path, lambda p: _write_csv(self, p))
+        return _atomic_write(path, lambda p: _write_csv(self, p), overwrite)
 
-    def plot(self, path) -> Path:
+    def plot(self, path, overwrite: bool = True) -> Path:
         """Write skill.png: CSI and HSS against lead time, one panel per threshold."""
-        return _atomic_write(path, lambda p: _plot(self, p))
+        return _atomic_write(path, lambda p: _plot(self, p), overwrite)
 
     def write(self, out_dir, overwrite: bool = False) -> dict[str, Path]:
         """Write scores.json, scores.csv and skill.png into ``out_dir`` (created if missing)."""
         paths = output_paths(out_dir, overwrite)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        self.to_json(paths["json"])
-        self.to_csv(paths["csv"])
-        self.plot(paths["png"])
+        self.to_json(paths["json"], overwrite)
+        self.to_csv(paths["csv"], overwrite)
+        self.plot(paths["png"], overwrite)
         prob = {m.name: m.prob for m in self.methods if m.prob is not None}
         if prob:
             from radarcast.verification import report
 
             labels, scales = self.thresholds.labels, next(iter(prob.values())).scales
             _atomic_write(paths["reliability"],
-                          lambda p: report.plot_reliability(prob, labels, p))
-            _atomic_write(paths["rank_histogram"], lambda p: report.plot_rank_histograms(prob, p))
-            _atomic_write(paths["fss"], lambda p: report.plot_fss(prob, labels, scales, p))
+                          lambda p: report.plot_reliability(prob, labels, p), overwrite)
+            _atomic_write(paths["rank_histogram"], lambda p: report.plot_rank_histograms(prob, p),
+                          overwrite)
+            _atomic_write(paths["fss"], lambda p: report.plot_fss(prob, labels, scales, p),
+                          overwrite)
         return paths
 
 
@@ -136,12 +138,14 @@ CONVENTIONS = {
 }
 
 
-def _atomic_write(path, write: Callable[[Path], None]) -> Path:
+def _atomic_write(path, write: Callable[[Path], None], overwrite: bool = True) -> Path:
+    from radarcast.data.store import place, temporary_path
+
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = temporary_path(path, path.suffix)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        place(tmp, path, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -59,6 +59,7 @@ def resolve_thresholds(
         )
     if unit == "mmh" and np.any(vals <= 0):
         raise RadarcastError(f"rain-rate thresholds must be > 0 mm/h, got {vals.tolist()}")
+    units.check_reachable(vals, unit, "threshold", where)
     pixels = units.to_pixel(vals, unit)
     if not (np.all(np.isfinite(pixels)) and np.all(np.diff(pixels) > 0)):
         raise RadarcastError(

@@ -105,18 +105,14 @@ def select_time(cube: Cube, time: str | None) -> Cube:
 
 def write_cube(cube: Cube, output: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``cube`` to ``output`` atomically (a temporary sibling, then a rename)."""
-    from radarcast.data.store import temporary_path
-    from radarcast.export.cf import replace_folder
+    from radarcast.data.store import place, temporary_path
 
     output = check_target(output, overwrite)
     write = writer_for(output)
     tmp = temporary_path(output)
     try:
         write(cube, tmp)
-        if tmp.is_dir():
-            replace_folder(tmp, output)
-        else:
-            os.replace(tmp, output)
+        place(tmp, output, overwrite)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -10,8 +10,6 @@ pixels; one chunk per map, compressed. Large cubes stream through dask, one row 
 
 from __future__ import annotations
 
-import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -292,14 +290,3 @@ def _compute(write) -> None:
         return
     with dask.config.set(scheduler="synchronous"):
         write()
-
-
-def replace_folder(tmp: Path, path: Path) -> None:
-    """Move the finished folder ``tmp`` onto ``path``, replacing an old one."""
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.{os.getpid()}.old")
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

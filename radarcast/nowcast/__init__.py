@@ -222,7 +222,7 @@ def write_nowcast(
 
     suffix = check_output_suffix(output)
     if suffix == ".h5":
-        return _write_h5(nowcast, check_output(output, overwrite))
+        return _write_h5(nowcast, check_output(output, overwrite), overwrite)
     if suffix in (".png", ".gif"):
         from radarcast.nowcast.render import write_picture
 
@@ -232,7 +232,7 @@ def write_nowcast(
     return write_cube(nowcast_cube(nowcast, units), output, overwrite)
 
 
-def _write_h5(nowcast: Nowcast, path: Path) -> Path:
+def _write_h5(nowcast: Nowcast, path: Path, overwrite: bool = True) -> Path:
     from radarcast.data.forecast_file import ForecastWriter
 
     inp = nowcast.inputs
@@ -247,7 +247,7 @@ def _write_h5(nowcast: Nowcast, path: Path) -> Path:
         n_in=inp.n_in,
         n_out=n_out,
         split=None,
-        overwrite=True,
+        overwrite=overwrite,
         **extra,
     ) as w:
         w.write(nowcast.pred[None])

@@ -73,7 +73,9 @@ class DatasetSpec:
 class MethodSpec:
     """One method: ``kind`` persistence | rover | model. A model trains from ``preset`` for
     ``steps`` steps (or ``minutes`` of training, probed) per seed in ``seeds``; ``train``
-    holds any other TrainConfig field; ``options`` go to the forecaster."""
+    holds any other TrainConfig field; ``options`` go to the forecaster. A rover method with
+    ``members`` is the ROVER ensemble (``forecast --method rover --members N --seed S``), one
+    row per seed in ``seeds``, scored with CRPS/Brier beside its ensemble mean's CSI/HSS."""
 
     name: str = ""
     kind: str = "model"
@@ -82,6 +84,7 @@ class MethodSpec:
     steps: int | None = None
     minutes: float | None = None
     seeds: tuple[int, ...] = (0,)
+    members: int | None = None
     train: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
 
@@ -201,8 +204,16 @@ def _method(name: str, t: dict, where: str) -> MethodSpec:
     if spec.kind == "model":
         if (spec.steps is None) == (spec.minutes is None):
             raise RadarcastError(f"{where}: methods.{name} needs one of steps or minutes")
-        if not spec.seeds:
-            raise RadarcastError(f"{where}: methods.{name}.seeds is empty")
+    if spec.members is not None and (spec.kind != "rover" or spec.members < 1):
+        raise RadarcastError(f"{where}: methods.{name}.members is for kind 'rover' (the ROVER "
+                             f"ensemble), a whole number ≥ 1; got {spec.members!r} for "
+                             f"kind {spec.kind!r}")
+    if spec.kind == "rover" and {"members", "seed"} & set(spec.options):
+        raise RadarcastError(f"{where}: methods.{name}: give members and seeds as keys of "
+                             "the method, not in options")
+    if not spec.seeds:
+        raise RadarcastError(f"{where}: methods.{name}.seeds is empty")
+    if spec.kind == "model":
         _check_train_keys(name, spec.train, where)
     elif spec.train or spec.steps or spec.minutes or spec.preset:
         raise RadarcastError(f"{where}: methods.{name} is {spec.kind}: it takes no training "

@@ -21,7 +21,8 @@ def _signed(v, pair) -> str:
 
 def results_markdown(doc: dict) -> str:
     """Per group (pooled first): CSI and HSS with 95% intervals per threshold, the paired
-    CSI difference to the reference, MSE and B-MSE; then the training table."""
+    CSI difference to the reference, MSE and B-MSE, FSS at the largest scale and CRPS (where
+    evaluate scored them); then the training table."""
     res = doc["results"]
     thr, ref = res["thresholds"]["labels"], res["reference"]
     groups = res["groups"]
@@ -29,9 +30,13 @@ def results_markdown(doc: dict) -> str:
     out = []
     for g in order:
         grp = groups[g]
+        scales = next((r["fss_scales_px"] for r in grp["methods"].values()
+                       if r.get("fss_scales_px")), None)
         out.append(f"### {g} ({grp['windows']} windows)\n")
         head = [*(f"CSI ≥ {t}" for t in thr), *(f"HSS ≥ {t}" for t in thr[:2]),
                 *(f"CSI − {ref}, ≥ {t}" for t in thr[:2]), "MSE", "B-MSE"]
+        if scales:
+            head += [*(f"FSS {scales[-1]} px ≥ {t}" for t in thr[:2]), "CRPS"]
         out.append("| method | " + " | ".join(head) + " |")
         out.append("|---" * (len(head) + 1) + "|")
         for name, r in grp["methods"].items():
@@ -43,6 +48,10 @@ def results_markdown(doc: dict) -> str:
                     (r.get(f"csi_minus_{ref}") or [None] * len(thr))[k],
                     (r.get(f"csi_minus_{ref}_ci") or [None] * len(thr))[k]))
             cells += [_f(r.get("mse"), 5), _f(r.get("b_mse"), 5)]
+            if scales:
+                fss = r.get("fss") or [[None] * len(scales)] * len(thr)
+                cells += [_f(fss[k][-1]) for k in range(min(2, len(thr)))]
+                cells.append(_f(r.get("crps"), 4))
             out.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("")
     training = doc.get("training") or {}

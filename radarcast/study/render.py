@@ -41,13 +41,13 @@ def _ci(pair) -> str:
     return f" <span class=note>[{_f(pair[0])}, {_f(pair[1])}]</span>"
 
 
-def _signed(v, pair) -> str:
+def _signed(v, pair, digits: int = 3) -> str:
     if v is None:
         return "–"
     cls = ""
     if pair and pair[0] is not None:
         cls = "pos" if pair[0] > 0 else "neg" if pair[1] < 0 else ""
-    return f'<span class="{cls}">{v:+.3f}</span>{_ci(pair)}'
+    return f'<span class="{cls}">{v:+.{digits}f}</span>{_ci(pair)}'
 
 
 def render_html(doc: dict, images: dict[str, Path]) -> str:
@@ -123,30 +123,18 @@ def results_section(res: dict) -> str:
     thr, ref = res["thresholds"], res["reference"]
     out = ["<h2>Results</h2><p class=note>Mean over lead times of the per-lead score (counts "
            "pooled over the windows of a lead), with 95% bootstrap intervals; Δ is the paired "
-           f"difference to <b>{escape(ref)}</b> (the same resamples for every row).</p>"]
+           f"difference to <b>{escape(ref)}</b> (the same resamples for every row). FSS, "
+           "Brier and CRPS are evaluate's (scores.json, pooled sums; an ensemble's FSS is "
+           "that of its probability field, its CSI/HSS those of its mean); their Δ is the "
+           "difference of the estimates, without an interval.</p>"]
     groups = res["groups"]
     order = (["pooled"] if "pooled" in groups else []) + [g for g in groups if g != "pooled"]
     for g in order:
         grp = groups[g]
         out.append(f"<h3>{escape(g)} ({grp['windows']} windows)</h3>")
         for k, label in enumerate(thr["labels"]):
-            rows = []
-            for name, r in grp["methods"].items():
-                cells = [escape(name)]
-                for score in ("csi", "hss"):
-                    cells.append(_f(_at(r.get(score), k)) + _ci(_at(r.get(f"{score}_ci"), k)))
-                cells += [_f(_at(r.get("pod"), k)), _f(_at(r.get("far"), k)),
-                          _f(_at(r.get("bias"), k))]
-                for score in ("csi", "hss"):
-                    cells.append("–" if name == ref else _signed(
-                        _at(r.get(f"{score}_minus_{ref}"), k),
-                        _at(r.get(f"{score}_minus_{ref}_ci"), k)))
-                cells.append(_fss(r, k))
-                rows.append(cells)
-            out.append(f"<h4>≥ {escape(label)}</h4>" + _table(
-                ["method", "CSI", "HSS", "POD", "FAR", "bias", f"Δ CSI vs {escape(ref)}",
-                 f"Δ HSS vs {escape(ref)}", "FSS"], rows))
-        out.append(_continuous(grp))
+            out.append(f"<h4>≥ {escape(label)}</h4>" + _threshold_table(grp, k, ref))
+        out.append(_continuous(grp, ref))
         plots = [svg_img(line_plot(
             {n: (res["lead_min"], [_at(v, k) for v in r["csi_per_lead"]])
              for n, r in grp["methods"].items()},
@@ -156,24 +144,52 @@ def results_section(res: dict) -> str:
     return "".join(out)
 
 
+def _threshold_table(grp: dict, k: int, ref: str) -> str:
+    """One threshold's table: CSI/HSS with intervals, their Δ to ``ref``, FSS per scale (and
+    its Δ), and Brier (and its Δ) where a row is an ensemble."""
+    methods = grp["methods"]
+    scales = next((r["fss_scales_px"] for r in methods.values() if r.get("fss_scales_px")), [])
+    ensembles = any((r.get("members") or 1) > 1 for r in methods.values())
+    rows = []
+    for name, r in methods.items():
+        cells = [escape(name) + (f" <span class=note>(M = {r['members']})</span>"
+                                 if (r.get("members") or 1) > 1 else "")]
+        for score in ("csi", "hss"):
+            cells.append(_f(_at(r.get(score), k)) + _ci(_at(r.get(f"{score}_ci"), k)))
+        cells += [_f(_at(r.get("pod"), k)), _f(_at(r.get("far"), k)),
+                  _f(_at(r.get("bias"), k))]
+        mine = name == ref
+        for score in ("csi", "hss"):
+            cells.append("–" if mine else _signed(_at(r.get(f"{score}_minus_{ref}"), k),
+                                                  _at(r.get(f"{score}_minus_{ref}_ci"), k)))
+        fss, dfss = _at(r.get("fss"), k), _at(r.get(f"fss_minus_{ref}"), k)
+        for j in range(len(scales)):
+            cells.append(_f(_at(fss, j)) + ("" if mine or dfss is None
+                                             else f" ({_signed(_at(dfss, j), None)})"))
+        if ensembles:
+            cells.append(_f(_at(r.get("brier"), k), 4))
+            cells.append("–" if mine else _signed(_at(r.get(f"brier_minus_{ref}"), k), None,
+                                                  4))
+        rows.append(cells)
+    head = ["method", "CSI", "HSS", "POD", "FAR", "bias", f"Δ CSI vs {escape(ref)}",
+            f"Δ HSS vs {escape(ref)}", *(f"FSS {n} px (Δ)" for n in scales)]
+    if ensembles:
+        head += ["Brier", f"Δ Brier vs {escape(ref)}"]
+    return _table(head, rows)
+
+
 def _at(v, k):
     return None if v is None else v[k]
 
 
-def _fss(r: dict, k: int) -> str:
-    fss = r.get("extra", {}).get("fss")
-    if fss is None:
-        return "–"
-    return escape(json.dumps(fss if not isinstance(fss, list) or len(fss) <= k else fss[k]))
-
-
-def _continuous(grp: dict) -> str:
-    extra_keys = sorted({k for r in grp["methods"].values() for k in r.get("extra", {})
-                         if k != "fss"})
-    rows = [[escape(n), _f(r.get("mse"), 5), _f(r.get("b_mse"), 5), _f(r.get("mae"), 4)]
-            + [escape(json.dumps(r.get("extra", {}).get(k)))[:200] for k in extra_keys]
+def _continuous(grp: dict, ref: str) -> str:
+    rows = [[escape(n), _f(r.get("mse"), 5), _f(r.get("b_mse"), 5), _f(r.get("mae"), 4),
+             _f(r.get("crps"), 4),
+             "–" if n == ref else _signed(r.get(f"crps_minus_{ref}"), None, 4),
+             _f(r.get("spread_skill")), _f(r.get("rank_flatness"))]
             for n, r in grp["methods"].items()]
-    return _table(["method", "MSE", "B-MSE", "MAE", *extra_keys], rows)
+    return _table(["method", "MSE", "B-MSE", "MAE", "CRPS", f"Δ CRPS vs {escape(ref)}",
+                   "spread–skill", "rank flatness"], rows)
 
 
 def cases_section(cases: list[dict], images: dict[str, Path]) -> str:
@@ -187,10 +203,22 @@ def cases_section(cases: list[dict], images: dict[str, Path]) -> str:
                    f"{escape(c['overlay_units'])}</p>")
         for tag in ("plain", "overlay"):
             data = Path(images[f"case{i}_{tag}"]).read_bytes()
-            out.append(f'<div><img alt="case {i} {tag}" src="{data_uri(data, "image/gif")}">'
-                       "</div>")
+            out.append(f'<div><img alt="case {i} {tag}"{_zoom(data)} '
+                       f'src="{data_uri(data, "image/gif")}"></div>')
         out.append("</div>")
     return "".join(out)
+
+
+ZOOM_BELOW = 1200  # a case animation narrower than this many pixels is shown twice as large
+
+
+def _zoom(gif: bytes) -> str:
+    """A width attribute showing a small GIF at twice its size, its pixels kept sharp (the
+    study encodes panels small: the width is in the GIF's logical screen descriptor)."""
+    width = int.from_bytes(gif[6:8], "little")
+    if not 0 < width < ZOOM_BELOW // 2:
+        return ""
+    return f' width="{2 * width}" style="image-rendering:pixelated"'
 
 
 def training_section(training: dict) -> str:

@@ -19,6 +19,7 @@ from radarcast.study.manifest import Manifest, write_atomic
 from radarcast.study.render import render_html
 
 MAX_CURVE_POINTS = 300
+PANEL_PX = 96  # a case panel's side in the GIF at least (grids smaller than this enlarged)
 
 
 def report_unit(study: Study, out: Path, plan: list[dict], m: Manifest, emit):
@@ -192,7 +193,9 @@ def cases(study: Study, out: Path, plan: list[dict], results: dict, figures: Pat
         p = next(p for p in plan if p["event"] == case.dataset)
         with open_dataset(p["dataset"]) as ds:
             first_px = float(ds.units.to_pixel(np.array([thr["values"][0]]), thr["units"])[0])
-            scale = int(min(4, max(1, 192 // max(ds.height, ds.width))))  # small grids larger
+            # panels of about PANEL_PX, at most 2 screen pixels a grid cell; the page shows
+            # small ones enlarged (render.ZOOM), so the GIF holds no repeated pixels to encode
+            scale = int(min(2, max(1, PANEL_PX // max(ds.height, ds.width))))
         k = pick_window(p["dataset"], s, case.window, first_px)
         wanted = case.methods or tuple(study.methods)
         files = [f for f in p["files"] if any(f.stem == w or f.stem.startswith(f"{w}-s")

@@ -39,10 +39,11 @@ def rows(study: Study) -> list[Row]:
     for m in study.methods.values():
         if m.kind == "persistence":
             continue
-        if m.kind == "model" and len(m.seeds) > 1:
+        seeded = m.kind == "model" or m.members is not None  # a model, a ROVER ensemble
+        if seeded and len(m.seeds) > 1:
             out.extend(Row(f"{m.name}-s{s}", m.name, s) for s in m.seeds)
         else:
-            out.append(Row(m.name, m.name, m.seeds[0] if m.kind == "model" else None))
+            out.append(Row(m.name, m.name, m.seeds[0] if seeded else None))
     return out
 
 
@@ -204,8 +205,11 @@ def forecast_unit(study: Study, out: Path, fold, row: Row, name: str, files: dic
     else:
         model, spec_src = None, spec.kind
         options = {**({"device": device} if spec.kind == "rover" else {}), **spec.options}
+        if spec.members is not None:  # forecast --method rover --members N --seed S
+            options.update(members=spec.members, seed=row.seed)
     key = hash_json({"kind": spec.kind, "options": spec.options, "model": model, "data": data,
-                     "n_in": s.n_in, "n_out": s.n_out})
+                     "n_in": s.n_in, "n_out": s.n_out,
+                     **({"members": spec.members, "seed": row.seed} if spec.members else {})})
     unit = f"forecast/{fold.name}/{name}/{row.name}"
     if m.done(unit, key):
         return path

@@ -40,11 +40,13 @@ def evaluate_unit(study: Study, out: Path, plan: list[tuple], m: Manifest, emit)
         scores = score_event(study, p["dataset"], files)
         folder = out / "evaluate" / fold.name / event
         written += list(scores.write(folder, overwrite=True).values())
-        groups[event] = summarise(scores, s.reference, _extras(folder / "scores.json"))
+        groups[event] = summarise(scores, s.reference,
+                                  _extras(folder / "scores.json", s.reference))
         groups[event]["fold"] = fold.name
         per_event.append(scores)
     if len(per_event) > 1:
-        groups["pooled"] = summarise(pool(per_event, s), s.reference, {})
+        pooled = pool(per_event, s)
+        groups["pooled"] = summarise(pooled, s.reference, _extras_of(pooled, s.reference))
         groups["pooled"]["fold"] = "all"
     first = per_event[0]
     doc = {"schema": "radarcast-study-results/1", "reference": s.reference,
@@ -84,6 +86,7 @@ def score_event(study: Study, dataset: Path, files: list[Path]):
 
 def pool(per_event: list, s):
     """One Scores over the windows of all test events (accumulators merged, ids kept apart)."""
+    import copy
     import dataclasses
 
     from radarcast.evaluation import MethodScores, bootstrap_intervals
@@ -98,7 +101,13 @@ def pool(per_event: list, s):
             part = dataclasses.replace(a, window_ids=[k * GROUP_OFFSET + i for i in a.window_ids],
                                        _counts=[a.counts], _sums=[a.sums])
             acc = part if acc is None else acc.merge(part)
-        methods.append(MethodScores(name, "pooled", {}, acc))
+        probs = [sc.method(name).prob for sc in per_event]
+        prob = None
+        if all(p is not None for p in probs):  # sums pooled over the events' windows
+            prob = copy.deepcopy(probs[0])
+            for p in probs[1:]:
+                prob.merge(p)
+        methods.append(MethodScores(name, "pooled", {}, acc, prob=prob))
     starts = np.concatenate([sc.starts + k * GROUP_OFFSET for k, sc in enumerate(per_event)])
     segments = np.concatenate([sc.segments + k * GROUP_OFFSET for k, sc in enumerate(per_event)])
     pooled = dataclasses.replace(per_event[0], methods=methods, starts=starts,
@@ -162,18 +171,68 @@ def _clean(a):
     return [_clean(x) for x in a] if a.ndim else _num(a)
 
 
-EXTRA_KEYS = ("fss", "crps", "brier", "ensemble", "reliability", "roc_auc", "spread_skill")
-
-
-def _extras(scores_json: Path) -> dict:
-    """Scores that ``evaluate`` adds beside CSI/HSS (FSS; CRPS/Brier for ensembles), taken
-    from its scores.json as they are, wherever a method entry holds them."""
+def _extras(scores_json: Path, reference: str) -> dict:
+    """Per row, the probabilistic and spatial scores that ``evaluate`` wrote beside CSI/HSS
+    into its scores.json (its ``probabilistic`` document), as :func:`probabilistic` reads
+    them; the report shows these very numbers."""
     doc = json.loads(scores_json.read_text())
-    out = {m["name"]: _extras_of(m) for m in doc.get("methods", [])}
-    top = {k: doc[k] for k in ("fss_scales", "fss") if k in doc}
-    if top:
-        out.setdefault("_meta", {})["extra"] = top
-    return out
+    refs = ("persistence", reference)
+    return {m["name"]: probabilistic(m, doc["methods"], refs) for m in doc.get("methods", [])}
+
+
+def _extras_of(scores, reference: str) -> dict:
+    """:func:`_extras` of a Scores that is not written (the pooled events)."""
+    docs = [{"name": m.name, "probabilistic": m.prob.doc() if m.prob else None}
+            for m in scores.methods]
+    return {d["name"]: probabilistic(d, docs, ("persistence", reference)) for d in docs}
+
+
+FSS_KIND = {1: "deterministic"}  # an ensemble's FSS row: its probability field (k/M)
+
+
+def probabilistic(mdoc: dict, methods: list[dict], refs=("persistence",)) -> dict:
+    """The report's fields from one method entry of scores.json: ``members``, ``crps`` (mean
+    over leads, value unit) and ``crps_per_lead``, ``brier`` and ``roc_area`` (per
+    threshold), ``spread_skill`` and ``rank_flatness``, ``fss`` (threshold × scale, mean over
+    leads, of the probability field for an ensemble, else of the forecast itself) and
+    ``fss_all`` (every kind evaluate scored), and point differences ``crps_minus_X``,
+    ``brier_minus_X``, ``fss_minus_X`` to each method X in ``refs``. Empty without the document."""
+    p = mdoc.get("probabilistic")
+    if not p:
+        return {}
+    mean, lead = p["mean_over_leads"], p["per_lead"]
+    kind = FSS_KIND.get(p["members"], "probability")
+    row = {"members": p["members"], "crps": mean["crps"], "crps_per_lead": lead["crps"],
+           "brier": mean["brier"], "roc_area": mean["roc_area"],
+           "rank_flatness": mean["rank_flatness"], "fss_kind": kind,
+           "fss": mean["fss"].get(kind), "fss_all": mean["fss"],
+           "fss_scales_px": p["fss_scales_px"], "fss_scales_km": p.get("fss_scales_km"),
+           "spread_skill": _mean(lead["spread_skill"])}
+    for other in methods:
+        q = other.get("probabilistic")
+        if other["name"] == mdoc["name"] or other["name"] not in refs or not q:
+            continue
+        qm = q["mean_over_leads"]
+        qkind = FSS_KIND.get(q["members"], "probability")
+        ref = other["name"]
+        row[f"crps_minus_{ref}"] = _sub(row["crps"], qm["crps"])
+        row[f"brier_minus_{ref}"] = _sub(row["brier"], qm["brier"])
+        row[f"fss_minus_{ref}"] = _sub(row["fss"], qm["fss"].get(qkind))
+    return row
+
+
+def _mean(values) -> float | None:
+    a = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return _num(np.nanmean(a)) if np.isfinite(a).any() else None
+
+
+def _sub(a, b):
+    """a − b elementwise over nested lists; None where either is None."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, list):
+        return [_sub(x, y) for x, y in zip(a, b, strict=True)]
+    return a - b
 
 
 def _boot_meta(b: dict) -> dict:
@@ -204,15 +263,6 @@ def summarise_json(doc: dict) -> dict:
                     row[key[:-3]] = [None if a is None or c is None else a - c for a, c in
                                      zip(row[score], other["mean_over_leads"][score],
                                          strict=True)]
-        row.update(_extras_of(mdoc))
+        row.update(probabilistic(mdoc, doc["methods"], ("persistence",)))
         out["methods"][mdoc["name"]] = row
     return out
-
-
-def _extras_of(mdoc: dict) -> dict:
-    found = {}
-    for where in (mdoc, mdoc.get("mean_over_leads", {})):
-        for k in EXTRA_KEYS:
-            if k in where and k not in found:
-                found[k] = where[k]
-    return {"extra": found} if found else {}

@@ -125,8 +125,19 @@ def _prepare_out(run: _Run, resume: bool) -> None:
         if out.exists() and not out.is_dir():
             raise RadarcastError(f"{out} is a file, expected a run folder")
         out.mkdir(parents=True, exist_ok=True)  # --out runs/NAME makes runs/ as needed
+        if not resume:
+            _set_dead_log_aside(out)
         write_toml(_config_dict(run), out / "config.toml")
     run.dist.barrier()
+
+
+def _set_dead_log_aside(out: Path) -> None:
+    """A new run in the folder of a run killed before its first last.pt starts its log
+    afresh: the dead run's metrics.jsonl becomes metrics.dead.jsonl (replacing an older
+    one), so one log never mixes two runs and the dead run's records are not lost."""
+    log = out / "metrics.jsonl"
+    if log.exists():
+        os.replace(log, out / "metrics.dead.jsonl")
 
 
 def _remove_stale_temporaries(out: Path) -> None:
