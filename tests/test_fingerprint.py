@@ -83,3 +83,26 @@ def test_old_datasets_are_fingerprinted_on_demand_and_old_forecasts_still_check(
         fc.check_matches(ds, 3, 4)  # the shape-and-time check still applies
         b = open_dataset(_dataset(tmp_path / "b.h5", 1))
         fc.check_matches(b, 3, 4)  # ... and cannot tell these two apart (why prints exist)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "animate", "export"])
+def test_cli_readers_refuse_a_forecast_of_another_dataset_in_one_line(tmp_path, command):
+    from conftest import run_cli
+
+    from radarcast.data.store import open_dataset
+
+    with open_dataset(_dataset(tmp_path / "a.h5")) as a:
+        fc = _forecast(a, tmp_path / "fc.h5")
+    b = _dataset(tmp_path / "b.h5", 1)
+    args = {
+        "evaluate": ["evaluate", b, "-f", fc, "--out", tmp_path / "scores", "--split", "all",
+                     "--fss-scales", "1"],
+        "animate": ["animate", b, "-f", fc, "-o", tmp_path / "a.gif"],
+        "export": ["export", fc, "--dataset", b, "-o", tmp_path / "x.nc"],
+    }[command]
+    r = run_cli(*[str(x) for x in args], cwd=tmp_path)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode == 1, out
+    assert len(out.splitlines()) == 1 and "Traceback" not in out, out
+    assert "fc.h5 was made from another dataset (fingerprint" in out and "not from b.h5" in out
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("a.h5", "b.h5", "fc.h5")]

@@ -178,7 +178,8 @@ def _forecast_cube(path: Path, unit: str, dataset) -> Cube:
 
     fc = open_forecast(path)
     times, units, step, georef = fc.analysis_times, fc.units, fc.timestep_s, fc.georef
-    if times is None or units is None or step is None:
+    if dataset is not None or times is None or units is None or step is None:
+        # an explicit --dataset is checked against the forecast even when not needed
         times, units, step, georef = _context_from_dataset(fc, dataset, georef)
     _check_rain(units, unit, path)
     lut = value_table(units, unit)
