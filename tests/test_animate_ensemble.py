@@ -64,7 +64,7 @@ def test_probability_and_members_gif_and_png(tiny_dataset, ens_file, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--probability", "nan"], "--probability must be a finite threshold"),
     (["--probability", "0", "--units", "mmh"], "rain-rate thresholds must be > 0"),
-    (["--probability", "900"], "outside what"),
+    (["--probability", "900"], "so no event could reach it"),
     (["--members", "0"], "--members must be a whole number ≥ 1"),
     (["--members", "5"], "--members 5 is more than rover has (3 members)"),
 ])

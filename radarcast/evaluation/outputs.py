@@ -133,8 +133,11 @@ def _place_set(temps: dict[str, Path], paths: dict[str, Path], overwrite: bool) 
     marker = out / MARKER
     with _signals_deferred():
         mtmp = out / f".{MARKER}.tmp"
-        mtmp.write_text(json.dumps({"names": [paths[k].name for k in temps]}))
-        mtmp.replace(marker)
+        try:
+            mtmp.write_text(json.dumps({"names": [paths[k].name for k in temps]}))
+            mtmp.replace(marker)
+        finally:
+            mtmp.unlink(missing_ok=True)  # a marker that could not be placed leaves nothing
         for key, tmp in temps.items():
             place(tmp, paths[key], overwrite)
         marker.unlink()
