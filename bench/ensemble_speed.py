@@ -39,6 +39,7 @@ import rover_skill_speed as rss  # noqa: E402
 from _common import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from radarcast.baselines.rover_ensemble import EnsembleConfig, forecast_window
+from radarcast.data.units import PRESETS
 from radarcast.verification.ensemble import EnsembleAccumulator
 from radarcast.verification.spatial import DEFAULT_SCALES, FSSAccumulator
 
@@ -123,7 +124,11 @@ def fss_speed(fields: np.ndarray, obs: np.ndarray) -> dict:
 
 
 def bench_source(name: str, threads: int) -> dict:
-    units, pattern, factor = rss.SOURCES[name]
+    # radarcast's own scale for the product (radarcast.data.units.PRESETS), whose rain rates
+    # are mm/h: rover_skill_speed's MeteoSwiss scale gives mm per 5 min (× 12 afterwards),
+    # which put the ensemble's rain threshold at 1.2 mm/h instead of 0.1 (session 6, #18).
+    _, pattern, _ = rss.SOURCES[name]
+    units, factor = PRESETS[name], 1.0
     accs = {
         m: EnsembleAccumulator(N_OUT, MEMBERS, THRESHOLDS, rank_min=0.1) for m in ("rc", "steps")
     }
@@ -163,7 +168,7 @@ OPERA_CHILD = r"""
 import sys, time, resource, h5py, numpy as np, torch
 torch.set_num_threads(int(sys.argv[2]))
 from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale as _scale
-from radarcast.baselines.rover_ensemble import EnsembleConfig, rain_floor, stream_members
+from radarcast.baselines.rover_ensemble import EnsembleConfig, rain_levels, stream_members
 from radarcast.data.units import Units
 files = sorted(__import__("glob").glob(sys.argv[1] + "/*.hdf"))[:3]
 units = Units()
@@ -183,7 +188,8 @@ with torch.no_grad(), h5py.File(out, "w") as h:
     pred = h.create_dataset("pred", shape=(1, 20, 12, *x.shape[-2:]), dtype=np.uint8,
                             chunks=(1, 1, 1, 440, 475), compression="gzip", compression_opts=1)
     flow = motion_coarse(x[None], RoverConfig(), *_scale(units))
-    for m0, lead, f in stream_members(x, flow, 2, 12, cfg, rain_floor(units, 10.0), 0):
+    floor, zero = rain_levels(units, cfg)
+    for m0, lead, f in stream_members(x, flow, 2, 12, cfg, floor, 0, zero):
         v = torch.clamp(torch.round(f), 0, 255).to(torch.uint8).numpy()
         pred[0, m0:m0 + len(v), lead] = v
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t0)

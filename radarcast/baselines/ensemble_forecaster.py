@@ -12,7 +12,7 @@ import numpy as np
 from radarcast.baselines.rover_ensemble import (
     EnsembleConfig,
     forecast_window,
-    rain_floor,
+    rain_levels,
     stream_bytes,
     stream_centred,
     stream_window,
@@ -126,6 +126,7 @@ def _stream_centred(x, centre, cfg, rc, units, seed, device):
     gain, offset = pixel_scale(units)
     with torch.no_grad():
         flow = motion_coarse(t[None], rc, gain, offset)
-        floor = rain_floor(units, cfg.rain_dbz)
-        for m0, lead, frames in stream_centred(c, t, flow, rc.downsample, cfg, floor, seed):
+        floor, zero = rain_levels(units, cfg)
+        for m0, lead, frames in stream_centred(c, t, flow, rc.downsample, cfg, floor, seed,
+                                               zero):  # fmt: skip
             yield m0, lead, frames.cpu().numpy()
