@@ -63,7 +63,7 @@ def test_a_motionless_field_stays_the_field_and_lead_1_spread_starts_near_zero()
     truth = np.where(x[-1] >= floor, x[-1], 0.0)  # what is rain at the threshold
     wet = truth > 0
     err = np.abs(ens.mean(axis=0) - truth)[:, wet].mean(axis=1) / truth[wet].mean()
-    assert err[0] < 0.02 and err[-1] < 0.05  # the ensemble mean stays the field
+    assert err[0] < 0.03 and err[-1] < 0.05  # the ensemble mean stays the field
     spread = ens.std(axis=0)[:, wet].mean(axis=1)
     assert spread[0] < 0.05 * truth[wet].std()  # the spread starts near zero...
     assert np.all(np.diff(spread) > 0)  # ...and grows with every lead
