@@ -78,9 +78,9 @@ def _open_sources(cfg: TrainConfig):
     return sources, units, n_in, n_out, train_set, val_set
 
 
-def _build(cfg: TrainConfig, resume: bool) -> _Run:
+def _build(cfg: TrainConfig, resume: bool, dist: Dist | None = None) -> _Run:
     _check_config(cfg)
-    dist = setup_dist(cfg.device)
+    dist = dist or setup_dist(cfg.device, cfg.dist_timeout_s)
     device = _pick_device(cfg, dist)
     if cfg.batch_size % dist.world:
         raise RadarcastError(
