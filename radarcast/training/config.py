@@ -18,7 +18,8 @@ class TrainConfig:
     steps; ``epochs``, when set, replaces it with that many passes over the train windows.
     ``val_every`` steps a validation runs and ``last.pt`` is written; ``patience`` stops
     after that many validations without improvement (0: never). ``val_windows`` caps the
-    validation windows used (0: all).
+    validation windows used (0: all). Under torchrun, ``dist_timeout_s`` bounds how long a
+    rank waits for the others in a collective (a stuck rank stops the job after it).
     """
 
     datasets: tuple[str, ...] = ()
@@ -50,6 +51,7 @@ class TrainConfig:
     workers: int = 2
     out: str | None = None
     log_every: int = 1
+    dist_timeout_s: float = 600.0
 
 
 SCHEDULES = ("cosine", "constant")
@@ -92,5 +94,7 @@ def _check_config(cfg: TrainConfig) -> None:
             raise RadarcastError(f"{name} must be a number ≥ 0, got {getattr(cfg, name)}")
     if cfg.crop is not None and cfg.crop < 1:
         raise RadarcastError(f"crop must be ≥ 1 pixel, got {cfg.crop}")
+    if not (math.isfinite(cfg.dist_timeout_s) and cfg.dist_timeout_s > 0):
+        raise RadarcastError(f"dist_timeout_s must be a positive number, got {cfg.dist_timeout_s}")
     if cfg.lr <= 0 or not math.isfinite(cfg.lr):
         raise RadarcastError(f"lr must be a positive number, got {cfg.lr}")
