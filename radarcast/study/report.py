@@ -262,3 +262,37 @@ def report_from_scores(paths: list, output, title: str = "radarcast scores") -> 
                              "report.html is in the study folder")
     write_atomic(output.with_suffix(".json"), json.dumps(study_doc, indent=1, default=_plain))
     return write_atomic(output, render_html(study_doc, {}))
+
+
+def refresh_numbers(paths: list, document=None, list_keys: bool = False) -> str:
+    """``radarcast report STUDY/report.json --update DOC.md`` (rewrite DOC.md's generated
+    tables and marked numbers, atomically; returns its path) or ``--keys`` (returns every
+    KEY = value line). ``timing.json`` beside report.json adds the stage seconds."""
+    from radarcast.errors import RadarcastError
+    from radarcast.study.markdown import numbers, update_markdown
+
+    if len(paths) != 1:
+        raise RadarcastError("--update and --keys take one study report.json")
+    path = Path(paths[0])
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise RadarcastError(f"{path}: not a readable report.json ({e})") from None
+    if doc.get("schema") != "radarcast-study-report/1" or "results" not in doc:
+        raise RadarcastError(f"{path} is not a study's report.json (schema "
+                             f"{doc.get('schema')!r})")
+    timing = path.with_name("timing.json")
+    if timing.is_file():
+        try:
+            doc["timing"] = json.loads(timing.read_text())
+        except ValueError:
+            raise RadarcastError(f"{timing}: not readable JSON") from None
+    if list_keys:
+        return "\n".join(f"{k} = {v}" for k, v in numbers(doc).items())
+    document = Path(document)
+    try:
+        text = document.read_text()
+    except OSError as e:
+        raise RadarcastError(f"{document}: cannot read ({e.strerror})") from None
+    write_atomic(document, update_markdown(text, doc, str(document)))
+    return str(document)
