@@ -212,6 +212,17 @@ def test_local_cluster_writes_the_single_process_file(dataset, single, cluster):
     assert not list(dataset.parent.glob(".dask.h5.*"))
 
 
+def test_local_cluster_progress_moves_within_shards(cluster):
+    """Dask workers report each item as an event: the bar moves inside a shard too, over
+    all shards, never backwards; the runner counts the shards per worker."""
+    seen = []
+    with open_runner(scheduler=cluster.scheduler_address) as runner:
+        runner.map(_in_steps, [20, 20], sizes=[20, 20], progress=lambda d, t: seen.append(d))
+        assert sum(n for n, _ in runner.stats.values()) == 2
+    assert seen[-1] == 40 and seen == sorted(seen)
+    assert any(d % 20 for d in seen)  # a count between shard ends: from inside a shard
+
+
 def test_dataset_invisible_to_the_workers_is_named(tmp_path, cluster):
     gone = tmp_path / "elsewhere" / "archive.h5"
     with open_runner(scheduler=cluster.scheduler_address) as runner:

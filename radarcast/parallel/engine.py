@@ -17,8 +17,9 @@ Each worker runs torch with one intra-op thread: parallelism comes from the proc
 Results come back in shard order whatever order the shards finish in, so a merge by
 addition or concatenation is the same as one process working through the shards in turn.
 
-A shard function may call :func:`report` after each batch: on local workers the parent's
-progress then moves batch by batch over all shards (on a Dask cluster, shard by shard).
+A shard function may call :func:`report` after each batch: the parent's progress then
+moves batch by batch over all shards (local workers send it through a queue, Dask workers
+as events through the scheduler).
 Every runner counts, per worker, the shards it ran and their CPU seconds
 (:attr:`Runner.stats`, and in :attr:`Runner.where` once shards have run).
 """
@@ -54,13 +55,23 @@ POLL_S = 0.25  # how often the parent reads the workers' per-batch progress
 
 _channel = None  # in a local worker: the queue its per-batch progress goes to
 _shard: int | None = None  # in a worker: the index of the shard it runs now
+_topic: str | None = None  # on a Dask worker: the event topic of the run's progress
 
 
 def report(done: int) -> None:
     """Called by a shard function in a worker: ``done`` items of the current shard are
-    finished. Goes to the parent's progress on local workers; a no-op elsewhere."""
-    if _channel is not None and _shard is not None:
+    finished; goes to the parent's progress (a no-op outside a shard)."""
+    if _shard is None:
+        return
+    if _channel is not None:
         _channel.put((_shard, int(done)))
+    elif _topic is not None:
+        try:
+            from distributed import get_worker
+
+            get_worker().log_event(_topic, [_shard, int(done)])
+        except Exception:  # noqa: BLE001 - progress is a courtesy, never fails a shard
+            pass
 
 
 def shard_progress(done: int, total: int) -> None:
@@ -157,16 +168,16 @@ class Runner:
         pass
 
 
-def _call(fn: Callable, task, index: int | None = None):
+def _call(fn: Callable, task, index: int | None = None, topic: str | None = None):
     """What a worker runs: one thread, then the shard function; returns its result and
-    who ran it at what CPU cost."""
-    global _shard
+    who ran it at what CPU cost. ``topic``: a Dask run's progress events."""
+    global _shard, _topic
     limit_threads()
-    _shard, t0 = index, time.process_time()
+    _shard, _topic, t0 = index, topic, time.process_time()
     try:
         result = fn(task)
     finally:
-        _shard = None
+        _shard = _topic = None
     stat = {"worker": f"{socket.gethostname()}:{os.getpid()}",
             "cpu_s": time.process_time() - t0}
     return result, stat
@@ -401,25 +412,40 @@ class DaskRunner(Runner):
 
         tally = _Tally(sizes or [1] * len(tasks), progress)
         tag = f"radarcast-{fn.__name__}-{uuid.uuid4().hex[:8]}"
+        topic = f"{tag}-progress"
+        heard: list = []  # (shard, done) events, appended by the client's event loop
+
+        def on_event(event) -> None:
+            heard.append(tuple(event[1]))
+
+        self.client.subscribe_topic(topic, on_event)
         futures = [
-            self.client.submit(_call, fn, t, i, key=f"{tag}-{i}", pure=False)
+            self.client.submit(_call, fn, t, i, topic, key=f"{tag}-{i}", pure=False)
             for i, t in enumerate(tasks)
         ]
         index = {f.key: i for i, f in enumerate(futures)}
         results: dict[int, object] = {}
+        ready = as_completed(futures, loop=self.client.loop)
         try:
-            for f in as_completed(futures, loop=self.client.loop):
-                i = index[f.key]
-                try:
-                    results[i], stat = f.result()
-                except KilledWorker:
-                    raise RadarcastError(
-                        f"shard {i + 1} of {len(tasks)} was lost with every Dask worker that "
-                        "tried it (killed, or out of memory?); nothing was written"
-                    ) from None
-                self._count(stat)
-                tally.finished(i)
+            while len(results) < len(tasks):
+                batch = ready.next_batch(block=False)
+                while heard:  # the progress bar is moved from this thread only
+                    tally.partial(*heard.pop(0))
+                if not batch:
+                    time.sleep(POLL_S)
+                for f in batch:
+                    i = index[f.key]
+                    try:
+                        results[i], stat = f.result()
+                    except KilledWorker:
+                        raise RadarcastError(
+                            f"shard {i + 1} of {len(tasks)} was lost with every Dask worker "
+                            "that tried it (killed, or out of memory?); nothing was written"
+                        ) from None
+                    self._count(stat)
+                    tally.finished(i)
         finally:
+            self.client.unsubscribe_topic(topic)
             self.client.cancel([f for f in futures if not f.done()])
         return [results[i] for i in range(len(tasks))]
 
