@@ -223,6 +223,16 @@ def test_local_cluster_progress_moves_within_shards(cluster):
     assert any(d % 20 for d in seen)  # a count between shard ends: from inside a shard
 
 
+def test_workers_with_other_radarcast_code_are_refused(cluster, monkeypatch):
+    """A worker importing another radarcast (an older install, another checkout) is named
+    before any shard runs, instead of failing shards with a Python error."""
+    import radarcast
+
+    monkeypatch.setattr(radarcast, "__version__", "0.0-other")  # here, not on the workers
+    with pytest.raises(RadarcastError, match="runs radarcast .* other code"):
+        open_runner(scheduler=cluster.scheduler_address).__enter__()
+
+
 def test_dataset_invisible_to_the_workers_is_named(tmp_path, cluster):
     gone = tmp_path / "elsewhere" / "archive.h5"
     with open_runner(scheduler=cluster.scheduler_address) as runner:

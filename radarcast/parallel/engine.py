@@ -394,6 +394,28 @@ class DaskRunner(Runner):
         self.slots = sum(nthreads.values())
         self.place = f"the Dask cluster at {self.address} ({len(nthreads)} workers)"
         self.stats = {}
+        self._check_same_code()
+
+    def _check_same_code(self) -> None:
+        """RadarcastError unless every worker runs this radarcast (its version and the
+        code of radarcast.parallel): otherwise shards fail with a Python error, or worse."""
+        mine = code_identity()
+        try:
+            theirs = self.client.run(code_identity)
+        except Exception as e:  # noqa: BLE001 - a worker that cannot even unpickle it
+            self.client.close()
+            raise RadarcastError(
+                f"the Dask workers at {self.address} cannot run this radarcast's code "
+                f"({_reason(e)}): install radarcast {mine[0]} where they run"
+            ) from None
+        for worker, ident in sorted(theirs.items()):
+            if tuple(ident[:2]) != mine[:2]:
+                self.client.close()
+                raise RadarcastError(
+                    f"Dask worker {worker} runs radarcast {ident[0]} ({ident[2]}), this "
+                    f"command radarcast {mine[0]} ({mine[2]}) with other code: install the "
+                    "same radarcast where the workers run"
+                )
 
     def check_paths(self, readable=(), writable=()) -> None:
         readable = [str(Path(p).resolve()) for p in readable]
@@ -476,6 +498,21 @@ class DaskRunner(Runner):
 
     def close(self) -> None:
         self.client.close()
+
+
+def code_identity() -> tuple[str, str, str]:
+    """(version, digest of radarcast/parallel/*.py, where radarcast is imported from) of
+    this process; the first two must match between a command and its Dask workers."""
+    import hashlib
+
+    import radarcast
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for f in sorted(here.glob("*.py")):
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    version = getattr(radarcast, "__version__", "?")
+    return version, digest.hexdigest()[:12], str(here.parent)
 
 
 def _probe(address: str, timeout_s: float) -> None:
