@@ -168,11 +168,45 @@ class Runner:
         pass
 
 
+_malloc_tuned = False
+
+
+def tune_malloc() -> None:
+    """Undo, once per process, a small ``MALLOC_TRIM_THRESHOLD_`` (Dask's nanny starts its
+    workers with 65536, to give memory back to the OS). In glibc that setting also pins the
+    mmap threshold at 128 KiB, so every array ROVER allocates is a fresh mmap whose pages
+    fault in again: a 3-window ROVER shard of the 640x710 grid took 3.8 CPU s instead of
+    1.3 (1.06 million minor faults instead of 91 thousand; measured on the 2-core machine).
+    Large arrays then come from the heap again (mmap above 32 MiB) and up to 64 MiB of
+    freed memory is kept for reuse. Nothing happens elsewhere (no variable, not glibc)."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    raw = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if raw is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        if int(raw) >= 64 << 20:
+            return
+    except ValueError:
+        pass
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt  # this process' C library
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+
+
 def _call(fn: Callable, task, index: int | None = None, topic: str | None = None):
     """What a worker runs: one thread, then the shard function; returns its result and
     who ran it at what CPU cost. ``topic``: a Dask run's progress events."""
     global _shard, _topic
     limit_threads()
+    tune_malloc()
     _shard, _topic, t0 = index, topic, time.process_time()
     try:
         result = fn(task)
