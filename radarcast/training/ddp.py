@@ -2,12 +2,16 @@
 how the processes stop together when one fails (:meth:`Dist.stop_together`).
 
 When a rank fails it writes one line of reason into the job's key-value store (torchrun's,
-which outlives every rank), tears its process group down, so that the others' next or
-current collective fails at once instead of waiting for the timeout, and waits a moment for
-them to read it. Each of the others then raises :class:`RadarcastError` naming the failed
-rank and its reason: one line each, no collective's traceback. A rank that dies without a
-word (SIGKILL, a crash) is named from the process ids the ranks register at start; a rank
-that is stuck is caught by the process group's timeout (``dist_timeout_s``).
+which outlives every rank) and exits; its sockets close with it, so the others' pending
+collective fails at once instead of waiting for the timeout. (``destroy_process_group``
+alone does not close them: DistributedDataParallel's reducer still holds the group.) Each
+of the others then raises :class:`RadarcastError` naming the failed rank and its reason:
+one line each, no collective's traceback. torchrun's agent sends them SIGTERM as soon as the
+failed rank has exited; a Python handler turns it into KeyboardInterrupt at the next
+bytecode, i.e. once the collective has returned, so it cannot cut that line short. A rank
+that dies without a word (SIGKILL, a crash) is named from the process ids the ranks
+register at start; a rank that is stuck is caught by the process group's timeout
+(``dist_timeout_s``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import importlib
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,8 +31,6 @@ import torch
 from radarcast.errors import RadarcastError
 
 FAILED = "radarcast/failed"  # "RANK reason" of the first rank that failed
-STOPPED = "radarcast/stopped"  # how many of the others have read it
-ACK_WAIT_S = 5.0  # how long a failed rank waits for the others to read its reason
 
 
 # --------------------------------------------------------------------------- processes
@@ -40,6 +43,7 @@ class Dist:
     local_rank: int = 0
     timeout_s: float = 600.0
     store: object = field(default=None, repr=False)  # the job's store, kept past the group
+    old_sigterm: object = field(default=None, repr=False)
 
     def wrap(self, net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
@@ -85,6 +89,9 @@ class Dist:
 
             if td.is_initialized():
                 td.destroy_process_group()
+            if self.old_sigterm is not None:
+                signal.signal(signal.SIGTERM, self.old_sigterm)
+                self.old_sigterm = None
 
     def stop_together(self, exc: BaseException) -> BaseException:
         """What this rank raises for ``exc`` so that the whole job stops within seconds with
@@ -93,6 +100,7 @@ class Dist:
         if self.world == 1 or self.store is None:
             return exc
         _quiet_sigterm()  # torchrun's SIGTERM must not cut this rank's line short
+        self.old_sigterm = None  # and stays ignored until this process exits
         first = _first_failure(self.store)
         peer_trouble = _is_collective_error(exc)
         if first is None and not peer_trouble:  # this rank failed first: say so, then stop
@@ -100,28 +108,17 @@ class Dist:
             return exc
         if first is None or first[0] == str(self.rank):
             first = self._silent_or_stuck(exc)
-        self.store.add(STOPPED, 1)
         self.close()
         rank, why = first
         who = f"rank {rank} of {self.world}" if rank != "?" else "another rank"
         return RadarcastError(f"{who} failed: {why}; rank {self.rank} stopped with it")
 
     def _announce(self, reason: str) -> None:
-        """Record this rank's failure (the first one wins), free the group and give the
-        others up to ACK_WAIT_S to read it before this process exits."""
+        """Record this rank's failure (the first one wins) before this process exits."""
         try:
             self.store.compare_set(FAILED, "", f"{self.rank} {reason}")
         except RuntimeError:  # the store is gone (its host died): the others time out
-            return
-        self.close()
-        end = time.monotonic() + ACK_WAIT_S
-        while time.monotonic() < end:
-            try:
-                if self.store.add(STOPPED, 0) >= self.world - 1:
-                    return
-            except RuntimeError:
-                return
-            time.sleep(0.02)
+            pass
 
     def _silent_or_stuck(self, exc: BaseException) -> tuple[str, str]:
         """(rank, reason) when no rank has said why: a rank whose process is gone died
@@ -132,7 +129,9 @@ class Dist:
             return str(dead[0]), why
         if "timed out" in str(exc).lower() or "timeout" in str(exc).lower():
             why = f"it did not answer for {self.timeout_s:g} s (stuck?; dist_timeout_s)"
-            self.store.compare_set(FAILED, "", f"{self.rank} waited {self.timeout_s:g} s in vain")
+            self.store.compare_set(
+                FAILED, "", f"{self.rank} gave up after waiting {self.timeout_s:g} s for the others"
+            )
             return "?", why
         return "?", f"its connection closed ({_reason(exc)})"
 
@@ -202,6 +201,15 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _sigterm_as_interrupt(signum, frame) -> None:
+    """SIGTERM under torchrun: KeyboardInterrupt at the next bytecode (so never inside a
+    blocked collective), unless this rank is already handling an error, whose path ends
+    the process with its own line (raising here would replace that line)."""
+    if sys.exc_info()[1] is not None:
+        return
+    raise KeyboardInterrupt
+
+
 def _quiet_sigterm() -> None:
     """Ignore SIGTERM from here on: torchrun sends it to the others as soon as the failed
     rank exits, and this rank is about to exit 1 with its own line anyway."""
@@ -242,7 +250,10 @@ def setup_dist(device: str, timeout_s: float = 600.0) -> Dist:
     store = _job_store()
     if store is not None:
         store.set(f"radarcast/pid/{rank}", f"{socket.gethostname()}:{os.getpid()}")
-    return Dist(rank, world, local, timeout_s, store)
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    return Dist(rank, world, local, timeout_s, store, old)
 
 
 def _job_store():
