@@ -55,7 +55,8 @@ POLL_S = 0.25  # how often the parent reads the workers' per-batch progress
 
 _channel = None  # in a local worker: the queue its per-batch progress goes to
 _shard: int | None = None  # in a worker: the index of the shard it runs now
-_topic: str | None = None  # on a Dask worker: the event topic of the run's progress
+_topic: str | None = None  # on a Dask worker: the tag of the run its progress events are for
+PROGRESS_TOPIC = "radarcast-progress"  # one topic: the scheduler keeps a bounded log per topic
 
 
 def report(done: int) -> None:
@@ -69,7 +70,7 @@ def report(done: int) -> None:
         try:
             from distributed import get_worker
 
-            get_worker().log_event(_topic, [_shard, int(done)])
+            get_worker().log_event(PROGRESS_TOPIC, [_topic, _shard, int(done)])
         except Exception:  # noqa: BLE001 - progress is a courtesy, never fails a shard
             pass
 
@@ -203,7 +204,7 @@ def tune_malloc() -> None:
 
 def _call(fn: Callable, task, index: int | None = None, topic: str | None = None):
     """What a worker runs: one thread, then the shard function; returns its result and
-    who ran it at what CPU cost. ``topic``: a Dask run's progress events."""
+    who ran it at what CPU cost. ``topic``: the tag of a Dask run's progress events."""
     global _shard, _topic
     limit_threads()
     tune_malloc()
@@ -468,15 +469,16 @@ class DaskRunner(Runner):
 
         tally = _Tally(sizes or [1] * len(tasks), progress)
         tag = f"radarcast-{fn.__name__}-{uuid.uuid4().hex[:8]}"
-        topic = f"{tag}-progress"
-        heard: list = []  # (shard, done) events, appended by the client's event loop
+        heard: list = []  # (shard, done) events of this run, appended by the client's loop
 
         def on_event(event) -> None:
-            heard.append(tuple(event[1]))
+            run, shard, done = event[1]
+            if run == tag:  # other commands may share the cluster, and the topic
+                heard.append((shard, done))
 
-        self.client.subscribe_topic(topic, on_event)
+        self.client.subscribe_topic(PROGRESS_TOPIC, on_event)
         futures = [
-            self.client.submit(_call, fn, t, i, topic, key=f"{tag}-{i}", pure=False)
+            self.client.submit(_call, fn, t, i, tag, key=f"{tag}-{i}", pure=False)
             for i, t in enumerate(tasks)
         ]
         index = {f.key: i for i, f in enumerate(futures)}
@@ -501,7 +503,7 @@ class DaskRunner(Runner):
                     self._count(stat)
                     tally.finished(i)
         finally:
-            self.client.unsubscribe_topic(topic)
+            self.client.unsubscribe_topic(PROGRESS_TOPIC)
             self.client.cancel([f for f in futures if not f.done()])
         return [results[i] for i in range(len(tasks))]
 
