@@ -174,11 +174,17 @@ def pick_window(path: Path, s, kind, threshold_px: float) -> int:
                 raise RadarcastError(f"case window {kind} is out of range: {path.name} has "
                                      f"test windows 0..{len(starts) - 1}")
             return kind
-        wet = np.array([(ds.frames(int(t), int(t) + 1)[0] >= threshold_px).sum()
-                        for t in range(ds.n_frames)], dtype=float)
-    t0 = wet[starts + s.n_in - 1]
-    gain = wet[starts + s.n_in + s.n_out - 1] - t0
-    return int(np.argmax(gain if kind == "growth" else t0))
+        last = starts + s.n_in - 1  # t0 of each window: its last input frame
+        end = starts + s.n_in + s.n_out - 1  # its last lead
+        needed = np.unique(np.concatenate([last, end]) if kind == "growth" else last)
+        # only the frames the choice looks at (t0 and, for 'growth', the last lead)
+        wet = {int(t): float((ds.frames(int(t), int(t) + 1)[0] >= threshold_px).sum())
+               for t in needed}
+    t0 = np.array([wet[int(t)] for t in last])
+    if kind == "wettest":
+        return int(np.argmax(t0))
+    gain = np.array([wet[int(t)] for t in end]) - t0
+    return int(np.argmax(gain))
 
 
 def cases(study: Study, out: Path, plan: list[dict], results: dict, figures: Path):
