@@ -212,6 +212,57 @@ def test_local_cluster_writes_the_single_process_file(dataset, single, cluster):
     assert not list(dataset.parent.glob(".dask.h5.*"))
 
 
+def test_local_cluster_progress_moves_within_shards(cluster):
+    """Dask workers report each item as an event: the bar moves inside a shard too, over
+    all shards, never backwards; the runner counts the shards per worker."""
+    seen = []
+    with open_runner(scheduler=cluster.scheduler_address) as runner:
+        runner.map(_in_steps, [20, 20], sizes=[20, 20], progress=lambda d, t: seen.append(d))
+        assert sum(n for n, _ in runner.stats.values()) == 2
+    assert seen[-1] == 40 and seen == sorted(seen)
+    assert any(d % 20 for d in seen)  # a count between shard ends: from inside a shard
+
+
+def test_workers_with_other_radarcast_code_are_refused(cluster, monkeypatch):
+    """A worker importing another radarcast (an older install, another checkout) is named
+    before any shard runs, instead of failing shards with a Python error."""
+    import radarcast
+
+    monkeypatch.setattr(radarcast, "__version__", "0.0-other")  # here, not on the workers
+    with pytest.raises(RadarcastError, match="runs radarcast .* other code"):
+        open_runner(scheduler=cluster.scheduler_address).__enter__()
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+from radarcast.parallel import engine
+if sys.argv[1] == "tuned":
+    engine.tune_malloc()
+for _ in range(5):  # warm
+    np.ones(1 << 18)
+r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(200):  # 2 MiB arrays, allocated, touched, freed: what ROVER does per step
+    np.ones(1 << 18)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc")
+def test_dask_malloc_setting_is_undone_in_workers():
+    """Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536: every 2 MiB array is then a
+    fresh mmap, its pages faulted in again (ROVER shards took 3x the CPU). tune_malloc(),
+    run before every shard, brings the page faults back down (counted, not timed)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MALLOC_TRIM_THRESHOLD_": "65536"}
+    faults = {
+        how: int(subprocess.run([sys.executable, "-c", _FAULTS, how], env=env, check=True,
+                                capture_output=True, text=True).stdout)
+        for how in ("as_dask_starts_it", "tuned")
+    }
+    assert faults["as_dask_starts_it"] > 200 * 256  # ~512 pages per array
+    assert faults["tuned"] < faults["as_dask_starts_it"] / 10
+
+
 def test_dataset_invisible_to_the_workers_is_named(tmp_path, cluster):
     gone = tmp_path / "elsewhere" / "archive.h5"
     with open_runner(scheduler=cluster.scheduler_address) as runner:
