@@ -151,6 +151,7 @@ NAN_INF_ZERO = [  # (command line, option named in the one-line refusal); each e
     (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--max-start-end-corr", "2"],
      "--max-start-end-corr"),
     (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--nodata", "0.5"], "--nodata"),
+    (["train", "{ds}", "--out", "{tmp}/run", "--lr", "1e308"], "lr"),  # torch's overflow
 ]
 
 

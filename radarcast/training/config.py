@@ -56,6 +56,9 @@ class TrainConfig:
 
 SCHEDULES = ("cosine", "constant")
 DEFAULT_PRESET = "convlstm-2"
+# AdamW moves each weight by about lr per step: far beyond any useful value, and 1e308 made
+# torch's optimizer fail with its own overflow traceback
+MAX_LR = 1e3
 
 
 def lr_factor(step: int, cfg: TrainConfig, total: int) -> float:
@@ -96,5 +99,5 @@ def _check_config(cfg: TrainConfig) -> None:
         raise RadarcastError(f"crop must be ≥ 1 pixel, got {cfg.crop}")
     if not (math.isfinite(cfg.dist_timeout_s) and cfg.dist_timeout_s > 0):
         raise RadarcastError(f"dist_timeout_s must be a positive number, got {cfg.dist_timeout_s}")
-    if cfg.lr <= 0 or not math.isfinite(cfg.lr):
-        raise RadarcastError(f"lr must be a positive number, got {cfg.lr}")
+    if not 0 < cfg.lr <= MAX_LR:  # NaN fails too
+        raise RadarcastError(f"lr must be a positive number ≤ {MAX_LR:g}, got {cfg.lr}")
