@@ -251,7 +251,10 @@ def setup_dist(device: str, timeout_s: float = 600.0) -> Dist:
     if store is not None:
         store.set(f"radarcast/pid/{rank}", f"{socket.gethostname()}:{os.getpid()}")
     old = None
-    if threading.current_thread() is threading.main_thread():
+    # gloo: a peer's exit makes the pending collective raise, so the main thread returns to
+    # Python, where the handler can run. NCCL waits inside a CUDA sync (no handler would
+    # run until the watchdog's timeout): there torchrun's SIGTERM keeps ending the rank.
+    if not use_cuda and threading.current_thread() is threading.main_thread():
         old = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     return Dist(rank, world, local, timeout_s, store, old)
 
