@@ -11,8 +11,14 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 if [ ! -e ../shared/data/pysteps-data ] && [ -d .carry/pysteps-data ]; then
   mkdir -p ../shared/data && ln -s "$PWD/.carry/pysteps-data" ../shared/data/pysteps-data
 fi
+if [ ! -d ../shared/data/pysteps-data/radar/mch ] || [ ! -d ../shared/data/pysteps-data/radar/fmi ]; then
+  echo "study_gpu.sh: no radar data: carry .carry/pysteps-data/radar/{mch,fmi} (24 MB)" >&2
+  exit 1
+fi
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$OUT/gpu.txt" 2>&1 || true
 python3 -m radarcast study examples/thesis.toml -o "$STUDY" --device cuda 2>&1 | tee "$OUT/log.txt"
-cp "$STUDY/report.html" "$STUDY/report.json" "$STUDY/manifest.json" "$OUT/"
+# 7 files back (the device returns at most 8); docs/results.md is then refreshed here with
+#   radarcast report OUT/report.json --update docs/results.md   (timing.json beside it)
+cp "$STUDY/report.html" "$STUDY/report.json" "$STUDY/manifest.json" "$STUDY/timing.json" "$OUT/"
 tar cf "$OUT/runs.tar" -C "$STUDY" --exclude='*.pt' runs evaluate

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from radarcast import __version__
-from radarcast.config import to_dict
+from radarcast.config import count_or, to_dict
 from radarcast.data.store import temporary_path
 from radarcast.data.units import Units
 from radarcast.errors import RadarcastError
@@ -201,8 +201,8 @@ def load_forecaster(
         )
     dev = _pick_device(str(device))
     model = model_from_checkpoint(data, path).to(dev).eval()
-    n_in = int(n_in or data["n_in"])
-    n_out = int(n_out or data["n_out"])
+    n_in = count_or(n_in, data["n_in"], "--n-in")
+    n_out = count_or(n_out, data["n_out"], "--n-out")
 
     def predict(x: np.ndarray, n: int) -> np.ndarray:
         xt = torch.from_numpy(np.nan_to_num(x, nan=0.0) / 255.0).float()  # (B, n_in, H, W)

@@ -26,6 +26,18 @@ except ModuleNotFoundError:  # Python 3.10
 C = TypeVar("C")
 
 
+def count_or(value: int | None, default: int, what: str) -> int:
+    """``value`` where one was given, else ``default``: a given 0, a negative or a fraction
+    is refused by name, never silently taken for "the default" (as ``value or default``
+    would)."""
+    if value is None:
+        return int(default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
+            or value < 1:
+        raise RadarcastError(f"{what} must be a whole number ≥ 1, got {value}")
+    return int(value)
+
+
 def to_dict(cfg: Any) -> dict:
     """A config dataclass (nested ones too) → plain dict of TOML-friendly values."""
     out = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from radarcast.baselines.persistence import persistence
+from radarcast.config import count_or
 from radarcast.errors import RadarcastError
 from radarcast.interface import Forecaster
 
@@ -108,8 +109,8 @@ def resolve(
     options
         Method options (e.g. ROVER's config fields, a checkpoint's ``device``).
     """
-    n_in = n_in or (dataset.n_in if dataset is not None else 5)
-    n_out = n_out or (dataset.n_out if dataset is not None else 15)
+    n_in = count_or(n_in, dataset.n_in if dataset is not None else 5, "--n-in")
+    n_out = count_or(n_out, dataset.n_out if dataset is not None else 15, "--n-out")
     options = dict(options or {})
     if spec in METHODS:
         return METHODS[spec](dataset, n_in, n_out, options)
@@ -129,7 +130,7 @@ def run_batched(
     batch_size: int | None = None,
 ) -> np.ndarray:
     """Call ``forecaster`` on (N, n_in, H, W) in batches; returns (N, n_out, H, W) float32."""
-    bs = batch_size or forecaster.batch_size
+    bs = count_or(batch_size, forecaster.batch_size, "--batch-size")
     parts = [forecaster(x[i : i + bs]) for i in range(0, len(x), bs)]
     return (
         np.concatenate(parts)
@@ -140,7 +141,7 @@ def run_batched(
 
 def check_window_lengths(forecaster: Forecaster, dataset, n_in: int | None) -> int:
     """The n_in to read windows with; RadarcastError when the forecaster needs more."""
-    n_in = n_in or dataset.n_in
+    n_in = count_or(n_in, dataset.n_in, "--n-in")
     if n_in < forecaster.n_in:
         raise RadarcastError(
             f"{dataset.path}: {forecaster.name} needs {forecaster.n_in} input frames, "
@@ -238,9 +239,7 @@ def write_windows(
     file with this too, batch for batch the same calls."""
     from radarcast.data.forecast_file import ForecastWriter
 
-    bs = batch_size or forecaster.batch_size
-    if bs < 1:
-        raise RadarcastError(f"--batch-size must be ≥ 1, got {bs}")
+    bs = count_or(batch_size, forecaster.batch_size, "--batch-size")
     with ForecastWriter(
         output,
         dataset,

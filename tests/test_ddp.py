@@ -101,3 +101,78 @@ def test_two_gloo_processes_match_one_process(ddp, tmp_path):
         "last.pt",
         "metrics.jsonl",
     ]
+
+
+# `python -m radarcast ARGS` in which one rank's FAIL_STEP-th optimizer step fails as
+# FAIL_MODE says (raise: a bad batch; hang: a stuck rank; kill: SIGKILL, no last word);
+# the moment is written to failed_at.txt. A test hook in the probe, not in radarcast.
+FAIL_PROBE = """
+import os, runpy, signal, sys, time
+sys.argv = ["radarcast", *sys.argv[1:]]
+from radarcast.errors import RadarcastError
+from radarcast.training import step
+
+real, calls = step.TrainStep.__call__, [0]
+def failing(self, batch):
+    calls[0] += 1
+    if os.environ["RANK"] == os.environ["FAIL_RANK"] and calls[0] == int(os.environ["FAIL_STEP"]):
+        with open("failed_at.txt", "w") as fh:
+            fh.write(repr(time.time()))
+        mode = os.environ["FAIL_MODE"]
+        if mode == "raise":
+            raise RadarcastError("batch 3 holds no finite value (test hook)")
+        if mode == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(600)
+    return real(self, batch)
+step.TrainStep.__call__ = failing
+runpy.run_module("radarcast", run_name="__main__", alter_sys=True)
+"""
+FAILURES = [
+    pytest.param("raise", "1", "rank 1 of 2 failed: batch 3 holds no finite value (test hook); "
+                 "rank 0 stopped with it", id="raise"),
+    pytest.param("kill", "1", "rank 1 of 2 failed: its process ended without a word (killed, "
+                 "or crashed: see its log); rank 0 stopped with it", marks=pytest.mark.slow,
+                 id="kill"),
+    pytest.param("hang", "0", "another rank failed: it did not answer for 3 s (stuck?; "
+                 "dist_timeout_s); rank 1 stopped with it", marks=pytest.mark.slow, id="hang"),
+]
+
+
+@pytest.mark.parametrize(("mode", "rank", "line"), FAILURES)
+def test_a_failing_rank_stops_the_job_within_seconds_with_one_line(tmp_path, mode, rank, line):
+    """Rank `rank` fails at its 3rd step, after the checkpoint of step 2: the other rank stops
+    within seconds (not gloo's 30 min) with one line naming it, and last.pt stays whole."""
+    import time
+
+    from conftest import write_tiny_dataset
+
+    dataset = write_tiny_dataset(tmp_path / "tiny.h5")
+    # a stuck rank is caught by the collectives' timeout; the others must not need it
+    timeout = "dist_timeout_s = 3\n" if mode == "hang" else ""
+    (tmp_path / "run.toml").write_text(
+        f'preset = "convlstm-1"\n{timeout}\n[model_config]\nhidden = [4]\n'
+    )
+    (tmp_path / "probe.py").write_text(FAIL_PROBE)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FAIL_RANK": rank, "FAIL_STEP": "3",
+           "FAIL_MODE": mode}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           str(tmp_path / "probe.py"), "train", str(dataset), "--out", str(tmp_path / "run"),
+           *FLAGS, "--steps", "6", "--config", str(tmp_path / "run.toml")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    ended = time.time()
+    assert r.returncode != 0
+    took = ended - float((tmp_path / "failed_at.txt").read_text())
+    print(f"{mode}: the job ended {took:.1f} s after the failure (load {os.getloadavg()[0]:.1f})")
+    assert took < 20, f"the job took {took:.1f} s to stop after the failure"
+    survivor = "1" if rank == "0" else "0"
+    lines = [x for x in r.stderr.splitlines() if x.startswith(f"[rank{survivor}]:") or
+             x.startswith("error:")]
+    mine = [x for x in lines if line in x]
+    assert len(mine) == 1, r.stderr[-3000:]
+    assert not any("Traceback" in x or "gloo" in x for x in lines), r.stderr[-3000:]
+    if mode == "raise":  # the failed rank's own reason, in its own one line too
+        assert "error: batch 3 holds no finite value (test hook)" in r.stderr
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["best.pt", "config.toml", "last.pt", "metrics.jsonl"], names
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2

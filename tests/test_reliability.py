@@ -127,6 +127,83 @@ def test_zero_is_refused_by_name_never_the_default(tmp_path, tiny_dataset, args,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]
 
 
+NAN_INF_ZERO = [  # (command line, option named in the one-line refusal); each exited 0
+    # with a silent default or no effect, or ended in a traceback, before its check
+    (["info", "{ds}", "--n-in", "0"], "--n-in"),
+    (["info", "{ds}", "--n-out", "-1"], "--n-out"),
+    (["synth", "{tmp}/s", "--seed", "-1"], "--seed"),
+    (["synth", "{tmp}/s", "--growth", "nan"], "--growth"),
+    (["synth", "{tmp}/s", "--growth", "inf"], "--growth"),
+    (["synth", "{tmp}/s", "--speed", "nan"], "--speed"),
+    (["synth", "{tmp}/s", "--speed", "inf"], "--speed"),
+    (["synth", "{tmp}/s", "--rotation", "nan"], "--rotation"),
+    (["synth", "{tmp}/s", "--cells", "nan"], "--cells"),
+    (["synth", "{tmp}/s", "--cells", "inf"], "--cells"),
+    (["forecast", "{ds}", "-o", "{tmp}/f.h5", "--seed", "-1"], "--seed"),
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--members", "2", "--seed", "-1"], "--seed"),
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--dbz-floor", "nan"], "--dbz-floor"),
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--robust", "nan"], "--robust"),
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--smoothness", "inf"], "--smoothness"),
+    (["evaluate", "{ds}", "--out", "{tmp}/s", "--bootstrap", "2", "--seed", "-1"], "--seed"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--zr-a", "inf", "--zr-b", "1.6"], "--zr-a"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--max-start-end-corr", "nan"],
+     "--max-start-end-corr"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--max-start-end-corr", "2"],
+     "--max-start-end-corr"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--nodata", "0.5"], "--nodata"),
+    (["train", "{ds}", "--out", "{tmp}/run", "--lr", "1e308"], "lr"),  # torch's overflow
+]
+
+
+@pytest.fixture(scope="module")
+def raw_frames(tmp_path_factory):
+    from radarcast.data.synthetic import SynthConfig, write_synth
+
+    cfg = SynthConfig(sequences=1, frames=4, height=16, width=16)
+    return write_synth(tmp_path_factory.mktemp("raw") / "frames", cfg)
+
+
+@pytest.mark.parametrize("args, name", NAN_INF_ZERO, ids=[" ".join(a[0][:1] + a[0][-2:])
+                                                         for a in NAN_INF_ZERO])
+def test_impossible_numbers_are_refused_by_name(tmp_path, tiny_dataset, raw_frames, args, name):
+    from tests.conftest import run_cli
+
+    args = [a.format(ds=tiny_dataset, tmp=tmp_path, raw=raw_frames) for a in args]
+    r = run_cli(*args)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0], r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]  # nothing written
+
+
+def test_library_calls_refuse_zero_instead_of_taking_the_default(tiny_dataset):
+    """The `x or default` patterns behind the flags: a 0 given through the Python API is
+    refused by name too, never read as "not given"."""
+    import numpy as np
+
+    from radarcast.config import count_or
+    from radarcast.data.store import open_dataset
+    from radarcast.evaluation.windows import _lengths
+    from radarcast.forecasters import check_window_lengths, resolve, run_batched
+
+    with open_dataset(tiny_dataset) as ds:
+        with pytest.raises(RadarcastError, match="--n-in must be a whole number ≥ 1, got 0"):
+            resolve("persistence", ds, n_in=0)
+        with pytest.raises(RadarcastError, match="--n-out must be a whole number ≥ 1, got 0"):
+            resolve("persistence", ds, n_out=0)
+        fc = resolve("persistence", ds)
+        with pytest.raises(RadarcastError, match="--n-in .* got 0"):
+            check_window_lengths(fc, ds, 0)
+        with pytest.raises(RadarcastError, match="--batch-size .* got 0"):
+            run_batched(fc, np.zeros((2, ds.n_in, 4, 4), np.float32), batch_size=0)
+        with pytest.raises(RadarcastError, match="--n-out .* got 0"):
+            _lengths(ds, None, 0)
+        assert _lengths(ds, None, None) == (ds.n_in, ds.n_out)
+    with pytest.raises(RadarcastError, match="got 2.5"):
+        count_or(2.5, 3, "--n-in")
+    assert count_or(None, 3, "--n-in") == 3 and count_or(4, 3, "--n-in") == 4
+
+
 def test_impossible_thresholds_and_overlays_are_refused(tmp_path, tiny_dataset):
     _refused(["evaluate", tiny_dataset, "--out", tmp_path / "s", "--thresholds", "1e308",
               "--units", "pixel"], "1e+308", "0..255")

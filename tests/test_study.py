@@ -231,6 +231,11 @@ def test_leave_one_event_out(tmp_path):
     pooled = doc["groups"]["pooled"]
     assert pooled["windows"] == sum(doc["groups"][e]["windows"] for e in "abc")
     assert set(pooled["methods"]) == {"persistence", "m"}
+    m = pooled["methods"]["m"]  # FSS/CRPS intervals over the windows of all events
+    lo, hi = m["crps_ci"]
+    assert lo <= m["crps"] <= hi
+    lo, hi = m["crps_minus_persistence_ci"]
+    assert lo <= m["crps_minus_persistence"] <= hi
 
 
 def study_killed(out: Path, stage: str, study: Path = SMOKE) -> None:

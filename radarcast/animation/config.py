@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from radarcast.animation.colours import (
     COLOUR_MAPS,
 )
+from radarcast.animation.geo import MAP_GRIDS
 from radarcast.data.units import check_unit
 from radarcast.errors import RadarcastError
 
@@ -41,6 +42,7 @@ class AnimateConfig:
     max_width: int | None = 1600
     probability: float | None = None  # threshold in ``units``: probability-of-exceedance panels
     members: int | None = None  # ensemble members shown (live rover: the ensemble size)
+    map_grid: str = "km"  # geo-referenced panels: km lines, lonlat graticule, or none
 
     def __post_init__(self) -> None:
         check_unit(self.units)
@@ -57,6 +59,9 @@ class AnimateConfig:
         if self.cmap not in COLOUR_MAPS:
             choices = ", ".join(COLOUR_MAPS)
             raise RadarcastError(f"unknown --cmap {self.cmap!r}; choose one of: {choices}")
+        if self.map_grid not in MAP_GRIDS:
+            raise RadarcastError(f"unknown --map {self.map_grid!r}; choose one of: "
+                                 f"{', '.join(MAP_GRIDS)}")
         if not 0 < self.fps <= 60:
             raise RadarcastError(f"--fps must be in (0, 60], got {self.fps}")
         if not 1 <= self.scale <= 16:

@@ -47,12 +47,12 @@ def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
     t0 = panels.times[panels.n_in - 1]
     last = panels.start + panels.n_in + panels.n_out - 1
     title = f"{panels.source} · frames {panels.start}-{last} · t0 = {clock(t0, True)}"
-    furniture = map_overlay(panels.georef, panels.x.shape[1:])
+    furniture = map_overlay(panels.georef, panels.x.shape[1:], cfg.map_grid)
     return title if furniture is None else f"{title} · {furniture[1]}; times UTC"
 
 
-def _with_map(grid: Grid, panels: WindowPanels) -> Grid:
-    furniture = map_overlay(panels.georef, panels.x.shape[1:])
+def _with_map(grid: Grid, panels: WindowPanels, cfg: AnimateConfig) -> Grid:
+    furniture = map_overlay(panels.georef, panels.x.shape[1:], cfg.map_grid)
     grid.overlay = None if furniture is None else furniture[0]
     return grid
 
@@ -77,7 +77,7 @@ def animation_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig)
     titles = ["Input", "Truth", *panels.methods]
     return _with_map(Grid(1, len(titles), panels.x.shape[1:], cfg.scale,
                           title=_title(panels, cfg), col_titles=titles, scale=scale,
-                          legend=_legend(scale, cfg), max_width=cfg.max_width), panels)
+                          legend=_legend(scale, cfg), max_width=cfg.max_width), panels, cfg)
 
 
 def animation_frames(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig):
@@ -128,7 +128,7 @@ def sheet_grid(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> 
                           title=_title(panels, cfg),
                           col_titles=[lead_text(panels.lead_s(panels.n_in - 1 + k)) for k in leads],
                           row_titles=rows, scale=scale, legend=_legend(scale, cfg), titles_above=1,
-                          max_width=cfg.max_width), panels)
+                          max_width=cfg.max_width), panels, cfg)
 
 
 def contact_sheet(panels: WindowPanels, scale: ColourScale, cfg: AnimateConfig) -> np.ndarray:

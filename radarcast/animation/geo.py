@@ -1,5 +1,11 @@
-"""Map furniture for geo-referenced panels: km grid lines and a scale bar, drawn from the
-dataset's projection (no basemap, nothing downloaded)."""
+"""Map furniture for geo-referenced panels: grid lines and a scale bar, drawn from the
+dataset's projection (no basemap, nothing downloaded).
+
+Two kinds of grid lines (``--map``): ``km``, dotted lines every L km of the projection's
+x/y; ``lonlat``, a graticule of meridians and parallels every D degrees, placed by pyproj
+from each pixel centre's WGS 84 longitude and latitude. Both come with an L-km scale bar
+(projected km) in the panel's lower-left corner.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,43 @@ from collections.abc import Callable
 import numpy as np
 
 NICE_KM = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+NICE_DEG = (0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30)
+MAP_GRIDS = ("km", "lonlat", "none")
+MAX_GRATICULE_LINES = 6
+
+
+def nice_step_deg(span_deg: float) -> float:
+    """The smallest 1-2-5 degree step that draws at most 6 lines across ``span_deg``."""
+    fits = [d for d in NICE_DEG if span_deg / d <= MAX_GRATICULE_LINES]
+    return fits[0] if fits else NICE_DEG[-1]
+
+
+def _crossings(values: np.ndarray, step: float) -> np.ndarray:
+    """(H, W) bool: pixels whose right or lower neighbour lies past a multiple of ``step``
+    (the pixel just before each line)."""
+    k = np.floor(values / step)
+    out = np.zeros(values.shape, bool)
+    out[:, :-1] |= k[:, :-1] != k[:, 1:]
+    out[:-1, :] |= k[:-1, :] != k[1:, :]
+    return out
+
+
+def graticule(georef, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """(H, W) bool mask of the meridians and parallels every D degrees, and D."""
+    lon, lat = georef.lonlat(shape)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return np.zeros(shape, bool), NICE_DEG[-1]
+    span = max(np.ptp(lon[ok]), np.ptp(lat[ok]))
+    step = nice_step_deg(float(span))
+    lon, lat = np.where(ok, lon, np.nan), np.where(ok, lat, np.nan)
+    with np.errstate(invalid="ignore"):
+        lines = _crossings(lon, step) | _crossings(lat, step)
+    return lines & ok, step
+
+
+def _deg(step: float) -> str:
+    return f"{step:g}°"
 
 
 def nice_length_km(width_km: float) -> int:
@@ -35,20 +78,26 @@ def _bar(length_px: int, label: str) -> np.ndarray:
     return np.asarray(img)
 
 
-def map_overlay(georef, shape: tuple[int, int]) -> tuple[Callable, str] | None:
-    """For a geo-referenced (H, W) grid: a function drawing dotted grid lines every L km of
-    the projection and an L-km scale bar on an (H, W, 3) panel, and a caption naming them;
-    None without a geo-reference."""
-    if georef is None:
+def map_overlay(georef, shape: tuple[int, int], grid: str = "km") -> tuple[Callable, str] | None:
+    """For a geo-referenced (H, W) grid: a function drawing grid lines (``grid`` 'km':
+    dotted, every L km of the projection; 'lonlat': meridians and parallels every D degrees,
+    through pyproj) and an L-km scale bar on an (H, W, 3) panel, and a caption naming them;
+    None without a geo-reference or with ``grid`` 'none'."""
+    if georef is None or grid == "none":
         return None
     h, w = shape
     step = nice_length_km(w * georef.xpixelsize / 1000.0)
-    x_km, y_km = georef.x(w) / 1000.0, georef.y(h) / 1000.0
-    cols = np.flatnonzero(np.diff(np.floor(x_km / step)) != 0) + 1
-    rows = np.flatnonzero(np.diff(np.floor(y_km / step)) != 0) + 1
-    lines = np.zeros((h, w), bool)
-    lines[rows[:, None], np.arange(0, w, 3)[None, :]] = True  # dotted: every 3rd pixel
-    lines[np.arange(0, h, 3)[:, None], cols[None, :]] = True
+    if grid == "lonlat":
+        lines, deg = graticule(georef, shape)
+        caption = f"lon/lat lines every {_deg(deg)} (WGS 84), scale bar {step} km"
+    else:
+        x_km, y_km = georef.x(w) / 1000.0, georef.y(h) / 1000.0
+        cols = np.flatnonzero(np.diff(np.floor(x_km / step)) != 0) + 1
+        rows = np.flatnonzero(np.diff(np.floor(y_km / step)) != 0) + 1
+        lines = np.zeros((h, w), bool)
+        lines[rows[:, None], np.arange(0, w, 3)[None, :]] = True  # dotted: every 3rd pixel
+        lines[np.arange(0, h, 3)[:, None], cols[None, :]] = True
+        caption = f"dotted lines every {step} km of the projection"
     bar = _bar(max(1, round(step * 1000.0 / georef.xpixelsize)), f"{step} km")
     bh, bw = min(bar.shape[0], h), min(bar.shape[1], w)
 
@@ -58,4 +107,4 @@ def map_overlay(georef, shape: tuple[int, int]) -> tuple[Callable, str] | None:
         out[h - bh :, :bw] = bar[:bh, :bw]
         return out
 
-    return draw, f"dotted lines every {step} km of the projection"
+    return draw, caption

@@ -87,6 +87,9 @@ def animate(
     members: Annotated[int | None, typer.Option(
         help="Show K members of each ensemble (live -m rover: run a K-member ensemble).")
     ] = None,
+    map_grid: Annotated[str, typer.Option(
+        "--map", help="Geo-referenced datasets: km (dotted lines every L km of the projection), "
+        "lonlat (meridians and parallels through pyproj) or none; with a scale bar.")] = "km",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -102,7 +105,7 @@ def animate(
     cfg = AnimateConfig(units=units, cmap=cmap, fps=fps, overlay=overlay, scale=scale,
                         leads=_leads(leads), n_in=n_in, n_out=n_out, split=split,
                         stride=stride, max_width=max_width or None,
-                        probability=probability, members=members)
+                        probability=probability, members=members, map_grid=map_grid)
     # A bar only on a terminal: elsewhere Rich leaves a blank line on stderr.
     bar = progress("animate", transient=True) if err_console.is_terminal else nullcontext()
     with bar as step:

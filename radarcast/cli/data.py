@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -11,10 +12,33 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from radarcast.cli._app import command, console, err_console, progress
+from radarcast.cli._app import at_least, command, console, err_console, progress
 from radarcast.cli._parallel import SchedulerOpt, sharded
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
+
+
+def finite(value: float | None, what: str, low: float = -math.inf, high: float = math.inf) -> None:
+    """Refuse NaN, ±inf and values outside [low, high] by the option's name (None: not
+    given, fine): such a value would otherwise be accepted and do nothing, or crash later."""
+    from radarcast.errors import RadarcastError
+
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise RadarcastError(f"{what} must be a finite number, got {value}")
+    if not low <= value <= high:
+        span = f"in {low:g}..{high:g}" if math.isfinite(low) and math.isfinite(high) else (
+            f"≥ {low:g}" if math.isfinite(low) else f"≤ {high:g}")
+        raise RadarcastError(f"{what} must be {span}, got {value:g}")
+
+
+def check_seed(seed: int) -> None:
+    """A seed is a whole number ≥ 0 (numpy refuses negatives with its own words)."""
+    from radarcast.errors import RadarcastError
+
+    if not 0 <= seed < 2**63:
+        raise RadarcastError(f"--seed must be a whole number in 0..2^63-1, got {seed}")
 
 
 @command()
@@ -32,6 +56,8 @@ def info(
 
     from radarcast.data.info import summarize
 
+    at_least(n_in, 1, "--n-in")  # 0 must not mean "the dataset's default"
+    at_least(n_out, 1, "--n-out")
     s = summarize(dataset, n_in=n_in, n_out=n_out)
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -112,6 +138,21 @@ def _parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
     return y0, y1, x0, x1
 
 
+def _parse_nodata(text: str | None) -> tuple[int, ...] | None:
+    """'0,255' → (0, 255): raw byte values, so whole numbers 0..255 (0.5 is refused, not
+    silently read as 0)."""
+    from radarcast.cli._app import parse_floats
+    from radarcast.errors import RadarcastError
+
+    if text is None:
+        return None
+    values = parse_floats(text, "--nodata")
+    for v in values:
+        if not (0 <= v <= 255 and v == int(v)):
+            raise RadarcastError(f"--nodata values must be whole numbers 0..255, got {v:g}")
+    return tuple(int(v) for v in values)
+
+
 def _parse_bounds(text: str | None) -> tuple[float, float, float, float] | None:
     """'x0,y0,x1,y1' → four floats."""
     from radarcast.cli._app import parse_floats
@@ -153,6 +194,10 @@ def synth(
     from radarcast.data.synthetic import TIME_PATTERN, SynthConfig, write_synth
 
     h, w = _parse_shape(size, "--size")
+    check_seed(seed)
+    for name, v in (("--growth", growth), ("--speed", speed), ("--rotation", rotation),
+                    ("--cells", cells)):
+        finite(v, name)
     config = SynthConfig(
         sequences=sequences,
         frames=frames,
@@ -261,6 +306,10 @@ def preprocess(
     from radarcast.data.preprocess import preprocess as run
 
     fractions = parse_floats(split, "--split")
+    for name, v in (("--dbz-gain", dbz_gain), ("--dbz-offset", dbz_offset), ("--zr-a", zr_a),
+                    ("--zr-b", zr_b)):
+        finite(v, name)
+    finite(max_start_end_corr, "--max-start-end-corr", -1.0, 1.0)  # a correlation
     config = PreprocessConfig(
         format=fmt,
         input_scale=input_scale,
@@ -269,7 +318,7 @@ def preprocess(
         dbz_offset=dbz_offset,
         zr_a=zr_a,
         zr_b=zr_b,
-        nodata=None if nodata is None else tuple(int(v) for v in parse_floats(nodata, "--nodata")),
+        nodata=_parse_nodata(nodata),
         time_pattern=time_pattern,
         timestep_s=timestep,
         start=start,

@@ -92,7 +92,8 @@ def evaluate(
     from radarcast.evaluation import output_paths
 
     values = parse_floats(thresholds, "--thresholds") if thresholds is not None else None
-    _check_numbers(values, units, n_in=n_in, n_out=n_out, limit=limit, bootstrap=bootstrap)
+    _check_numbers(values, units, n_in=n_in, n_out=n_out, limit=limit, bootstrap=bootstrap,
+                   seed=seed)
     if values is not None and preset is not None:
         from radarcast.errors import RadarcastError
 
@@ -136,7 +137,7 @@ def _check_numbers(values, units, **counts) -> None:
     from radarcast.errors import RadarcastError
 
     for name, v in counts.items():
-        at_least(v, 0 if name == "bootstrap" else 1, "--" + name.replace("_", "-"))
+        at_least(v, 0 if name in ("bootstrap", "seed") else 1, "--" + name.replace("_", "-"))
     if units is UnitChoice.pixel:
         for v in values or ():
             if not 0 <= v <= 255:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -39,6 +40,9 @@ CentreOpt = Annotated[
 
 def ensemble_options(method: str, members: int | None, seed: int, centre: Path | None) -> dict:
     """--members/--seed/--centre as method options; refused where the method has none."""
+    from radarcast.cli.data import check_seed
+
+    check_seed(seed)
     if members is None and centre is None:
         return {}
     if method != "rover" and not (method == "pysteps:steps" and centre is None):
@@ -126,6 +130,19 @@ def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **k
         f"[bold]{name}[/]: {n} windows × {n_out} leads of split {kw['split']} on {where} "
         f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} windows/s) → {path}"
     )
+
+
+def _check_rover(cfg) -> None:
+    """Refuse ROVER settings that are NaN or infinite (flags or TOML alike) by name: a NaN
+    floor or Charbonnier scale is accepted downstream and silently changes the flow."""
+    import dataclasses
+
+    from radarcast.cli.data import finite
+
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, float):
+            finite(v, "--" + f.name.replace("_", "-"), low=0.0 if f.name == "robust" else -math.inf)
 
 
 @command()
@@ -240,6 +257,7 @@ def rover(
         "outside": outside,
     }
     cfg = resolve(RoverConfig, toml, flags, "rover", source=config)
+    _check_rover(cfg)
     options = {**to_dict(cfg), "device": device, **ensemble_options("rover", members, seed, centre)}
     _run(
         dataset,

@@ -230,6 +230,8 @@ def _watch(folder, pattern, out_dir, out_format, once, settle, poll, time_patter
 
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         style = {"done": "green", "skip": "yellow"}.get(kind, "")
+        if kind == "done" and make.timings:  # where this nowcast's time went
+            message += " (" + ", ".join(f"{k} {v:.2f} s" for k, v in make.timings.items()) + ")"
         err_console.print(
             Text(f"{stamp} ") + Text(kind, style=style) + Text(f" {message}"), soft_wrap=True
         )

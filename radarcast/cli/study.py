@@ -74,13 +74,41 @@ def study(
 @command()
 def report(
     scores: Annotated[
-        list[Path], typer.Argument(help="scores.json files written by radarcast evaluate.")
+        list[Path], typer.Argument(help="scores.json files written by radarcast evaluate, or "
+                                   "one study's report.json.")
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML page to write.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The page to write: .html, or .md "
+                                  "(Markdown tables).", show_default=False)
+    ] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = "radarcast scores",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing page.")] = False,
+    update: Annotated[
+        Path | None, typer.Option(help="A Markdown document (e.g. docs/results.md) whose "
+                                  "generated-tables block and <!--n:KEY-->…<!--/n--> numbers "
+                                  "are set again from a study's report.json, in place.",
+                                  show_default=False)
+    ] = None,
+    keys: Annotated[
+        bool, typer.Option("--keys", help="Print every KEY that --update knows, with its "
+                           "value, and stop.")
+    ] = False,
 ) -> None:
-    """One self-contained HTML page (and a .json beside it) from evaluate's scores."""
+    """One self-contained HTML page (and a .json beside it) from evaluate's scores; or, from
+    a study's report.json, Markdown tables, and the numbers a document cites (docs/study.md)."""
+    from radarcast.errors import RadarcastError
+
+    if sum(x is not None and x is not False for x in (output, update, keys or None)) != 1:
+        raise RadarcastError("give one of --output, --update or --keys")
+    if update is not None or keys:
+        from radarcast.study.report import refresh_numbers
+
+        text = refresh_numbers(scores, update, keys)
+        if keys:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.print(f"updated {update}")
+        return
     from radarcast.data.store import check_output
     from radarcast.study.report import report_from_scores
 

@@ -7,8 +7,11 @@ variable is the one on (y, x) with units mm/h (``mm h-1``), dBZ or pixel. It is 
 dataset in :meth:`CFForecast.check_matches`: each forecast answers the window whose last
 input frame is at its analysis time; lead times must be the dataset's time steps; the grid
 must be the dataset's (same pixel-centre x/y where both are geo-referenced, same shape
-otherwise: no reprojection). Values become pixels of the dataset's scale, as a forecast file
-stores them.
+otherwise), unless reprojection is asked for (``CFForecast(path, reproject=True)``): then a
+forecast on another grid or projection (its CRS from the grid-mapping variable: ``crs_wkt``,
+``spatial_ref`` or CF projection parameters) is sampled at each dataset pixel centre, by
+nearest neighbour through pyproj, NaN where it does not reach. Values become pixels of the
+dataset's scale, as a forecast file stores them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ MEMBER_DIMS = ("member", "ens_number", "realization")
 class CFForecast:
     """ForecastFile's reading interface over a CF-netCDF file (see the module doc)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, reproject: bool = False) -> None:
         try:
             import xarray as xr
         except ImportError:
@@ -52,6 +55,8 @@ class CFForecast:
         self.starts = np.zeros(0, np.int64)
         self._flip = False
         self._units = None
+        self.reproject = reproject
+        self._take = None  # reprojection: (rows, cols, inside) per dataset pixel
 
     def _data_variable(self):
         """The variable on (y, x) with a known unit (coordinates such as lon/lat skipped)."""
@@ -93,10 +98,13 @@ class CFForecast:
     @property
     def shape(self) -> tuple[int, ...]:
         lead = (self.n_out,) if self.members is None else (self.members, self.n_out)
-        return (len(self.starts), *lead, *self._var.shape[-2:])
+        return (len(self.starts), *lead, *self.grid)
 
     @property
     def grid(self) -> tuple[int, int]:
+        """The grid ``pred`` returns: the dataset's once reprojected, else the file's."""
+        if self._take is not None:
+            return tuple(self._take[0].shape)
         return tuple(self._var.shape[-2:])
 
     def check_matches(self, dataset, n_in: int | None = None, n_out: int | None = None) -> None:
@@ -119,6 +127,9 @@ class CFForecast:
 
     def _check_grid(self, dataset) -> None:
         h, w = dataset.shape[1:]
+        if self.reproject:
+            self._take = self._sampling(dataset)
+            return
         if self.grid != (h, w):
             raise RadarcastError(
                 f"{self.path}: the grid is {self.grid[0]}x{self.grid[1]}, the "
@@ -137,6 +148,72 @@ class CFForecast:
                 f"{self.path}: its x/y grid is not the dataset's (reprojection is not done)"
             )
 
+    def _crs(self):
+        """The forecast's CRS, from the data variable's grid-mapping variable."""
+        from radarcast.data.georef import _pyproj
+
+        pyproj = _pyproj()
+        name = self._var.attrs.get("grid_mapping") or self._var.encoding.get("grid_mapping")
+        gm = self._ds.get(str(name)) if name else None
+        if gm is None:
+            raise RadarcastError(
+                f"{self.path}: cannot reproject: the data variable names no grid mapping (CRS)"
+            )
+        attrs = dict(gm.attrs)
+        try:
+            for key in ("crs_wkt", "spatial_ref"):
+                if attrs.get(key):
+                    return pyproj.CRS.from_user_input(str(attrs[key]))
+            return pyproj.CRS.from_cf(attrs)
+        except pyproj.exceptions.CRSError as e:
+            raise RadarcastError(f"{self.path}: cannot reproject: its grid mapping {name!r} "
+                                 f"is not a CRS pyproj reads ({e})") from None  # fmt: skip
+
+    def _axis(self, name: str) -> np.ndarray:
+        """The forecast's 1-D pixel-centre coordinate ``name`` (x or y), in metres."""
+        if name not in self._ds or self._ds[name].ndim != 1:
+            raise RadarcastError(f"{self.path}: cannot reproject: no 1-D {name} coordinate")
+        v = np.asarray(self._ds[name].values, np.float64)
+        unit = str(self._ds[name].attrs.get("units", "m")).strip().lower()
+        scale = {"m": 1.0, "metre": 1.0, "meter": 1.0, "km": 1000.0, "kilometre": 1000.0}
+        if unit not in scale:
+            raise RadarcastError(f"{self.path}: cannot reproject: {name} is in {unit!r}, "
+                                 "not metres or km")  # fmt: skip
+        v = v * scale[unit]
+        step = np.diff(v)
+        if len(v) < 2 or not (np.all(step > 0) or np.all(step < 0)):
+            raise RadarcastError(f"{self.path}: cannot reproject: {name} is not monotonic")
+        if not np.allclose(step, step[0], rtol=1e-6, atol=1e-6 * abs(step[0])):
+            raise RadarcastError(f"{self.path}: cannot reproject: {name} is not evenly spaced")
+        return v
+
+    def _sampling(self, dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each dataset pixel centre: the row and column of the nearest forecast pixel,
+        and whether it lies inside the forecast's grid."""
+        georef = getattr(dataset, "georef", None)
+        if georef is None:
+            raise RadarcastError(
+                f"{self.path}: cannot reproject onto {dataset.path}: the dataset has no "
+                "geo-reference (use --crs/--bounds at preprocess)"
+            )
+        from radarcast.data.georef import _pyproj
+
+        h, w = dataset.shape[1:]
+        xs, ys = self._axis("x"), self._axis("y")
+        to_fc = _pyproj().Transformer.from_crs(georef.crs(), self._crs(), always_xy=True)
+        xx, yy = np.meshgrid(georef.x(w), georef.y(h))
+        fx, fy = (np.asarray(a, np.float64) for a in to_fc.transform(xx, yy))
+        col = np.rint((fx - xs[0]) / (xs[1] - xs[0]))
+        row = np.rint((fy - ys[0]) / (ys[1] - ys[0]))
+        with np.errstate(invalid="ignore"):
+            inside = (col >= 0) & (col < len(xs)) & (row >= 0) & (row < len(ys))
+        if not inside.any():
+            raise RadarcastError(f"{self.path}: cannot reproject: its grid does not cover "
+                                 f"any pixel of {dataset.path}")  # fmt: skip
+        rows = np.where(inside, row, 0).astype(np.intp)
+        cols = np.where(inside, col, 0).astype(np.intp)
+        return rows, cols, inside
+
     def row_of(self, start: int) -> int:
         rows = np.flatnonzero(self.starts == start)
         if not len(rows):
@@ -150,7 +227,10 @@ class CFForecast:
             v = self._var.isel(time=int(r)) if "lead_time" in self._var.dims else self._var
             dims = [d for d in ("member", "ens_number", "realization") if d in v.dims]
             v = v.transpose(*dims, *[d for d in v.dims if d not in dims]).values  # ([M,] L, H, W)
-            if self._flip:
+            if self._take is not None:  # nearest forecast pixel of each dataset pixel
+                rows_, cols_, inside = self._take
+                v = np.where(inside, np.asarray(v, np.float64)[..., rows_, cols_], np.nan)
+            elif self._flip:
                 v = v[..., ::-1, :]
             with np.errstate(divide="ignore", invalid="ignore"):
                 p = self._units.to_pixel(np.asarray(v, np.float64), self.unit)

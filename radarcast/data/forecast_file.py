@@ -72,6 +72,15 @@ class ForecastWriter:
         self._tmp = temporary_path(self.path)
         self.starts = np.asarray(starts, dtype=np.int64)
         self.members = None if members is None else int(members)
+        self._file = None
+        try:  # a Ctrl-C before the caller's `with` block is entered still removes the file
+            self._create(dataset, method, config, n_in, n_out, split)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _create(self, dataset, method: str, config: dict, n_in: int, n_out: int,
+                split: str | None) -> None:
         n, (h, w) = len(self.starts), dataset.shape[1:]
         self._file = h5py.File(self._tmp, "w")
         lead_axes = (n_out,) if self.members is None else (self.members, n_out)

@@ -19,6 +19,8 @@ def bootstrap_intervals(
     """95% percentile intervals of mean-over-leads CSI/HSS per threshold (and per lead), and
     of each method's difference to persistence (the first of ``results``) and to the methods
     named in ``against``, from ``n`` paired resamples (every method uses the same ones).
+    Where a method kept its probabilistic sums per window (``prob.window_sums()``), the
+    same resamples give intervals of its FSS, CRPS and Brier score and their differences.
 
     ``starts``, ``segments`` (per window) and ``length`` (n_in + n_out) let the resamples
     keep the windows' dependence: ``unit`` 'auto', 'segment', 'block' or 'window'
@@ -32,10 +34,14 @@ def bootstrap_intervals(
         starts, segments, length, unit = np.arange(n_win), np.zeros(n_win), 1, "window"
     weights, scheme = resample(starts, segments, length, n, seed, unit)
     stats = paired_bootstrap(counts, n, seed, weights=weights)
+    prob = {r.name: r.prob.window_sums() for r in results
+            if r.prob is not None and r.prob.window_ids == r.acc.window_ids}
+    prob_stats = {name: probabilistic_bootstrap(sums, weights) for name, sums in prob.items()}
     refs = [results[0].name, *(a for a in against if a in stats and a != results[0].name)]
     out = {"n": n, "seed": seed, "level": 0.95, "scheme": scheme.to_dict(),
            "resampled": f"{scheme.describe()} (paired across methods)",
-           "statistic": "mean over lead times of per-lead pooled score, per threshold",
+           "statistic": "mean over lead times of per-lead pooled score, per threshold "
+                        "(FSS: per threshold and scale; CRPS: one number)",
            "methods": {}}
     for name, st in stats.items():
         entry = {"csi_per_lead": interval(st["csi_per_lead"])}
@@ -44,8 +50,39 @@ def bootstrap_intervals(
             for ref in refs:
                 if name != ref:
                     entry[f"{score}_minus_{ref}"] = interval(st[score] - stats[ref][score])
+        for score, samples in prob_stats.get(name, {}).items():
+            entry[score] = interval(samples)
+            for ref in refs:
+                if name != ref and ref in prob_stats:
+                    entry[f"{score}_minus_{ref}"] = interval(samples - prob_stats[ref][score])
         out["methods"][name] = entry
     return out
+
+
+PROB_SCORES = ("fss", "crps", "brier")  # bootstrapped from per-window sums when kept
+
+
+def probabilistic_bootstrap(sums: dict[str, np.ndarray], weights: np.ndarray) -> dict:
+    """Bootstrap samples of the mean-over-leads FSS (n, K, S), CRPS (n,) and Brier score
+    (n, K) from per-window sums (:meth:`ProbabilisticScores.window_sums`): each resample
+    pools the weighted sums per lead, forms the score per lead, then averages the leads
+    (NaN-skipping), as the point estimates are made from the sums of all windows."""
+    from radarcast.verification.spatial import fss_of
+
+    w = np.asarray(weights, dtype=np.float64)  # (n, W)
+
+    def pooled(a):  # (W, ...) → (n, ...)
+        return np.tensordot(w, a, axes=(1, 0))
+
+    crps = pooled(sums["crps"])  # (n, L, 2): pixels, Σ CRPS
+    brier = pooled(sums["brier"])  # (n, L, K, 2): Σ (p − o)², pixels
+    return {"fss": nanmean(fss_of(pooled(sums["fss"])), axis=1),
+            "crps": nanmean(_ratio(crps[..., 1], crps[..., 0]), axis=1),
+            "brier": nanmean(_ratio(brier[..., 0], brier[..., 1]), axis=1)}
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
 
 
 def paired_bootstrap(

@@ -111,14 +111,15 @@ def _value_fn(ds):
 
 
 def _add_probabilistic(prob, ens, y, mask_y, starts, to_value) -> None:
-    """Every window and lead of ``ens`` (B, M, L, H, W) into ``prob``; rank ties are split
+    """Every window and lead of ``ens`` (B, M, L, H, W) into ``prob``, its sums kept per
+    window too (id: the window start, as the contingency counts); rank ties are split
     with a generator seeded by (window start, lead), so shards merge bit-identically."""
     mask = np.broadcast_to(mask_y, y.shape)
     for b, start in enumerate(starts):
         for lead in range(y.shape[1]):
             rng = np.random.default_rng([int(start), lead])
             truth = y[b, lead].astype(np.float32)
-            prob.add(lead, ens[b, :, lead], truth, mask[b, lead], to_value, rng)
+            prob.add(lead, ens[b, :, lead], truth, mask[b, lead], to_value, rng, window=start)
 
 
 def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:

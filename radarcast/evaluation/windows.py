@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from radarcast.config import count_or
 from radarcast.data.store import RadarDataset
-from radarcast.errors import RadarcastError
 
 
 def _lengths(ds: RadarDataset, n_in: int | None, n_out: int | None) -> tuple[int, int]:
-    n_in, n_out = n_in or ds.n_in, n_out or ds.n_out
-    if n_in < 1 or n_out < 1:
-        raise RadarcastError(f"--n-in and --n-out must be ≥ 1, got {n_in} and {n_out}")
-    return int(n_in), int(n_out)
+    return count_or(n_in, ds.n_in, "--n-in"), count_or(n_out, ds.n_out, "--n-out")
 
 
 def select_windows(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import select
 import signal
 import threading
 import time
@@ -51,23 +52,66 @@ def output_name(out_dir: Path, analysis_time: int, suffix: str) -> Path:
     return out_dir / f"nowcast_{stamp}{suffix}"
 
 
-class Stopper:
-    """SIGTERM and SIGINT set a flag that the loop checks (and wakes its sleep); restored
-    on exit."""
+class StopFlag:
+    """A stop flag that a signal handler may set: ``set``/``is_set``/``wait`` as
+    :class:`threading.Event`, without its lock.
+
+    ``threading.Event.set`` from a signal handler deadlocks: the handler runs in the main
+    thread between two bytecodes, and when those are inside ``Event.wait`` (which holds the
+    event's lock around its wait) ``set`` blocks on that lock forever, and every later
+    SIGTERM with it. Here ``set`` stores a bool and writes one byte to a pipe (no lock);
+    ``wait`` sleeps in ``select`` on that pipe, so a signal wakes it at once.
+    """
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self._flag = False
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+
+    def set(self) -> None:
+        self._flag = True
+        try:
+            os.write(self._w, b"x")
+        except OSError:  # pipe full (already woken) or closed
+            pass
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._flag:
+            select.select([self._r], [], [], timeout)
+        return self._flag
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class Stopper:
+    """SIGTERM and SIGINT set a flag that the loop checks (and that wakes its sleep);
+    the old handlers are restored on exit."""
+
+    def __init__(self) -> None:
+        self.event = StopFlag()
         self._old: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        self.event.set()
 
     def __enter__(self) -> Stopper:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, lambda *_: self.event.set())
+                self._old[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
+        self.event.close()
 
 
 def candidates(cfg: WatchConfig) -> dict[str, tuple[int, int]]:
@@ -97,7 +141,7 @@ def watch(
     make: Callable[[list[str], Path], tuple[Path, int]],
     time_of: Callable[[str], int | None],
     log: LogFn,
-    stop: threading.Event,
+    stop: StopFlag | threading.Event,
 ) -> int:
     """Run until ``stop`` is set (or one pass with ``cfg.once``); returns nowcasts written.
 

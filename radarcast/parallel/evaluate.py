@@ -32,9 +32,10 @@ class ScoreShard:
 def score_shard(shard: ScoreShard) -> list:
     """Run in a worker: the shard's :class:`~radarcast.evaluation.MethodScores`."""
     from radarcast.evaluation import score
+    from radarcast.parallel.engine import shard_progress
 
     with open_on_worker(shard.dataset, shard.content_hash) as ds:
-        return score(shard.plan, ds, shard.starts)
+        return score(shard.plan, ds, shard.starts, progress=shard_progress)
 
 
 def merge_methods(shards: list[list]) -> list:

@@ -64,11 +64,12 @@ def open_on_worker(path: str, content_hash: str):
 def forecast_shard(shard: ForecastShard) -> str:
     """Run in a worker: forecast the shard's windows into its part file; returns its path."""
     from radarcast.forecasters import resolve, write_windows
+    from radarcast.parallel.engine import shard_progress
 
     with open_on_worker(shard.dataset, shard.content_hash) as ds:
         fc = resolve(shard.spec, ds, n_in=shard.n_in, n_out=shard.n_out, options=shard.options)
         part = write_windows(ds, fc, shard.part, shard.starts, shard.n_in, shard.split,
-                             shard.batch_size, overwrite=True)
+                             shard.batch_size, overwrite=True, progress=shard_progress)
         return str(part)
 
 
@@ -106,7 +107,8 @@ def write_forecast_sharded(
 
     Parameters are those of ``write_forecast`` (the forecaster given as ``spec`` and
     ``options`` for :func:`radarcast.forecasters.resolve`, since each worker builds its
-    own); ``progress(done, total)`` counts windows as shards finish.
+    own); ``progress(done, total)`` counts windows over all shards (batch by batch on
+    local workers, shard by shard on a Dask cluster).
     """
     from radarcast.data.store import check_output, open_dataset
     from radarcast.forecasters import plan_windows, resolve

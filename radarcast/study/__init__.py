@@ -48,7 +48,12 @@ def run_study(study: Study, out, *, device: str = "cpu", resume: bool = False,
 
     from radarcast.study import data, runs, scoring
 
-    emit = emit or (lambda _line: None)
+    user_emit = emit or (lambda _line: None)
+    worked: set[str] = set()  # stages in which some unit ran (it emits a line)
+
+    def emit(line: str) -> None:
+        worked.add(STAGES[len(seconds)])
+        user_emit(line)
     if stop_after is not None and stop_after not in STAGES:
         from radarcast.errors import RadarcastError
 
@@ -102,7 +107,30 @@ def run_study(study: Study, out, *, device: str = "cpu", resume: bool = False,
 
     html, doc = report.report_unit(study, out, plan, m, emit)
     lap("report")
+    _write_timing(out, {k: v for k, v in seconds.items() if k in worked})
     return StudyResult(out, html, doc, results, seconds)
+
+
+TIMING = "timing.json"  # this invocation's seconds per stage (a rerun's skipped stages: ~0)
+
+
+def _write_timing(out: Path, seconds: dict) -> None:
+    """``STUDY/timing.json``: per stage, the seconds of the latest run in which the stage did
+    work (a rerun that skips a stage keeps its earlier time; one that skips all writes
+    nothing). Read by ``radarcast report STUDY/report.json --update DOC.md``."""
+    import json
+
+    from radarcast.study.manifest import write_atomic
+
+    if not seconds:
+        return
+    path = out / TIMING
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    merged = {k: seconds.get(k, old.get(k)) for k in STAGES if k in seconds or k in old}
+    write_atomic(path, json.dumps(merged, indent=1))
 
 
 def _check_device(device: str) -> None:

@@ -3,13 +3,16 @@ hand): ``radarcast report STUDY/report.json -o tables.md``."""
 
 from __future__ import annotations
 
+import re
+
 
 def _f(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _ci(pair) -> str:
-    return "" if not pair or pair[0] is None else f" [{_f(pair[0])}, {_f(pair[1])}]"
+def _ci(pair, digits: int = 3) -> str:
+    return ("" if not pair or pair[0] is None
+            else f" [{_f(pair[0], digits)}, {_f(pair[1], digits)}]")
 
 
 def _signed(v, pair) -> str:
@@ -21,8 +24,8 @@ def _signed(v, pair) -> str:
 
 def results_markdown(doc: dict) -> str:
     """Per group (pooled first): CSI and HSS with 95% intervals per threshold, the paired
-    CSI difference to the reference, MSE and B-MSE, FSS at the largest scale and CRPS (where
-    evaluate scored them); then the training table."""
+    CSI difference to the reference, MSE and B-MSE, FSS at the largest scale and CRPS with
+    their intervals (where evaluate scored them); then the training table."""
     res = doc["results"]
     thr, ref = res["thresholds"]["labels"], res["reference"]
     groups = res["groups"]
@@ -50,8 +53,9 @@ def results_markdown(doc: dict) -> str:
             cells += [_f(r.get("mse"), 5), _f(r.get("b_mse"), 5)]
             if scales:
                 fss = r.get("fss") or [[None] * len(scales)] * len(thr)
-                cells += [_f(fss[k][-1]) for k in range(min(2, len(thr)))]
-                cells.append(_f(r.get("crps"), 4))
+                fss_ci = r.get("fss_ci") or [[None] * len(scales)] * len(thr)
+                cells += [_f(fss[k][-1]) + _ci(fss_ci[k][-1]) for k in range(min(2, len(thr)))]
+                cells.append(_f(r.get("crps"), 4) + _ci(r.get("crps_ci"), 4))
             out.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("")
     training = doc.get("training") or {}
@@ -63,3 +67,104 @@ def results_markdown(doc: dict) -> str:
                        f"{_f(r.get('probe_s_per_step'), 4)} | {_f(r.get('best_val'), 4)} |")
         out.append("")
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- numbers for prose
+BEGIN = "<!-- generated from"  # the line that opens a generated-tables block
+END = "<!-- end of generated tables -->"
+NUMBER = re.compile(r"<!--n:([^>]+?)-->(.*?)<!--/n-->", re.S)
+DIGITS = {"crps": 4, "brier": 4, "mse": 5, "b_mse": 5, "mae": 4, "b_mae": 4, "best_val": 4,
+          "probe_s_per_step": 4, "train_s": 1, "minutes": 2}
+
+
+def _fmt(key: str, v, signed: bool) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool) or (isinstance(v, int) and not signed):
+        return str(v)
+    d = DIGITS.get(key, 3)
+    return f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
+
+
+def _pair(key: str, p, signed: bool) -> str:
+    if not p or p[0] is None:
+        return "–"
+    return f"[{_fmt(key, p[0], signed)}, {_fmt(key, p[1], signed)}]"
+
+
+def _cell(score: str, v, ci: bool, signed: bool) -> str:
+    return _pair(score, v, signed) if ci else _fmt(score, v, signed)
+
+
+def numbers(doc: dict) -> dict[str, str]:
+    """Every number of a study's report.json under a stable key, formatted as the docs
+    print it: ``GROUP/ROW/SCORE@THRESHOLD`` (``fss@THRESHOLD/SCALEpx``), ``…_ci`` for its
+    95% interval, ``…_minus_REF`` for a paired difference (signed); ``GROUP/windows``;
+    ``train/FOLD/ROW/steps|train_s|probe_s_per_step|best_val``; ``seconds/STAGE`` and
+    ``seconds/total`` (timing.json of the run); ``version/PACKAGE``, ``machine``."""
+    res = doc["results"]
+    thr = [f"{v:g}" for v in res["thresholds"]["values"]]
+    out: dict[str, str] = {}
+    for g, grp in res["groups"].items():
+        out[f"{g}/windows"] = str(grp["windows"])
+        for name, row in grp["methods"].items():
+            scales = row.get("fss_scales_px") or []
+            for key, v in row.items():
+                base = key[:-3] if key.endswith("_ci") else key
+                score = base.split("_minus_")[0]
+                if key.endswith("_per_lead") or key in ("fss_all", "fss_scales_px",
+                                                        "fss_scales_km") or v is None:
+                    continue
+                signed, ci = "_minus_" in base, key.endswith("_ci")
+                at = f"{g}/{name}/{key}"
+                if score == "fss" and isinstance(v, list):
+                    for k, per in enumerate(v):
+                        for j, x in enumerate(per or []):
+                            if j < len(scales):
+                                out[f"{at}@{thr[k]}/{scales[j]}px"] = _cell(score, x, ci,
+                                                                            signed)
+                elif isinstance(v, list) and len(v) == len(thr) and not (ci and score == "crps"):
+                    for k, x in enumerate(v):
+                        out[f"{at}@{thr[k]}"] = _cell(score, x, ci, signed)
+                elif isinstance(v, (int, float)) or ci:
+                    out[at] = _cell(score, v, ci, signed)
+    for run, r in (doc.get("training") or {}).items():
+        for key in ("steps", "train_s", "probe_s_per_step", "best_val", "minutes"):
+            if r.get(key) is not None:
+                out[f"train/{run}/{key}"] = _fmt(key, r[key], False)
+    for stage, s in (doc.get("timing") or {}).items():
+        out[f"seconds/{stage}"] = f"{s:.1f}"
+    if doc.get("timing"):
+        out["seconds/total"] = f"{sum(doc['timing'].values()):.1f}"
+    man = doc.get("manifest") or {}
+    for pkg, v in (man.get("versions") or {}).items():
+        out[f"version/{pkg}"] = str(v)
+    if man.get("machine"):
+        out["machine"] = man["machine"]
+    return out
+
+
+def update_markdown(text: str, doc: dict, where: str = "the document") -> str:
+    """``text`` with its generated-tables block (from a line starting ``<!-- generated
+    from`` to ``<!-- end of generated tables -->``) made again from ``doc``, and every
+    marked number ``<!--n:KEY-->…<!--/n-->`` set to :func:`numbers`' KEY. A key that the
+    report lacks is a RadarcastError naming it (nothing is changed)."""
+    from radarcast.errors import RadarcastError
+
+    table = numbers(doc)
+    unknown = [m.group(1) for m in NUMBER.finditer(text) if m.group(1).strip() not in table]
+    if unknown:
+        raise RadarcastError(f"{where}: marked number <!--n:{unknown[0]}--> is not in the "
+                             f"report ({len(table)} keys; list them with --keys)")
+    text = NUMBER.sub(lambda m: f"<!--n:{m.group(1)}-->{table[m.group(1).strip()]}<!--/n-->",
+                      text)
+    lines = text.split("\n")
+    begin = next((i for i, ln in enumerate(lines) if ln.startswith(BEGIN)), None)
+    if begin is None:
+        return text
+    end = next((i for i in range(begin + 1, len(lines)) if lines[i].startswith(END)), None)
+    if end is None:
+        raise RadarcastError(f"{where}: a generated-tables block opens at line {begin + 1} "
+                             f"but has no closing {END!r} line")
+    tables = results_markdown(doc).rstrip("\n").split("\n")
+    return "\n".join([*lines[: begin + 1], *tables, *lines[end:]])

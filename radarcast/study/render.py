@@ -35,19 +35,24 @@ def _f(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _ci(pair) -> str:
+def _ci(pair, digits: int = 3) -> str:
     if not pair or pair[0] is None:
         return ""
-    return f" <span class=note>[{_f(pair[0])}, {_f(pair[1])}]</span>"
+    return f" <span class=note>[{_f(pair[0], digits)}, {_f(pair[1], digits)}]</span>"
 
 
-def _signed(v, pair, digits: int = 3) -> str:
+def _signed(v, pair, digits: int = 3, lower_is_better: bool = False) -> str:
+    """A difference to the reference with its interval: green where the interval says
+    better (above 0, or below 0 for a score where lower is better), red where worse."""
     if v is None:
         return "–"
     cls = ""
     if pair and pair[0] is not None:
-        cls = "pos" if pair[0] > 0 else "neg" if pair[1] < 0 else ""
-    return f'<span class="{cls}">{v:+.{digits}f}</span>{_ci(pair)}'
+        above, below = pair[0] > 0, pair[1] < 0
+        if lower_is_better:
+            above, below = below, above
+        cls = "pos" if above else "neg" if below else ""
+    return f'<span class="{cls}">{v:+.{digits}f}</span>{_ci(pair, digits)}'
 
 
 def render_html(doc: dict, images: dict[str, Path]) -> str:
@@ -123,10 +128,12 @@ def results_section(res: dict) -> str:
     thr, ref = res["thresholds"], res["reference"]
     out = ["<h2>Results</h2><p class=note>Mean over lead times of the per-lead score (counts "
            "pooled over the windows of a lead), with 95% bootstrap intervals; Δ is the paired "
-           f"difference to <b>{escape(ref)}</b> (the same resamples for every row). FSS, "
-           "Brier and CRPS are evaluate's (scores.json, pooled sums; an ensemble's FSS is "
-           "that of its probability field, its CSI/HSS those of its mean); their Δ is the "
-           "difference of the estimates, without an interval.</p>"]
+           f"difference to <b>{escape(ref)}</b> with its interval (the same resamples for "
+           "every row and score). FSS, Brier and CRPS are evaluate's (scores.json, sums "
+           "pooled over windows; an ensemble's FSS is that of its probability field, its "
+           "CSI/HSS those of its mean); their intervals resample the same windows' sums. "
+           "Green: the interval of Δ says better than the reference, red: worse (lower is "
+           "better for Brier and CRPS).</p>"]
     groups = res["groups"]
     order = (["pooled"] if "pooled" in groups else []) + [g for g in groups if g != "pooled"]
     for g in order:
@@ -163,13 +170,16 @@ def _threshold_table(grp: dict, k: int, ref: str) -> str:
             cells.append("–" if mine else _signed(_at(r.get(f"{score}_minus_{ref}"), k),
                                                   _at(r.get(f"{score}_minus_{ref}_ci"), k)))
         fss, dfss = _at(r.get("fss"), k), _at(r.get(f"fss_minus_{ref}"), k)
+        fss_ci, dfss_ci = _at(r.get("fss_ci"), k), _at(r.get(f"fss_minus_{ref}_ci"), k)
         for j in range(len(scales)):
-            cells.append(_f(_at(fss, j)) + ("" if mine or dfss is None
-                                             else f" ({_signed(_at(dfss, j), None)})"))
+            cells.append(_f(_at(fss, j)) + _ci(_at(fss_ci, j)) + (
+                "" if mine or dfss is None
+                else f" <br>Δ {_signed(_at(dfss, j), _at(dfss_ci, j))}"))
         if ensembles:
-            cells.append(_f(_at(r.get("brier"), k), 4))
-            cells.append("–" if mine else _signed(_at(r.get(f"brier_minus_{ref}"), k), None,
-                                                  4))
+            cells.append(_f(_at(r.get("brier"), k), 4) + _ci(_at(r.get("brier_ci"), k), 4))
+            cells.append("–" if mine else _signed(_at(r.get(f"brier_minus_{ref}"), k),
+                                                  _at(r.get(f"brier_minus_{ref}_ci"), k), 4,
+                                                  lower_is_better=True))
         rows.append(cells)
     head = ["method", "CSI", "HSS", "POD", "FAR", "bias", f"Δ CSI vs {escape(ref)}",
             f"Δ HSS vs {escape(ref)}", *(f"FSS {n} px (Δ)" for n in scales)]
@@ -184,8 +194,9 @@ def _at(v, k):
 
 def _continuous(grp: dict, ref: str) -> str:
     rows = [[escape(n), _f(r.get("mse"), 5), _f(r.get("b_mse"), 5), _f(r.get("mae"), 4),
-             _f(r.get("crps"), 4),
-             "–" if n == ref else _signed(r.get(f"crps_minus_{ref}"), None, 4),
+             _f(r.get("crps"), 4) + _ci(r.get("crps_ci"), 4),
+             "–" if n == ref else _signed(r.get(f"crps_minus_{ref}"),
+                                          r.get(f"crps_minus_{ref}_ci"), 4, True),
              _f(r.get("spread_skill")), _f(r.get("rank_flatness"))]
             for n, r in grp["methods"].items()]
     return _table(["method", "MSE", "B-MSE", "MAE", "CRPS", f"Δ CRPS vs {escape(ref)}",

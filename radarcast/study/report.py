@@ -174,11 +174,17 @@ def pick_window(path: Path, s, kind, threshold_px: float) -> int:
                 raise RadarcastError(f"case window {kind} is out of range: {path.name} has "
                                      f"test windows 0..{len(starts) - 1}")
             return kind
-        wet = np.array([(ds.frames(int(t), int(t) + 1)[0] >= threshold_px).sum()
-                        for t in range(ds.n_frames)], dtype=float)
-    t0 = wet[starts + s.n_in - 1]
-    gain = wet[starts + s.n_in + s.n_out - 1] - t0
-    return int(np.argmax(gain if kind == "growth" else t0))
+        last = starts + s.n_in - 1  # t0 of each window: its last input frame
+        end = starts + s.n_in + s.n_out - 1  # its last lead
+        needed = np.unique(np.concatenate([last, end]) if kind == "growth" else last)
+        # only the frames the choice looks at (t0 and, for 'growth', the last lead)
+        wet = {int(t): float((ds.frames(int(t), int(t) + 1)[0] >= threshold_px).sum())
+               for t in needed}
+    t0 = np.array([wet[int(t)] for t in last])
+    if kind == "wettest":
+        return int(np.argmax(t0))
+    gain = np.array([wet[int(t)] for t in end]) - t0
+    return int(np.argmax(gain))
 
 
 def cases(study: Study, out: Path, plan: list[dict], results: dict, figures: Path):
@@ -262,3 +268,37 @@ def report_from_scores(paths: list, output, title: str = "radarcast scores") -> 
                              "report.html is in the study folder")
     write_atomic(output.with_suffix(".json"), json.dumps(study_doc, indent=1, default=_plain))
     return write_atomic(output, render_html(study_doc, {}))
+
+
+def refresh_numbers(paths: list, document=None, list_keys: bool = False) -> str:
+    """``radarcast report STUDY/report.json --update DOC.md`` (rewrite DOC.md's generated
+    tables and marked numbers, atomically; returns its path) or ``--keys`` (returns every
+    KEY = value line). ``timing.json`` beside report.json adds the stage seconds."""
+    from radarcast.errors import RadarcastError
+    from radarcast.study.markdown import numbers, update_markdown
+
+    if len(paths) != 1:
+        raise RadarcastError("--update and --keys take one study report.json")
+    path = Path(paths[0])
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise RadarcastError(f"{path}: not a readable report.json ({e})") from None
+    if doc.get("schema") != "radarcast-study-report/1" or "results" not in doc:
+        raise RadarcastError(f"{path} is not a study's report.json (schema "
+                             f"{doc.get('schema')!r})")
+    timing = path.with_name("timing.json")
+    if timing.is_file():
+        try:
+            doc["timing"] = json.loads(timing.read_text())
+        except ValueError:
+            raise RadarcastError(f"{timing}: not readable JSON") from None
+    if list_keys:
+        return "\n".join(f"{k} = {v}" for k, v in numbers(doc).items())
+    document = Path(document)
+    try:
+        text = document.read_text()
+    except OSError as e:
+        raise RadarcastError(f"{document}: cannot read ({e.strerror})") from None
+    write_atomic(document, update_markdown(text, doc, str(document)))
+    return str(document)

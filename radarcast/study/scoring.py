@@ -104,9 +104,9 @@ def pool(per_event: list, s):
         probs = [sc.method(name).prob for sc in per_event]
         prob = None
         if all(p is not None for p in probs):  # sums pooled over the events' windows
-            prob = copy.deepcopy(probs[0])
-            for p in probs[1:]:
-                prob.merge(p)
+            for k, p in enumerate(probs):  # window ids kept apart, as the counts' are
+                part = copy.deepcopy(p).offset_windows(k * GROUP_OFFSET)
+                prob = part if prob is None else prob.merge(part)
         methods.append(MethodScores(name, "pooled", {}, acc, prob=prob))
     starts = np.concatenate([sc.starts + k * GROUP_OFFSET for k, sc in enumerate(per_event)])
     segments = np.concatenate([sc.segments + k * GROUP_OFFSET for k, sc in enumerate(per_event)])
@@ -123,6 +123,27 @@ def _pairs(iv: dict | None) -> list | None:
     if not iv:
         return None
     return [[_num(lo), _num(hi)] for lo, hi in zip(iv["low"], iv["high"], strict=True)]
+
+
+def interval_pairs(iv: dict | None):
+    """An interval {"low", "high"} of any shape as nested lists whose leaves are
+    [low, high] pairs (a scalar → [low, high]; (K,) → K pairs; (K, S) → K lists of S)."""
+    if not iv:
+        return None
+
+    def pair(lo, hi):
+        if np.ndim(lo) == 0:
+            return [_num_or_none(lo), _num_or_none(hi)]
+        return [pair(a, b) for a, b in zip(lo, hi, strict=True)]
+
+    return pair(iv["low"], iv["high"])
+
+
+def _num_or_none(v):
+    return None if v is None else _num(v)
+
+
+PROB_SCORES = ("fss", "crps", "brier")  # intervals from per-window sums (evaluation.bootstrap)
 
 
 def _num(v):
@@ -155,6 +176,12 @@ def summarise(scores, reference: str, extras: dict) -> dict:
                 if ref != mm.name and f"{score}_minus_{ref}" in b:
                     row[f"{score}_minus_{ref}_ci"] = _pairs(b[f"{score}_minus_{ref}"])
                     row[f"{score}_minus_{ref}"] = _diff(scores, mm.name, ref, score)
+        for score in PROB_SCORES:  # FSS (K, S), CRPS (scalar), Brier (K): where kept
+            if score in b:
+                row[f"{score}_ci"] = interval_pairs(b[score])
+            for ref in ("persistence", reference):
+                if ref != mm.name and f"{score}_minus_{ref}" in b:
+                    row[f"{score}_minus_{ref}_ci"] = interval_pairs(b[f"{score}_minus_{ref}"])
         row.update(extras.get(mm.name, {}))
         out["methods"][mm.name] = row
     return out
@@ -254,9 +281,13 @@ def summarise_json(doc: dict) -> dict:
         for score in ("mse", "mae", "b_mse", "b_mae"):
             row[score] = mean.get(score)
         for key, iv in b.items():
-            row[f"{key}_ci"] = [list(p) for p in zip(iv["low"], iv["high"], strict=True)]
+            if key.split("_minus_")[0] in PROB_SCORES:
+                row[f"{key}_ci"] = interval_pairs(iv)
+            else:
+                row[f"{key}_ci"] = [list(p) for p in zip(iv["low"], iv["high"], strict=True)]
         for key in list(row):
-            if key.endswith("_ci") and "_minus_" in key:
+            if (key.endswith("_ci") and "_minus_" in key
+                    and key.split("_minus_")[0] not in PROB_SCORES):
                 score, ref = key[:-3].split("_minus_")
                 other = next((m for m in doc["methods"] if m["name"] == ref), None)
                 if other is not None and row.get(score) is not None:

@@ -122,13 +122,21 @@ def train(cfg: TrainConfig, on_step: StepFn | None = None, resume: bool = False)
     "step", "step", "steps", "loss", "lr", "samples_per_s"}``, ``{"event": "val", "step",
     "val_loss", "best_val", "improved"}`` and a final ``{"event": "end", ...}``.
     A non-finite loss stops the run with RadarcastError naming the step; ``last.pt``
-    keeps the last good state.
+    keeps the last good state. Under torchrun, a rank that fails makes the others stop
+    within seconds, each with a RadarcastError naming the failed rank (:class:`Dist`).
     """
-    run = _build(cfg, resume)
+    _check_config(cfg)
+    dist = setup_dist(cfg.device, cfg.dist_timeout_s)
     try:
+        run = _build(cfg, resume, dist)
         _loop(run, on_step)
+    except BaseException as e:
+        stop = dist.stop_together(e)
+        if stop is e:
+            raise
+        raise stop from None
     finally:
-        run.dist.close()
+        dist.close()
     return run.out
 
 

@@ -18,7 +18,8 @@ class TrainConfig:
     steps; ``epochs``, when set, replaces it with that many passes over the train windows.
     ``val_every`` steps a validation runs and ``last.pt`` is written; ``patience`` stops
     after that many validations without improvement (0: never). ``val_windows`` caps the
-    validation windows used (0: all).
+    validation windows used (0: all). Under torchrun, ``dist_timeout_s`` bounds how long a
+    rank waits for the others in a collective (a stuck rank stops the job after it).
     """
 
     datasets: tuple[str, ...] = ()
@@ -50,10 +51,14 @@ class TrainConfig:
     workers: int = 2
     out: str | None = None
     log_every: int = 1
+    dist_timeout_s: float = 600.0
 
 
 SCHEDULES = ("cosine", "constant")
 DEFAULT_PRESET = "convlstm-2"
+# AdamW moves each weight by about lr per step: far beyond any useful value, and 1e308 made
+# torch's optimizer fail with its own overflow traceback
+MAX_LR = 1e3
 
 
 def lr_factor(step: int, cfg: TrainConfig, total: int) -> float:
@@ -92,5 +97,7 @@ def _check_config(cfg: TrainConfig) -> None:
             raise RadarcastError(f"{name} must be a number ≥ 0, got {getattr(cfg, name)}")
     if cfg.crop is not None and cfg.crop < 1:
         raise RadarcastError(f"crop must be ≥ 1 pixel, got {cfg.crop}")
-    if cfg.lr <= 0 or not math.isfinite(cfg.lr):
-        raise RadarcastError(f"lr must be a positive number, got {cfg.lr}")
+    if not (math.isfinite(cfg.dist_timeout_s) and cfg.dist_timeout_s > 0):
+        raise RadarcastError(f"dist_timeout_s must be a positive number, got {cfg.dist_timeout_s}")
+    if not 0 < cfg.lr <= MAX_LR:  # NaN fails too
+        raise RadarcastError(f"lr must be a positive number ≤ {MAX_LR:g}, got {cfg.lr}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from radarcast.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from radarcast.config import to_dict, write_toml
+from radarcast.config import count_or, to_dict, write_toml
 from radarcast.data.loader import (
     Augment,
     WindowDataset,
@@ -59,8 +59,8 @@ def _open_sources(cfg: TrainConfig):
     for ds in sources[1:]:
         if ds.units.attrs() != units.attrs():
             raise RadarcastError(f"{ds.path} uses a different pixel scale from {sources[0].path}")
-    n_in = cfg.n_in or sources[0].n_in
-    n_out = cfg.n_out or sources[0].n_out
+    n_in = count_or(cfg.n_in, sources[0].n_in, "n_in")
+    n_out = count_or(cfg.n_out, sources[0].n_out, "n_out")
     aug = Augment(
         crop=cfg.crop, flips=cfg.augment, rotations=cfg.augment, reverse_time=cfg.reverse_time
     )
@@ -78,9 +78,9 @@ def _open_sources(cfg: TrainConfig):
     return sources, units, n_in, n_out, train_set, val_set
 
 
-def _build(cfg: TrainConfig, resume: bool) -> _Run:
+def _build(cfg: TrainConfig, resume: bool, dist: Dist | None = None) -> _Run:
     _check_config(cfg)
-    dist = setup_dist(cfg.device)
+    dist = dist or setup_dist(cfg.device, cfg.dist_timeout_s)
     device = _pick_device(cfg, dist)
     if cfg.batch_size % dist.world:
         raise RadarcastError(

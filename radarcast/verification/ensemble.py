@@ -68,30 +68,42 @@ class EnsembleAccumulator:
         spread–skill (e.g. pixels → mm/h); ``rng`` splits rank ties (seed it per window for
         reproducible, mergeable results).
         """
+        self.add_frame(lead, ens, obs, mask, to_value, rng)
+
+    def add_frame(self, lead: int, ens, obs, mask=None, to_value: Callable | None = None,
+                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`add`, returning what this one frame added: its sums (5,) (columns
+        ``_SUMS``) and its (K, M+1, 2) probability table, so a caller can keep them per
+        window (for a bootstrap over windows) with the pooled sums unchanged."""
         ens = np.asarray(ens, dtype=np.float32).reshape(self.members, -1)
         obs = np.asarray(obs, dtype=np.float32).reshape(-1)
         valid = np.isfinite(obs) & np.isfinite(ens).all(axis=0)
         if mask is not None:
             valid &= np.asarray(mask, dtype=bool).reshape(-1)
         x, y = np.sort(ens[:, valid], axis=0), obs[valid]  # (M, n) ascending, (n,)
-        s = self.sums[lead]
-        s[0] += y.size
-        s[1] += crps_sum(x, y)
+        frame = np.zeros(len(_SUMS))
+        frame[0] = y.size
+        frame[1] = crps_sum(x, y)
         xv, yv = (x, y) if to_value is None else (to_value(x), to_value(y))
-        s[2] += crps_sum(xv, yv)
+        frame[2] = crps_sum(xv, yv)
         mean = xv.mean(axis=0, dtype=np.float64)
-        s[3] += float(np.sum((mean - yv) ** 2))
+        frame[3] = float(np.sum((mean - yv) ** 2))
         if self.members > 1:
-            s[4] += float(np.sum(xv.var(axis=0, ddof=1, dtype=np.float64)))
-        self._add_table(lead, x, y)
+            frame[4] = float(np.sum(xv.var(axis=0, ddof=1, dtype=np.float64)))
+        self.sums[lead] += frame
+        table = self._frame_table(x, y)
+        self.table[lead] += table
         self._add_ranks(lead, x, y, rng or np.random.default_rng(0))
+        return frame, table
 
-    def _add_table(self, lead: int, x, y) -> None:
+    def _frame_table(self, x, y) -> np.ndarray:
         m1 = self.members + 1
+        out = np.zeros((len(self.thresholds), m1, 2), dtype=np.int64)
         for j, t in enumerate(self.thresholds):
             k = np.count_nonzero(x >= t, axis=0)  # members reaching t (x is sorted)
             code = k * 2 + (y >= t)
-            self.table[lead, j] += np.bincount(code, minlength=2 * m1).reshape(m1, 2)
+            out[j] = np.bincount(code, minlength=2 * m1).reshape(m1, 2)
+        return out
 
     def _add_ranks(self, lead: int, x, y, rng: np.random.Generator) -> None:
         if self.rank_min is not None:
@@ -136,10 +148,7 @@ class EnsembleAccumulator:
 
     def brier(self) -> np.ndarray:
         """(L, K) Brier score mean (k/M − o)² per lead and threshold."""
-        p = np.arange(self.members + 1) / self.members
-        err = (p[:, None] - np.array([0.0, 1.0])[None, :]) ** 2  # (M+1, 2)
-        n = self.table.sum(axis=(2, 3))
-        tot = (self.table * err).sum(axis=(2, 3))
+        tot, n = brier_sums(self.table)
         return np.divide(tot, n, out=np.full(n.shape, np.nan), where=n > 0)
 
     def reliability(self, n_bins: int = 10, min_count: int = 10):
@@ -218,3 +227,12 @@ def crps_sum(x, y) -> float:
     k = np.arange(1, m, dtype=np.float64)
     gaps = np.diff(x, axis=0).sum(axis=1, dtype=np.float64)  # (M−1,) summed over pixels
     return float(abs_err.sum() - np.dot(k * (m - k), gaps) / (m * m))
+
+
+def brier_sums(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ (k/M − o)² and the pixel count of probability tables (..., M+1, 2), summed over
+    their last two axes (the Brier score is their ratio)."""
+    m = table.shape[-2] - 1
+    p = np.arange(m + 1) / m
+    err = (p[:, None] - np.array([0.0, 1.0])[None, :]) ** 2  # (M+1, 2)
+    return (table * err).sum(axis=(-2, -1)), table.sum(axis=(-2, -1))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radarcast.verification.ensemble import EnsembleAccumulator
+from radarcast.verification.ensemble import EnsembleAccumulator, brier_sums
 from radarcast.verification.spatial import FSSAccumulator
 
 CONVENTIONS = (
@@ -39,6 +39,9 @@ class ProbabilisticScores:
     value_unit: str = "pixel"  # unit of the CRPS/spread–skill column: 'mmh', 'dbz' or 'pixel'
     pixel_km: tuple[float, float] | None = None  # (x, y) pixel size, km (from georef)
     scale_notes: tuple[str, ...] = ()  # how --fss-scales given in km became pixels
+    # per scored window, in the order added (for bootstrap intervals over windows):
+    window_ids: list = field(default_factory=list)
+    _per_window: list = field(default_factory=list, repr=False)  # dicts of window_sums()' keys
 
     @classmethod
     def init(cls, members: int | None, n_leads: int, thresholds, scales, shape,
@@ -58,19 +61,60 @@ class ProbabilisticScores:
         return {"x": [s * self.pixel_km[0] for s in self.scales],
                 "y": [s * self.pixel_km[1] for s in self.scales]}
 
-    def add(self, lead: int, ens, obs, mask, to_value, rng) -> None:
-        """One frame: ``ens`` (M, H, W) members (or (1, H, W)), ``obs`` (H, W) pixels."""
-        self.ens.add(lead, ens, obs, mask, to_value, rng)
+    @property
+    def fss_kind(self) -> str:
+        """The FSS the report shows: a forecast's own, an ensemble's probability field's."""
+        return "deterministic" if "deterministic" in self.fss else "probability"
+
+    def add(self, lead: int, ens, obs, mask, to_value, rng, window: int | None = None) -> None:
+        """One frame: ``ens`` (M, H, W) members (or (1, H, W)), ``obs`` (H, W) pixels.
+
+        ``window`` (the window's id) also keeps this frame's CRPS, Brier and FSS sums per
+        window (:meth:`window_sums`), so that they can be bootstrapped over windows."""
+        sums, table = self.ens.add_frame(lead, ens, obs, mask, to_value, rng)
         if "deterministic" in self.fss:
-            self.fss["deterministic"].add(lead, ens[0], obs, mask)
+            fss = self.fss["deterministic"].add(lead, ens[0], obs, mask)
         else:
             self.fss["mean"].add(lead, np.mean(ens, axis=0), obs, mask)
-            self.fss["probability"].add(lead, ens, obs, mask)
+            fss = self.fss["probability"].add(lead, ens, obs, mask)
+        if window is None:
+            return
+        if not self.window_ids or self.window_ids[-1] != int(window):
+            n_leads, k = self.ens.n_leads, len(self.ens.thresholds)
+            self.window_ids.append(int(window))
+            self._per_window.append({"crps": np.zeros((n_leads, 2)),
+                                     "brier": np.zeros((n_leads, k, 2)),
+                                     "fss": np.zeros((n_leads, *fss.shape))})
+        rec = self._per_window[-1]
+        rec["crps"][lead] += (sums[0], sums[2])
+        tot, n = brier_sums(table)
+        rec["brier"][lead, :, 0] += tot
+        rec["brier"][lead, :, 1] += n
+        rec["fss"][lead] += fss
+
+    def window_sums(self) -> dict[str, np.ndarray]:
+        """Per window (in :attr:`window_ids` order) the sums the pooled scores are ratios of:
+        ``crps`` (W, L, 2): pixels and Σ CRPS in the value unit; ``brier`` (W, L, K, 2):
+        Σ (k/M − o)² and pixels; ``fss`` (W, L, K, S, 3): Σ F·O, Σ F², Σ O² of
+        :attr:`fss_kind`. Empty (W = 0) when frames were added without a window id."""
+        if not self._per_window:
+            n_leads, k = self.ens.n_leads, len(self.ens.thresholds)
+            return {"crps": np.zeros((0, n_leads, 2)), "brier": np.zeros((0, n_leads, k, 2)),
+                    "fss": np.zeros((0, n_leads, k, len(self.scales), 3))}
+        return {key: np.stack([r[key] for r in self._per_window])
+                for key in ("crps", "brier", "fss")}
+
+    def offset_windows(self, offset: int) -> ProbabilisticScores:
+        """Shift every window id by ``offset`` (to pool events whose ids overlap)."""
+        self.window_ids = [i + offset for i in self.window_ids]
+        return self
 
     def merge(self, other: ProbabilisticScores) -> ProbabilisticScores:
         self.ens.merge(other.ens)
         for k, acc in self.fss.items():
             acc.merge(other.fss[k])
+        self.window_ids = self.window_ids + other.window_ids
+        self._per_window = self._per_window + other._per_window
         return self
 
     def doc(self) -> dict:

@@ -120,8 +120,9 @@ class FSSAccumulator:
         # (L, K, S, 3): Σ F·O, Σ F², Σ O², with F and O in event counts per window
         self.sums = np.zeros((n_leads, len(self.thresholds), len(self.scales), 3))
 
-    def add(self, lead: int, fct, obs, mask=None) -> None:
-        """Add a frame: ``fct`` (H, W) deterministic or (M, H, W) members; ``obs`` (H, W)."""
+    def add(self, lead: int, fct, obs, mask=None) -> np.ndarray:
+        """Add a frame: ``fct`` (H, W) deterministic or (M, H, W) members; ``obs`` (H, W).
+        Returns this frame's (K, S, 3) sums (to keep per window for a bootstrap)."""
         fct = np.asarray(fct, dtype=np.float32)
         members = fct[None] if fct.ndim == 2 else fct
         obs = np.asarray(obs, dtype=np.float32)
@@ -135,13 +136,15 @@ class FSSAccumulator:
             f_ev += (x >= thr) & valid
         o_ev = ((obs >= thr) & valid).astype(np.int32)
         tf, to = _table(f_ev), _table(o_ev)
+        frame = np.zeros(self.sums.shape[1:])  # (K, S, 3)
         for j, n in enumerate(self.scales):
             f = box_sums(tf, n) / m
             o = box_sums(to, n)
-            s = self.sums[lead, :, j]
-            s[:, 0] += np.einsum("khw,khw->k", f, o)
-            s[:, 1] += np.einsum("khw,khw->k", f, f)
-            s[:, 2] += np.einsum("khw,khw->k", o, o)
+            frame[:, j, 0] = np.einsum("khw,khw->k", f, o)
+            frame[:, j, 1] = np.einsum("khw,khw->k", f, f)
+            frame[:, j, 2] = np.einsum("khw,khw->k", o, o)
+        self.sums[lead] += frame
+        return frame
 
     def merge(self, other: FSSAccumulator) -> FSSAccumulator:
         if other.sums.shape != self.sums.shape or other.scales != self.scales:
@@ -151,7 +154,12 @@ class FSSAccumulator:
 
     def fss(self) -> np.ndarray:
         """(L, K, S) FSS; NaN where neither forecast nor observation has an event."""
-        fo, ff, oo = self.sums[..., 0], self.sums[..., 1], self.sums[..., 2]
-        den = ff + oo
-        ratio = np.divide(ff - 2 * fo + oo, den, out=np.full(den.shape, np.nan), where=den > 0)
-        return 1.0 - ratio
+        return fss_of(self.sums)
+
+
+def fss_of(sums: np.ndarray) -> np.ndarray:
+    """FSS of sums (..., 3) of Σ F·O, Σ F², Σ O² (pooled, or a bootstrap resample's)."""
+    fo, ff, oo = sums[..., 0], sums[..., 1], sums[..., 2]
+    den = ff + oo
+    ratio = np.divide(ff - 2 * fo + oo, den, out=np.full(den.shape, np.nan), where=den > 0)
+    return 1.0 - ratio

@@ -1,0 +1,142 @@
+"""Maps in animations (#17 Deliver 5): km grid lines or a lon/lat graticule placed by
+pyproj, a scale bar, in a real GIF decoded back.
+
+The expected line pixels are computed here independently of radarcast.animation.geo:
+from the grid's edges (km lines) and from pyproj's forward transform of points on each
+meridian and parallel (graticule).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyproj
+import pytest
+from conftest import run_cli
+from PIL import Image, ImageSequence
+
+from radarcast import animation as A
+from radarcast.animation.geo import _bar, graticule, map_overlay
+from radarcast.data.georef import Georef
+from radarcast.data.units import Units
+
+SWISS = "EPSG:21781"
+BOUNDS = (255000.0, -160000.0, 965000.0, 480000.0)  # MeteoSwiss' composite, 710 x 640 km
+SHAPE = (64, 71)  # 10 km pixels
+
+
+def georef() -> Georef:
+    return Georef.from_bounds(SWISS, BOUNDS, SHAPE)
+
+
+def pixel_of(lon: float, lat: float) -> tuple[float, float]:
+    """(row, column) of a WGS 84 point on the grid, fractional, pixel centres at integers."""
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", SWISS, always_xy=True).transform(lon, lat)
+    x1, _, _, y2 = BOUNDS
+    return (y2 - y) / 10000.0 - 0.5, (x - x1) / 10000.0 - 0.5
+
+
+def test_graticule_lies_where_pyproj_puts_meridians_and_parallels():
+    lines, step = graticule(georef(), SHAPE)
+    assert step == 2  # about 10 degrees of longitude across: 2-degree lines
+    hits = 0
+    for lon in (6.0, 8.0, 10.0, 12.0, 14.0):  # points along each meridian
+        for lat in np.arange(45.0, 50.5, 0.1):
+            r, c = pixel_of(lon, lat)
+            i, j = round(r), int(np.floor(c))
+            if 1 <= i < SHAPE[0] - 1 and 1 <= j < SHAPE[1] - 2:
+                assert lines[i, j - 1 : j + 2].any(), (lon, lat, i, j)
+                hits += 1
+    for lat in (46.0, 48.0, 50.0):  # and along each parallel
+        for lon in np.arange(5.0, 16.0, 0.1):
+            r, c = pixel_of(lon, lat)
+            i, j = int(np.floor(r)), round(c)
+            if 1 <= i < SHAPE[0] - 2 and 1 <= j < SHAPE[1] - 1:
+                assert lines[i - 1 : i + 2, j].any(), (lon, lat, i, j)
+                hits += 1
+    assert hits > 200
+    # and nothing far from a line: every drawn pixel is within ~1.5 px of a meridian or
+    # parallel (degrees per pixel from pyproj's lon/lat of neighbouring pixel centres)
+    x1, _, _, y2 = BOUNDS
+    cols, rows = np.meshgrid(np.arange(SHAPE[1]), np.arange(SHAPE[0]))
+    to_ll = pyproj.Transformer.from_crs(SWISS, "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform(x1 + (cols + 0.5) * 1e4, y2 - (rows + 0.5) * 1e4)
+    per_px = max(np.abs(np.diff(lon, axis=1)).max(), np.abs(np.diff(lat, axis=0)).max())
+    off = np.minimum(np.abs(lon - step * np.round(lon / step)),
+                     np.abs(lat - step * np.round(lat / step)))  # fmt: skip
+    assert (off[lines] <= 1.5 * per_px).all()
+    assert lines.mean() < 0.25
+
+
+def test_map_none_and_no_georef_draw_nothing():
+    assert map_overlay(georef(), SHAPE, "none") is None
+    assert map_overlay(None, SHAPE, "lonlat") is None
+    with pytest.raises(Exception, match="unknown --map 'mercator'"):
+        A.AnimateConfig(map_grid="mercator")
+
+
+@pytest.fixture
+def geo_dataset(tmp_path):
+    from radarcast.data.store import DatasetWriter
+
+    path = tmp_path / "geo.h5"
+    yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    with DatasetWriter(path, units=Units(), timestep_s=300, n_in=3, n_out=4,
+                       command="test") as w:  # fmt: skip
+        for i in range(12):
+            blob = 180 * np.exp(-((xx - 20 - i) ** 2 + (yy - 30) ** 2) / 80.0)
+            w.append(blob.astype(np.uint8), 1_600_000_000 + 300 * i)
+        w.finish((1.0, 0.0, 0.0), extra_attrs=georef().attrs())
+    return path
+
+
+def last_frame(path) -> np.ndarray:
+    """The GIF's last frame (lead 4: every panel drawn), decoded to RGB."""
+    with Image.open(path) as im:
+        frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+    assert len(frames) == 3 + 4
+    return frames[-1]
+
+
+def expected_km_lines() -> np.ndarray:
+    """Every 100 km of x and y (the largest 1-2-5 length ≤ a quarter of 710 km), dotted."""
+    x1, _, _, y2 = BOUNDS
+    x = (x1 + (np.arange(SHAPE[1]) + 0.5) * 1e4) / 1e5  # in units of 100 km
+    y = (y2 - (np.arange(SHAPE[0]) + 0.5) * 1e4) / 1e5
+    cols = np.flatnonzero(np.floor(x[1:]) != np.floor(x[:-1])) + 1
+    rows = np.flatnonzero(np.floor(y[1:]) != np.floor(y[:-1])) + 1
+    lines = np.zeros(SHAPE, bool)
+    lines[np.ix_(rows, np.arange(0, SHAPE[1], 3))] = True
+    lines[np.ix_(np.arange(0, SHAPE[0], 3), cols)] = True
+    return lines
+
+
+@pytest.mark.parametrize("grid", ["km", "lonlat"])
+def test_gif_panels_carry_the_lines_and_a_100_km_scale_bar(geo_dataset, tmp_path, grid):
+    out = {}
+    for g in (grid, "none"):
+        out[g] = tmp_path / f"{g}.gif"
+        r = run_cli("animate", str(geo_dataset), "-o", str(out[g]), "--window", "0",
+                    "--split", "train", "-m", "persistence", "--scale", "1",
+                    "--max-width", "0", "--map", g)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    on, off = last_frame(out[grid]), last_frame(out["none"])
+    assert on.shape == off.shape
+    scale = A.colour_scale(Units(), "dbz")
+    layout = A.Grid(1, 3, SHAPE, 1, title="", col_titles=["Input", "Truth", "persistence"],
+                    scale=scale, legend=[])  # fmt: skip
+    bar = _bar(10, "100 km")  # 100 km = 10 pixels of 10 km
+    bh, bw = bar.shape[:2]
+    for c in range(3):  # Input, Truth and the method's panel alike
+        y, x = layout.box(0, c)
+        panel_on = on[y : y + SHAPE[0], x : x + SHAPE[1]].astype(int)
+        panel_off = off[y : y + SHAPE[0], x : x + SHAPE[1]].astype(int)
+        # the scale bar, lower left (its label's anti-aliased greys may take the nearest
+        # colour of the GIF's one palette)
+        assert np.abs(panel_on[-bh:, :bw] - bar).max() <= 8, c
+        assert (panel_on[-4, 4:15] == 0).all() and (panel_on[-4, 15:bw] != 0).any(axis=-1).all()
+        changed = (panel_on != panel_off).any(axis=-1)
+        expected = expected_km_lines() if grid == "km" else graticule(georef(), SHAPE)[0]
+        outside_bar = np.ones(SHAPE, bool)
+        outside_bar[-bh:, :bw] = False
+        assert np.array_equal(changed[outside_bar], expected[outside_bar]), c
+        assert expected[outside_bar].sum() > 50
