@@ -170,8 +170,9 @@ class _Trajectories:
 
     def warp(self, fields, reference=None):
         """Sample fields (m, H, W) or (m, C, H, W) at every pixel's departure point → the
-        same shape; what comes from outside the grid is 0 (dry). With ``reference`` (1, h, w, 2) departure points
-        of another trajectory, only the difference is applied (the perturbation alone)."""
+        same shape; what comes from outside the grid is 0 (dry). With ``reference``
+        (1, h, w, 2) departure points of another trajectory, only the difference is applied
+        (the perturbation alone)."""
         torch = torch_module()
         fn = torch.nn.functional
         img = fields.unsqueeze(1) if fields.dim() == 3 else fields  # (m, C, H, W)
