@@ -272,11 +272,14 @@ def _warp_rain(paths: _Trajectories, field, floor: float, reference=None):
     drier than the truth at lead 1 on FMI). Inflow from outside the grid stays dry.
     """
     torch = torch_module()
-    wet = (field > 0).to(field.dtype)
-    out = paths.warp(torch.stack([field * wet, wet], dim=1), reference)  # (m, 2, H, W)
+    m, h, w = field.shape
+    img = torch.empty((m, 2, h, w), dtype=field.dtype, device=field.device)
+    img[:, 0] = field  # dry pixels are 0 already: the field is its own rain-weighted values
+    torch.gt(field, 0, out=img[:, 1])
+    out = paths.warp(img, reference)  # (m, 2, H, W)
     num, den = out[:, 0], out[:, 1]
     rain = den >= 0.5
-    return torch.where(rain, num / torch.clamp(den, min=0.5), torch.zeros_like(num))
+    return num.div_(den.clamp_(min=0.5)).mul_(rain)
 
 
 def stream_members(
