@@ -2,15 +2,17 @@
 
 Each member is built, one lead at a time, as follows (docs/ensembles.md):
 
-1. the latest frame z (pixels, linear in dBZ; dry and missing raised to the ``rain_dbz``
-   floor) is evolved in the Lagrangian frame by per-mode AR(2) (or AR(1)) processes whose
-   coefficients come from the motion-compensated lag-1/lag-2 correlations of the last three
-   frames in octave bands, with spectral noise whose amplitude is the observed field's
+1. the latest frame z (pixels, linear in dBZ; dry and missing set to the rain threshold,
+   0.1 mm/h through the Z–R relation, or ``dry_db`` below it) is evolved in the Lagrangian
+   frame by per-mode AR(2) (or AR(1)) processes whose coefficients come from the
+   motion-compensated lag-1/lag-2 correlations of the last three frames in octave bands,
+   with spectral noise whose amplitude is the observed field's
    (:class:`radarcast.kernels.noise.SpectralAR`);
 2. the member field is CDF-matched to the latest frame's values (rain area and intensity
    distribution kept, as STEPS' probability matching);
 3. it is moved along the member's trajectory: ROVER's motion plus a Bowler et al. (2006)
-   perturbation parallel and perpendicular to it, growing with lead time (``bps``).
+   perturbation parallel and perpendicular to it, growing with lead time (``bps``), with
+   area-preserving sampling of the rain (:func:`_warp_rain`).
 
 Members are generated in chunks (all leads of a chunk streamed one lead at a time), so
 memory is bounded by the chunk, not by the ensemble: see :func:`member_chunk`.
