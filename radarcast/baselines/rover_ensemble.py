@@ -155,7 +155,7 @@ class _Trajectories:
         m = len(eps)
         self.centres = (base_grid(h, w, flow.device) + 0.5) * step_scale - 0.5
         self.pos = self.centres.expand(m, -1, -1, -1).clone()  # (m, h, w, 2)
-        self.base = None  # normalised pixel grid, made on first use
+        self.base = self.base_cf = None  # normalised pixel grid, made on first use
 
     def advance(self, lead: int) -> None:
         torch = torch_module()
@@ -183,13 +183,17 @@ class _Trajectories:
         to_norm = torch.tensor([2.0 / wp, 2.0 / hp], device=fields.device)
         origin = self.centres if reference is None else reference
         disp = (self.pos - origin) * to_norm  # (m, h', w', 2) in grid units
-        if self.s > 1:  # channels stay innermost: no transposed copy of the full-size grid
-            disp = fn.interpolate(
-                disp.permute(0, 3, 1, 2), scale_factor=self.s, mode="bilinear", align_corners=False
-            ).permute(0, 2, 3, 1)
         if self.base is None:
             self.base = (base_grid(hp, wp, fields.device) + 0.5) * to_norm - 1.0
-        grid = disp + self.base
+            self.base_cf = self.base.permute(0, 3, 1, 2).contiguous()  # (1, 2, H', W')
+        if self.s > 1:  # upsampled channels-first (half the time of channels-last), same values
+            grid = fn.interpolate(
+                disp.permute(0, 3, 1, 2).contiguous(), scale_factor=self.s, mode="bilinear",
+                align_corners=False,
+            )  # fmt: skip
+            grid = grid.add_(self.base_cf).permute(0, 2, 3, 1)
+        else:
+            grid = disp + self.base
         if (hp, wp) != (h, w):
             img = fn.pad(img, (0, wp - w, 0, hp - h))
         out = fn.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -275,10 +279,13 @@ def _warp_rain(paths: _Trajectories, field, floor: float, reference=None):
     """
     torch = torch_module()
     m, h, w = field.shape
-    img = torch.empty((m, 2, h, w), dtype=field.dtype, device=field.device)
-    img[:, 0] = field  # dry pixels are 0 already: the field is its own rain-weighted values
-    torch.gt(field, 0, out=img[:, 1])
-    out = paths.warp(img, reference)  # (m, 2, H, W)
+    hp, wp = paths.extent  # made at the flow grid's size: warp needs no padded copy
+    img = torch.empty((m, 2, hp, wp), dtype=field.dtype, device=field.device)
+    img[:, :, h:] = 0.0
+    img[:, :, :h, w:] = 0.0
+    img[:, 0, :h, :w] = field  # dry pixels are 0 already: the field is its own rain values
+    torch.gt(field, 0, out=img[:, 1, :h, :w])
+    out = paths.warp(img, reference)[..., :h, :w]  # (m, 2, H, W)
     num, den = out[:, 0], out[:, 1]
     rain = den >= 0.5
     return num.div_(den.clamp_(min=0.5)).mul_(rain)
