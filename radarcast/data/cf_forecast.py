@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radarcast.config import count_or
 from radarcast.errors import RadarcastError
 
 UNITS = {"mm h-1": "mmh", "mm/h": "mmh", "mm hr-1": "mmh", "dbz": "dbz", "1": "pixel"}
@@ -109,7 +110,9 @@ class CFForecast:
 
     def check_matches(self, dataset, n_in: int | None = None, n_out: int | None = None) -> None:
         """Match to ``dataset``: lead times, grid, and each analysis time to a window."""
-        n_in = n_in or dataset.n_in
+        n_in = count_or(n_in, dataset.n_in, "--n-in")
+        if n_out is not None:
+            n_out = count_or(n_out, self.n_out, "--n-out")
         step = dataset.timestep_s
         if not np.array_equal(self.leads, step * np.arange(1, self.n_out + 1)):
             raise RadarcastError(
