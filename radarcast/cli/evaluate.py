@@ -185,6 +185,10 @@ def render_scores(scores) -> None:
 
 def _render_bootstrap(scores) -> None:
     b = scores.bootstrap
+    if b["scheme"].get("no_interval"):  # too few independent units: no interval to show
+        console.print(f"No 95% intervals: {b['scheme']['no_interval']} "
+                      "(docs/metrics.md, Bootstrap).")
+        return
     console.print(
         f"95% intervals from {b['n']} resamples (seed {b['seed']}) of "
         f"{b['scheme']['description']}, CSI mean over leads:"
