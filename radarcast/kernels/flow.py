@@ -69,6 +69,12 @@ class RoverConfig:
     outside: str = "zero"
 
     def __post_init__(self) -> None:
+        for name in ("dbz_floor", "smoothness", "robust"):  # named as the CLI's flags
+            v = getattr(self, name)  # NaN passes the comparisons below and changes the flow
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise RadarcastError(f"--{name.replace('_', '-')} must be a finite number, got {v}")
+        if self.robust < 0:
+            raise RadarcastError(f"--robust must be ≥ 0, got {self.robust:g}")
         if self.frames < 2:
             raise RadarcastError(f"rover: frames must be ≥ 2, got {self.frames}")
         if self.transform not in TRANSFORMS:
