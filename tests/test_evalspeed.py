@@ -72,3 +72,14 @@ def test_probabilistic_add_with_and_without_cache_is_identical():
     for key, v in a.window_sums().items():
         assert np.array_equal(v, b.window_sums()[key]), key
     assert np.array_equal(a.ens.sums, b.ens.sums)
+
+
+@pytest.mark.parametrize("scales", [(1,), (2,), (1, 4, 16), (3, 5, 8, 23)])
+def test_frame_boxes_of_all_scales_equal_the_reference(scales):
+    from radarcast.verification.spatial import _frame_boxes
+
+    rng = np.random.default_rng(len(scales))
+    events = rng.integers(0, 7, (2, 23, 31)).astype(np.int32)
+    table = _table(events)
+    for n, box in zip(scales, _frame_boxes(events, scales, 7), strict=True):
+        assert np.array_equal(box, box_sums_reference(table, n) / 7)

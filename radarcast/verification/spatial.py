@@ -115,13 +115,41 @@ def box_sums_reference(table: np.ndarray, size: int) -> np.ndarray:
     return out.astype(np.float64)
 
 
+def _padded_table(events: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """The summed-area table of ``events`` (K, H, W), edge-padded for windows up to ``size``:
+    (K, H + size, W + size), and the offset of the plain table's row/column 0 in it. int32
+    when every sum fits (the cumulative sums then move half the bytes), else int64."""
+    k, h, w = events.shape
+    a = size // 2
+    top = int(events.max(initial=0)) * h * w
+    p = np.zeros((k, h + size, w + size), dtype=np.int32 if top < 2**31 else np.int64)
+    inner = p[:, a + 1 : a + 1 + h, a + 1 : a + 1 + w]
+    np.cumsum(events, axis=1, out=inner)
+    np.cumsum(inner, axis=2, out=inner)
+    p[:, a + 1 + h :, a + 1 : a + 1 + w] = inner[:, -1:, :]  # rows past the end: the last
+    p[:, :, a + 1 + w :] = p[:, :, a + w : a + w + 1]
+    return p, a
+
+
 def _frame_boxes(events: np.ndarray, scales, divide: int = 1) -> list[np.ndarray]:
     """Per scale, the (K, H, W) float64 window sums of integer ``events`` / ``divide``
-    (scale 1 is the events themselves: no table needed)."""
-    table = _table(events) if any(n > 1 for n in scales) else None
+    (uniform_filter's placement, as :func:`box_sums`), all from one padded table; scale 1
+    is the events themselves."""
+    k, h, w = events.shape
+    big = max(scales)
+    table, a = _padded_table(events, big) if big > 1 else (None, 0)
     out = []
     for n in scales:
-        box = events.astype(np.float64) if n == 1 else box_sums(table, n)
+        if n == 1:
+            box = events.astype(np.float64)
+        else:
+            o = a - n // 2  # where this scale's padded table starts in the shared one
+            lo, hi = slice(o, o + h), slice(o + n, o + n + h)
+            left, right = slice(o, o + w), slice(o + n, o + n + w)
+            d = table[:, hi, right] - table[:, lo, right]
+            d -= table[:, hi, left]
+            d += table[:, lo, left]
+            box = d.astype(np.float64)
         out.append(box / divide if divide != 1 else box)
     return out
 
