@@ -21,7 +21,18 @@ far too narrow. The schemes here keep that dependence:
     Draw single windows (the old behaviour; right only for independent windows).
 
 ``auto`` (the default) is ``segment`` when at least :data:`MIN_SEGMENTS` segments hold
-windows, else ``block``. Every scheme returns integer weights (n, W): how often each scored
+windows, else ``block``.
+
+A resampling interval needs several independent units to mean anything: with the windows of
+one day, two circular blocks of 17 out of 24 windows hold nearly the same windows in every
+resample, and the interval comes out narrow however uncertain the score is (coverage 25% of
+a nominal 95% in the simulation of docs/metrics.md). So a ``segment`` or ``block`` scheme
+with fewer than :data:`MIN_INDEPENDENT` independent units (segments; or blocks' worth of
+windows, Σ over segments of max(1, windows / b)) reports no interval: the scheme's
+``no_interval`` says why, and the interval fields are NaN (null in JSON). ``window``, asked
+for explicitly, keeps its interval and says that it assumes independent windows.
+
+Every scheme returns integer weights (n, W): how often each scored
 window is in each resample, so a resampled statistic is the same pooled-count formula with
 weighted counts, and every method is resampled with the same weights (paired).
 """
@@ -37,6 +48,7 @@ from radarcast.errors import RadarcastError
 UNITS = ("auto", "segment", "block", "window")
 MIN_SEGMENTS = 10  # fewer segments than this give too few distinct resamples: use blocks
 BLOCK_SPAN = 2  # a block's starts span this many window lengths (n_in + n_out frames)
+MIN_INDEPENDENT = 5  # fewer independent segments / blocks' worth than this: no interval
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,11 @@ class Scheme:
     ``unit`` is 'segment', 'block' or 'window'; ``n_units`` the number of distinct units
     (segments, possible block positions, or windows); ``draws`` how many are drawn per
     resample; ``block_windows`` the block length in windows (1 for 'window', the longest
-    segment's for 'segment'); ``block_frames`` the span of a block's window starts in frames.
+    segment's for 'segment'); ``block_frames`` the span of a block's window starts in frames;
+    ``independent`` how many independent units the windows hold (segments; blocks' worth,
+    Σ max(1, windows of a segment / b); windows); ``no_interval`` None, or why no interval is
+    reported (fewer than :data:`MIN_INDEPENDENT` independent units); ``assumes`` what the
+    interval takes for granted.
     """
 
     unit: str
@@ -55,9 +71,14 @@ class Scheme:
     block_windows: int
     block_frames: int
     requested: str
+    independent: float = 0.0
+    no_interval: str | None = None
+    assumes: str | None = None
 
     def describe(self) -> str:
         """One line for tables and logs."""
+        if self.no_interval:
+            return f"no interval: {self.no_interval}"
         if self.n_units < 2:  # every resample is the same windows: no sampling variation
             return (
                 f"1 {self.unit} per resample, the only one: the interval has no width and "
@@ -120,12 +141,21 @@ def plan(
     resolved = unit
     if unit == "auto":
         resolved = "segment" if len(runs) >= MIN_SEGMENTS else "block"
+    n_win = len(starts)
     if resolved == "window":
-        units = [np.array([i]) for i in range(len(starts))]
-        return Scheme("window", len(starts), len(starts), 1, 1, unit), units
+        units = [np.array([i]) for i in range(n_win)]
+        why = (f"{n_win} window: every resample is the same" if n_win < 2 else None)
+        return Scheme("window", n_win, n_win, 1, 1, unit, float(n_win), why,
+                      "independent windows (asked for with unit 'window'); overlapping "
+                      "windows of a few events are not, and the interval runs narrow"), units
     if resolved == "segment":
         longest = max(len(r) for r in runs)
-        return Scheme("segment", len(runs), len(runs), longest, length, unit), runs
+        why = None
+        if len(runs) < MIN_INDEPENDENT:
+            why = (f"{n_win} windows in {len(runs)} segment{'s' * (len(runs) > 1)}; "
+                   f"a segment interval needs ≥ {MIN_INDEPENDENT} segments")
+        return Scheme("segment", len(runs), len(runs), longest, length, unit,
+                      float(len(runs)), why, "independent segments"), runs
     # starts spanning 2 window lengths, cut back to half the longest run so that short
     # events still give many distinct blocks, never below one window length
     b_min = _block_windows(starts, runs, length)
@@ -138,8 +168,15 @@ def plan(
             units.append(r)
         else:  # circular within the segment: every window is in b blocks, also at the ends
             units.extend(np.take(r, np.arange(i, i + b), mode="wrap") for i in range(len(r)))
-    draws = max(1, int(np.ceil(len(starts) / b)))
-    return Scheme("block", len(units), draws, b, span, unit), units
+    draws = max(1, int(np.ceil(n_win / b)))
+    worth = float(sum(max(1.0, len(r) / b) for r in runs))
+    why = None
+    if worth < MIN_INDEPENDENT:
+        where = f" in {len(runs)} segments" if len(runs) > 1 else ""
+        why = (f"{n_win} windows{where} make {worth:.1f} blocks of {b} windows; "
+               f"an interval needs ≥ {MIN_INDEPENDENT}")
+    return Scheme("block", len(units), draws, b, span, unit, round(worth, 2), why,
+                  "windows a block apart independent of each other, and segments"), units
 
 
 def weights(units: list[np.ndarray], draws: int, n_windows: int, n: int, seed: int) -> np.ndarray:

@@ -64,7 +64,7 @@ def swiss_axes(dx0: int, dy0: int, w: int, h: int) -> tuple[np.ndarray, np.ndarr
 def test_other_grid_refused_unless_reprojection_is_asked(dataset, tmp_path):
     x, y = swiss_axes(5, 3, 90, 70)
     path = write_nc(tmp_path / "big.nc", SWISS, x, y, np.zeros((70, 90)))
-    with CFForecast(path) as fc, pytest.raises(RadarcastError, match="reprojection is not done"):
+    with CFForecast(path) as fc, pytest.raises(RadarcastError, match="--reproject samples it"):
         fc.check_matches(dataset)
 
 
@@ -125,8 +125,8 @@ def test_reprojection_needs_a_georeferenced_dataset_and_a_crs(tmp_path):
         for i in range(8):
             w.append(np.zeros(SHAPE, np.uint8), T0 + 300 * i)
         w.finish((1.0, 0.0, 0.0))
-    x, y = swiss_axes(0, 0, 71, 64)
-    path = write_nc(tmp_path / "f.nc", SWISS, x, y, np.zeros(SHAPE))
+    x, y = swiss_axes(0, 0, 72, 64)  # one column more: another grid
+    path = write_nc(tmp_path / "f.nc", SWISS, x, y, np.zeros((64, 72)))
     with open_dataset(plain) as ds, CFForecast(path, reproject=True) as fc:
         with pytest.raises(RadarcastError, match="no geo-reference"):
             fc.check_matches(ds)

@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -152,6 +153,17 @@ NAN_INF_ZERO = [  # (command line, option named in the one-line refusal); each e
      "--max-start-end-corr"),
     (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--nodata", "0.5"], "--nodata"),
     (["train", "{ds}", "--out", "{tmp}/run", "--lr", "1e308"], "lr"),  # torch's overflow
+    # found by the refuse2 scan: a numpy/torch traceback (†) or exit 0 with a meaningless file
+    (["synth", "{tmp}/s", "--growth", "1e308"], "--growth"),  # † lam value too large
+    (["synth", "{tmp}/s", "--cells", "1e308"], "--cells"),  # † lam value too large
+    (["synth", "{tmp}/s", "--speed", "1e308"], "--speed"),
+    (["synth", "{tmp}/s", "--rotation", "1e308"], "--rotation"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--dbz-gain", "1e308"], "--dbz-gain"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--dbz-offset", "1e308"], "--dbz-offset"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--cikm-level", "-1"], "--cikm-level"),
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--dbz-floor", "1e308"], "--dbz-floor"),  # † torch
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--smoothness", "1e308"], "--smoothness"),  # †
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--robust", "1e308"], "--robust"),
 ]
 
 
@@ -179,8 +191,6 @@ def test_impossible_numbers_are_refused_by_name(tmp_path, tiny_dataset, raw_fram
 def test_library_calls_refuse_zero_instead_of_taking_the_default(tiny_dataset):
     """The `x or default` patterns behind the flags: a 0 given through the Python API is
     refused by name too, never read as "not given"."""
-    import numpy as np
-
     from radarcast.config import count_or
     from radarcast.data.store import open_dataset
     from radarcast.evaluation.windows import _lengths
@@ -202,6 +212,107 @@ def test_library_calls_refuse_zero_instead_of_taking_the_default(tiny_dataset):
     with pytest.raises(RadarcastError, match="got 2.5"):
         count_or(2.5, 3, "--n-in")
     assert count_or(None, 3, "--n-in") == 3 and count_or(4, 3, "--n-in") == 4
+
+
+# Leftovers of the rel helper's scan (files it could not edit) and what the refuse2 scan of
+# every command's numeric options found: each line exited 0 (the value silently ignored, or
+# the check left to the first file of a live run) or ended in a traceback before its check.
+WATCH = ["nowcast", "--watch", "{tmp}/in", "--out-dir", "{tmp}/out", "--once"]
+LEFTOVERS = [
+    (["demo", "--quick", "--out", "{tmp}/d", "--seed", "-1"], "--seed"),  # numpy traceback
+    ([*WATCH, "--settle", "inf"], "--settle"),  # OverflowError from select()
+    ([*WATCH, "--settle", "1e308"], "--settle"),  # OverflowError from select()
+    ([*WATCH, "--settle", "-1"], "--settle"),
+    ([*WATCH, "--settle", "nan"], "--settle"),
+    ([*WATCH, "--poll", "-1"], "--poll"),
+    ([*WATCH, "--poll", "nan"], "--poll"),
+    ([*WATCH, "--poll", "inf"], "--poll"),
+    ([*WATCH, "--poll", "0"], "--poll"),
+    ([*WATCH, "--members", "0"], "--members"),
+    ([*WATCH, "--timestep", "0"], "--timestep"),
+    ([*WATCH, "--downsample", "0"], "--downsample"),
+    ([*WATCH, "--flow-downsample", "0"], "--flow-downsample"),
+]
+
+
+@pytest.mark.parametrize("args, name", LEFTOVERS, ids=[" ".join(a[0][:1] + a[0][-2:])
+                                                     for a in LEFTOVERS])
+def test_leftover_impossible_numbers_are_refused_by_name(tmp_path, args, name):
+    from tests.conftest import run_cli
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    r = run_cli(*[a.format(tmp=tmp_path) for a in args])
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0], r.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["in", "out"]  # nothing written
+
+
+def test_library_configs_refuse_zero_and_impossible_numbers(tmp_path, tiny_dataset):
+    """The same values through the Python API: refused where the value is held (the
+    dataclass or the function), not only by the CLI's flags."""
+    import math
+
+    from radarcast.baselines.rover import RoverConfig
+    from radarcast.data.info import summarize
+    from radarcast.data.store import open_dataset
+    from radarcast.data.synthetic import SynthConfig
+    from radarcast.nowcast.watch import WatchConfig
+    from radarcast.parallel.forecast import write_forecast_sharded
+
+    with open_dataset(tiny_dataset) as ds:
+        for kw, name in (({"n_in": 0}, "--n-in"), ({"n_out": 0}, "--n-out")):
+            with pytest.raises(RadarcastError, match=f"{name} .* got 0"):
+                ds.windows(**kw)
+            with pytest.raises(RadarcastError, match=f"{name} .* got 0"):
+                ds.window(0, **kw)
+            with pytest.raises(RadarcastError, match=f"{name} .* got 0"):
+                summarize(tiny_dataset, **kw)
+        assert len(ds.windows()) == len(ds.windows(ds.n_in, ds.n_out)) > 0
+    with pytest.raises(RadarcastError, match="--batch-size .* got 0"):
+        write_forecast_sharded(tiny_dataset, "persistence", tmp_path / "f.h5", None,
+                               batch_size=0)
+    assert not (tmp_path / "f.h5").exists()
+    for field in ("growth", "speed", "rotation", "cells", "lifetime"):
+        for v in (math.nan, math.inf):
+            with pytest.raises(RadarcastError, match=f"synth {field} must be a finite number"):
+                SynthConfig(**{field: v}).check()
+    with pytest.raises(RadarcastError, match="synth seed"):
+        SynthConfig(seed=-1).check()
+    for field in ("dbz_floor", "smoothness", "robust"):
+        flag = "--" + field.replace("_", "-")
+        for v in (math.nan, math.inf, -math.inf):
+            with pytest.raises(RadarcastError, match=f"{flag} must be a finite number"):
+                RoverConfig(**{field: v})
+    with pytest.raises(RadarcastError, match="--robust must be ≥ 0"):
+        RoverConfig(robust=-1.0)
+    for kw, name in (({"settle_s": math.inf}, "--settle"), ({"settle_s": -1.0}, "--settle"),
+                     ({"poll_s": 0.0}, "--poll"), ({"poll_s": math.nan}, "--poll")):
+        with pytest.raises(RadarcastError, match=name):
+            WatchConfig(tmp_path, "*", tmp_path, **kw)
+    WatchConfig(tmp_path, "*", tmp_path, settle_s=0.0, poll_s=0.5)  # the edges are allowed
+
+
+def test_an_external_forecast_refuses_zero_lengths(tmp_path, tiny_dataset):
+    xr = pytest.importorskip("xarray")
+    from radarcast.data.cf_forecast import CFForecast
+    from radarcast.data.store import open_dataset
+
+    with open_dataset(tiny_dataset) as ds:
+        t0 = int(ds.times[2])
+        data = np.zeros((1, 2, *ds.shape[1:]), np.float32)
+        xr.Dataset(
+            {"reflectivity": (("time", "lead_time", "y", "x"), data, {"units": "dBZ"})},
+            coords={"time": np.array([t0], "datetime64[s]"),
+                    "lead_time": np.array([300, 600], "timedelta64[s]")},
+        ).to_netcdf(tmp_path / "f.nc")  # fmt: skip
+        with CFForecast(tmp_path / "f.nc") as fc:
+            for kw, name in (({"n_in": 0}, "--n-in"), ({"n_out": 0}, "--n-out")):
+                with pytest.raises(RadarcastError, match=f"{name} .* got 0"):
+                    fc.check_matches(ds, **kw)
+            fc.check_matches(ds)  # the defaults still match
+            assert list(fc.starts) == [0]
 
 
 def test_impossible_thresholds_and_overlays_are_refused(tmp_path, tiny_dataset):

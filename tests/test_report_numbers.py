@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from conftest import run_cli
 
 
@@ -14,8 +15,27 @@ def _rows(smoke):
     return doc, doc["results"]["groups"]["day4"]["methods"]
 
 
-def test_fss_crps_brier_have_intervals_around_their_estimates(smoke):
-    _, rows = _rows(smoke)
+@pytest.fixture(scope="module")
+def window_page(smoke, tmp_path_factory):
+    """The smoke study's test day evaluated again with ``--bootstrap-unit window`` (its 11
+    windows make 1.1 blocks, too few for the default scheme's interval; single windows are
+    the user's choice and keep one), made into a page by ``radarcast report``: its rows."""
+    tmp = tmp_path_factory.mktemp("window_page")
+    files = sorted((smoke / "forecasts" / "main" / "day4").glob("*.h5"))
+    r = run_cli("evaluate", smoke / "data" / "day4__test.h5", "-m", "persistence",
+                *(x for f in files for x in ("-f", f)), "--thresholds", "0.5,2,5",
+                "--bootstrap", "50", "--bootstrap-unit", "window", "--out", tmp / "s")
+    assert r.returncode == 0, r.stdout + r.stderr
+    page = tmp / "page.html"
+    assert run_cli("report", tmp / "s" / "scores.json", "-o", page).returncode == 0
+    doc = json.loads(page.with_suffix(".json").read_text())
+    return doc["results"]["groups"]["day4__test"], page
+
+
+def test_fss_crps_brier_have_intervals_around_their_estimates(window_page):
+    group, page = window_page
+    assert "independent windows" in group["bootstrap"]["scheme"]["assumes"]
+    rows = group["methods"]
     for name, r in rows.items():
         lo, hi = r["crps_ci"]
         assert lo <= r["crps"] <= hi, name
@@ -26,26 +46,33 @@ def test_fss_crps_brier_have_intervals_around_their_estimates(smoke):
         for k, (lo, hi) in enumerate(r["brier_ci"]):
             assert lo <= r["brier"][k] <= hi, (name, k)
     ens = rows["rover-ens"]  # paired differences to the reference, its estimate inside
-    lo, hi = ens["crps_minus_rover_ci"]
-    assert lo <= ens["crps_minus_rover"] <= hi
-    lo, hi = ens["fss_minus_rover_ci"][0][2]
-    assert lo <= ens["fss_minus_rover"][0][2] <= hi
-    assert "crps_minus_rover_ci" not in rows["rover"]
-    cells = re.sub(r"<[^>]+>", " ", (smoke / "report.html").read_text())
+    lo, hi = ens["crps_minus_persistence_ci"]
+    assert lo <= ens["crps_minus_persistence"] <= hi
+    lo, hi = ens["fss_minus_persistence_ci"][0][2]
+    assert lo <= ens["fss_minus_persistence"][0][2] <= hi
+    assert "crps_minus_persistence_ci" not in rows["persistence"]
+    cells = re.sub(r"<[^>]+>", " ", page.read_text())
     lo, hi = ens["crps_ci"]
     assert f"{ens['crps']:.4f}  [{lo:.4f}, {hi:.4f}]" in cells
 
 
 def test_evaluate_scores_json_carries_them_for_radarcast_report(smoke, tmp_path):
+    """The study's scores.json keeps every interval field, null: its 11 windows make 1.1
+    blocks, too few for an interval (radarcast.bootstrap.MIN_INDEPENDENT); the page made
+    from it shows "[–]" and says why."""
     scores = smoke / "evaluate" / "main" / "day4" / "scores.json"
-    boot = json.loads(scores.read_text())["bootstrap"]["methods"]["rover-ens"]
+    doc = json.loads(scores.read_text())
+    boot = doc["bootstrap"]["methods"]["rover-ens"]
     assert {"fss", "crps", "brier", "crps_minus_persistence"} <= set(boot)
+    assert boot["crps"] == {"low": None, "high": None}
+    assert "1.1 blocks of 10 windows" in doc["bootstrap"]["scheme"]["no_interval"]
     page = tmp_path / "page.html"
     assert run_cli("report", scores, "-o", page).returncode == 0
     row = json.loads(page.with_suffix(".json").read_text())["results"]["groups"][
         "day4__test"]["methods"]["rover-ens"]
-    lo, hi = row["crps_ci"]
-    assert lo <= row["crps"] <= hi and len(row["fss_ci"][0]) == len(row["fss_scales_px"])
+    assert row["crps_ci"] == [None, None] and len(row["fss_ci"][0]) == len(row["fss_scales_px"])
+    cells = re.sub(r"<[^>]+>", " ", page.read_text())
+    assert f"{row['crps']:.4f}  [–]" in cells and "no 95% interval, 11 windows make" in cells
 
 
 def test_keys_and_update_rewrite_a_document_from_the_report(smoke, tmp_path):
@@ -54,8 +81,8 @@ def test_keys_and_update_rewrite_a_document_from_the_report(smoke, tmp_path):
     assert r.returncode == 0, r.stderr
     keys = dict(line.split(" = ", 1) for line in r.stdout.splitlines() if " = " in line)
     assert keys["day4/rover/csi@0.5"] == f"{rows['rover']['csi'][0]:.3f}"
-    lo, hi = rows["rover-ens"]["crps_minus_rover_ci"]
-    assert keys["day4/rover-ens/crps_minus_rover_ci"] == f"[{lo:+.4f}, {hi:+.4f}]"
+    assert rows["rover-ens"]["crps_minus_rover_ci"] == [None, None]  # too few blocks
+    assert keys["day4/rover-ens/crps_minus_rover_ci"] == "–"
     assert keys["day4/windows"] == "11" and keys["train/main/convlstm-tiny/steps"] == "30"
     assert float(keys["seconds/total"]) > 0  # timing.json of the run
     md = tmp_path / "results.md"
@@ -66,6 +93,7 @@ def test_keys_and_update_rewrite_a_document_from_the_report(smoke, tmp_path):
     text = md.read_text()
     assert f"ROVER <!--n:day4/rover/csi@0.5-->{rows['rover']['csi'][0]:.3f}<!--/n-->" in text
     assert "old table" not in text and "### day4 (11 windows)" in text
+    assert " [–]" in text and "[–]: no 95% interval, 11 windows make 1.1 blocks" in text
     assert text.endswith("<!-- end of generated tables -->\nafter\n")
     before = text + "<!--n:day4/nope/csi@0.5-->1<!--/n-->"
     md.write_text(before)

@@ -82,7 +82,7 @@ class AnimationResult:
 
 def _lengths(ds, forecasts, cfg: AnimateConfig) -> tuple[int, int]:
     first = forecasts[0] if forecasts else None
-    n_in = cfg.n_in or (first.n_in if first else ds.n_in)
+    n_in = cfg.n_in or (first.n_in if first else None) or ds.n_in  # a CF file's: None
     n_out = cfg.n_out or (min(f.n_out for f in forecasts) if forecasts else ds.n_out)
     for f in forecasts:
         f.check_matches(ds, n_in, n_out)
@@ -112,7 +112,7 @@ def animate(dataset: str | os.PathLike, output: str | os.PathLike, *,
         if max(ds.height, ds.width) * config.scale > MAX_PANEL:
             raise RadarcastError(f"--scale {config.scale} makes {ds.height}x{ds.width} panels "
                                  f"larger than {MAX_PANEL} px; use a smaller --scale")
-        files = [open_forecast(p) for p in forecasts]
+        files = [open_forecast(p, config.reproject) for p in forecasts]
         try:
             n_in, n_out = _lengths(ds, files, config)
             start = choose_window(ds, n_in, n_out, config.split, window, time, config.stride)

@@ -43,6 +43,7 @@ class AnimateConfig:
     probability: float | None = None  # threshold in ``units``: probability-of-exceedance panels
     members: int | None = None  # ensemble members shown (live rover: the ensemble size)
     map_grid: str = "km"  # geo-referenced panels: km lines, lonlat graticule, or none
+    reproject: bool = False  # CF-netCDF forecasts on another grid sampled onto the dataset's
 
     def __post_init__(self) -> None:
         check_unit(self.units)

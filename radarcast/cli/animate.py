@@ -90,6 +90,9 @@ def animate(
     map_grid: Annotated[str, typer.Option(
         "--map", help="Geo-referenced datasets: km (dotted lines every L km of the projection), "
         "lonlat (meridians and parallels through pyproj) or none; with a scale bar.")] = "km",
+    reproject: Annotated[bool, typer.Option(
+        help="Sample a CF-netCDF --forecast on another grid or projection onto the dataset's "
+        "grid (nearest neighbour through pyproj); without it such a file is refused.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -105,7 +108,8 @@ def animate(
     cfg = AnimateConfig(units=units, cmap=cmap, fps=fps, overlay=overlay, scale=scale,
                         leads=_leads(leads), n_in=n_in, n_out=n_out, split=split,
                         stride=stride, max_width=max_width or None,
-                        probability=probability, members=members, map_grid=map_grid)
+                        probability=probability, members=members, map_grid=map_grid,
+                        reproject=reproject)
     # A bar only on a terminal: elsewhere Rich leaves a blank line on stderr.
     bar = progress("animate", transient=True) if err_console.is_terminal else nullcontext()
     with bar as step:

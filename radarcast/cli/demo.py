@@ -40,8 +40,10 @@ def demo(
     output is.
     """
     apply_threads(threads)
+    from radarcast.cli.data import check_seed
     from radarcast.demo import DemoConfig, check_device, prepare_out_dir, run_demo
 
+    check_seed(seed)
     config = DemoConfig.quick if quick else DemoConfig
     cfg = config(seed=seed, device=device.value)
     cfg.check()

@@ -77,6 +77,12 @@ def evaluate(
         typer.Option(help="Window sizes of the fractions skill score in pixels, e.g. 1,2,4,8, "
                     "or km with a suffix (1km,4km; needs the dataset's georef)."),
     ] = "1,2,4,8,16,32",
+    reproject: Annotated[
+        bool,
+        typer.Option(help="Sample CF-netCDF --forecast files on another grid or projection onto "
+                     "the dataset's grid (nearest neighbour through pyproj; scores.json says "
+                     "so); without it such a file is refused."),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     threads: ThreadsOpt = None,
     workers: WorkersOpt = None,
@@ -114,6 +120,7 @@ def evaluate(
         bootstrap_unit=bootstrap_unit.value,
         seed=seed,
         fss_scales=[v.strip() for v in fss_scales.split(",") if v.strip()],
+        reproject=reproject,
     )
     with ExitStack() as stack:
         on_step = lazy_bar(stack, "scoring windows")
@@ -178,6 +185,10 @@ def render_scores(scores) -> None:
 
 def _render_bootstrap(scores) -> None:
     b = scores.bootstrap
+    if b["scheme"].get("no_interval"):  # too few independent units: no interval to show
+        console.print(f"No 95% intervals: {b['scheme']['no_interval']} "
+                      "(docs/metrics.md, Bootstrap).")
+        return
     console.print(
         f"95% intervals from {b['n']} resamples (seed {b['seed']}) of "
         f"{b['scheme']['description']}, CSI mean over leads:"

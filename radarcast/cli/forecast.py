@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -132,19 +131,6 @@ def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **k
     )
 
 
-def _check_rover(cfg) -> None:
-    """Refuse ROVER settings that are NaN or infinite (flags or TOML alike) by name: a NaN
-    floor or Charbonnier scale is accepted downstream and silently changes the flow."""
-    import dataclasses
-
-    from radarcast.cli.data import finite
-
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if isinstance(v, float):
-            finite(v, "--" + f.name.replace("_", "-"), low=0.0 if f.name == "robust" else -math.inf)
-
-
 @command()
 def forecast(
     dataset: DatasetArg,
@@ -257,7 +243,6 @@ def rover(
         "outside": outside,
     }
     cfg = resolve(RoverConfig, toml, flags, "rover", source=config)
-    _check_rover(cfg)
     options = {**to_dict(cfg), "device": device, **ensemble_options("rover", members, seed, centre)}
     _run(
         dataset,

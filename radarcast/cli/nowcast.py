@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radarcast.cli._app import command, console, err_console
+from radarcast.cli._app import at_least, command, console, err_console
 
 
 def _read_config(**kw):
@@ -175,8 +175,11 @@ def nowcast(
         crs=crs,
         bounds=bounds,
     )
+    read_cfg.check()  # --timestep, --downsample, --crop...: refused now, not file by file
     if leads < 1:
         raise RadarcastError(f"--leads must be ≥ 1, got {leads}")
+    at_least(members, 1, "--members")
+    at_least(flow_downsample, 1, "--flow-downsample")
     flow = flow_downsample
     if flow is None and method == "rover":
         flow = LIVE_FLOW_DOWNSAMPLE

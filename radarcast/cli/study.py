@@ -94,8 +94,11 @@ def report(
                            "value, and stop.")
     ] = False,
 ) -> None:
-    """One self-contained HTML page (and a .json beside it) from evaluate's scores; or, from
-    a study's report.json, Markdown tables, and the numbers a document cites (docs/study.md)."""
+    """A self-contained HTML page of evaluate's scores, or a study's tables and numbers.
+
+    From scores.json files: one HTML page (and a .json beside it). From a study's
+    report.json: Markdown tables (-o X.md), a document's marked numbers refreshed (--update),
+    or every number a document may cite (--keys); docs/study.md."""
     from radarcast.errors import RadarcastError
 
     if sum(x is not None and x is not False for x in (output, update, keys or None)) != 1:

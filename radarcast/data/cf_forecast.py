@@ -7,10 +7,13 @@ variable is the one on (y, x) with units mm/h (``mm h-1``), dBZ or pixel. It is 
 dataset in :meth:`CFForecast.check_matches`: each forecast answers the window whose last
 input frame is at its analysis time; lead times must be the dataset's time steps; the grid
 must be the dataset's (same pixel-centre x/y where both are geo-referenced, same shape
-otherwise), unless reprojection is asked for (``CFForecast(path, reproject=True)``): then a
-forecast on another grid or projection (its CRS from the grid-mapping variable: ``crs_wkt``,
-``spatial_ref`` or CF projection parameters) is sampled at each dataset pixel centre, by
-nearest neighbour through pyproj, NaN where it does not reach. Values become pixels of the
+otherwise), unless reprojection is asked for (``CFForecast(path, reproject=True)``, the CLI's
+``--reproject``): then a forecast on another grid or projection (its CRS from the
+grid-mapping variable: ``crs_wkt``, ``spatial_ref`` or CF projection parameters) is
+sampled at each dataset pixel centre, by nearest neighbour through pyproj, NaN where it
+does not reach, and says so: its name gains
+" (reprojected)" and its config a ``reprojected`` entry (scores.json, animation panels).
+A forecast already on the dataset's grid is read as is. Values become pixels of the
 dataset's scale, as a forecast file stores them.
 """
 
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radarcast.config import count_or
 from radarcast.errors import RadarcastError
 
 UNITS = {"mm h-1": "mmh", "mm/h": "mmh", "mm hr-1": "mmh", "dbz": "dbz", "1": "pixel"}
@@ -46,7 +50,8 @@ class CFForecast:
         except (OSError, ValueError) as e:
             raise RadarcastError(f"{self.path}: not a readable netCDF file ({e})") from None
         self._var, self.unit = self._data_variable()
-        self.method = str(self._ds.attrs.get("source") or self._ds.attrs.get("title") or "cf")
+        self._name = str(self._ds.attrs.get("source") or self._ds.attrs.get("title") or "cf")
+        self.method = self._name  # "NAME (reprojected)" once sampled onto a dataset's grid
         self.config = {"file": str(self.path), "variable": self._var.name}
         self.analysis, self.leads = self._times()
         self.members = next((self._var.sizes[d] for d in MEMBER_DIMS if d in self._var.dims), None)
@@ -109,7 +114,9 @@ class CFForecast:
 
     def check_matches(self, dataset, n_in: int | None = None, n_out: int | None = None) -> None:
         """Match to ``dataset``: lead times, grid, and each analysis time to a window."""
-        n_in = n_in or dataset.n_in
+        n_in = count_or(n_in, dataset.n_in, "--n-in")
+        if n_out is not None:
+            n_out = count_or(n_out, self.n_out, "--n-out")
         step = dataset.timestep_s
         if not np.array_equal(self.leads, step * np.arange(1, self.n_out + 1)):
             raise RadarcastError(
@@ -126,27 +133,41 @@ class CFForecast:
         self._units = dataset.units
 
     def _check_grid(self, dataset) -> None:
-        h, w = dataset.shape[1:]
-        if self.reproject:
-            self._take = self._sampling(dataset)
+        """The dataset's grid as is, or (``reproject``) the sampling onto it; a grid that
+        already is the dataset's is not reprojected."""
+        problem = self._grid_problem(dataset)
+        if problem is None:
             return
-        if self.grid != (h, w):
-            raise RadarcastError(
-                f"{self.path}: the grid is {self.grid[0]}x{self.grid[1]}, the "
-                f"dataset's is {h}x{w} (reprojection is not done)"
-            )
+        if not self.reproject:
+            raise RadarcastError(f"{self.path}: {problem}; --reproject samples it onto the "
+                                 "dataset's grid (nearest neighbour)")  # fmt: skip
+        self._take = self._sampling(dataset)
+        h, w = self._var.shape[-2:]
+        self.method = f"{self._name} (reprojected)"
+        self.config["reprojected"] = (
+            f"nearest neighbour: from its {h}x{w} grid ({self._crs().name}) onto the "
+            f"dataset's {dataset.shape[1]}x{dataset.shape[2]} grid; each dataset pixel centre "
+            "takes the forecast pixel whose centre is nearest in the forecast's projection "
+            "(pyproj), NaN where the forecast's grid does not reach"
+        )
+
+    def _grid_problem(self, dataset) -> str | None:
+        """Why the forecast's grid is not the dataset's (None: it is)."""
+        h, w = dataset.shape[1:]
+        grid = tuple(self._var.shape[-2:])
+        if grid != (h, w):
+            return f"the grid is {grid[0]}x{grid[1]}, the dataset's is {h}x{w}"
         georef = getattr(dataset, "georef", None)
         if georef is None or "x" not in self._ds or "y" not in self._ds:
-            return
+            return None
         x, y = self._ds["x"].values, self._ds["y"].values
         tol = 1e-3 * georef.xpixelsize
-        if np.allclose(y[::-1], georef.y(h), atol=tol):
-            self._flip = True
+        self._flip = bool(np.allclose(y[::-1], georef.y(h), atol=tol))
+        if self._flip:
             y = y[::-1]
         if not (np.allclose(x, georef.x(w), atol=tol) and np.allclose(y, georef.y(h), atol=tol)):
-            raise RadarcastError(
-                f"{self.path}: its x/y grid is not the dataset's (reprojection is not done)"
-            )
+            return "its x/y grid is not the dataset's"
+        return None
 
     def _crs(self):
         """The forecast's CRS, from the data variable's grid-mapping variable."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from radarcast.config import count_or
 from radarcast.data.georef import Georef, georef_from_attrs
 from radarcast.data.schema import MAX_FRAMES, MAX_PIXELS, SCHEMA, SPLITS, format_time, split_code
 from radarcast.data.units import Units
@@ -159,7 +160,7 @@ class RadarDataset:
         -------
         (N,) int64 start indices in time order.
         """
-        length = (n_in or self.n_in) + (n_out or self.n_out)
+        length = count_or(n_in, self.n_in, "--n-in") + count_or(n_out, self.n_out, "--n-out")
         code = split_code(split)
         if stride < 1:
             raise RadarcastError(f"stride must be ≥ 1, got {stride}")
@@ -177,7 +178,8 @@ class RadarDataset:
 
     def window(self, start: int, n_in: int | None = None, n_out: int | None = None) -> Window:
         """Read the window that starts at frame ``start``."""
-        n_in, n_out = n_in or self.n_in, n_out or self.n_out
+        n_in = count_or(n_in, self.n_in, "--n-in")
+        n_out = count_or(n_out, self.n_out, "--n-out")
         stop = start + n_in + n_out
         if start < 0 or stop > self.n_frames:
             raise RadarcastError(

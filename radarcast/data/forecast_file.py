@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -228,6 +229,7 @@ class ForecastFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self.reproject = False  # asked for (open_forecast): only refused here, with a reason
         if not self.path.is_file():
             raise RadarcastError(f"{self.path}: no such forecast file")
         try:
@@ -318,6 +320,13 @@ class ForecastFile:
 
     def check_matches(self, dataset, n_in: int | None = None, n_out: int | None = None) -> None:
         """Raise unless this file was made from ``dataset`` (and the given window lengths)."""
+        if self.reproject and self.grid != tuple(dataset.shape[1:]):
+            raise RadarcastError(
+                f"{self.path}: predictions are {self.grid[0]}x{self.grid[1]}, the dataset's "
+                f"grid is {dataset.shape[1]}x{dataset.shape[2]}; --reproject is for other "
+                "tools' CF-netCDF (.nc) forecasts, not radarcast forecast files (make this one "
+                "from the dataset scored)"
+            )
         mine, theirs = self.dataset_fingerprint, getattr(dataset, "fingerprint", None)
         if isinstance(mine, str) and theirs is not None:
             if theirs() != mine:
@@ -421,12 +430,33 @@ def _array(f: h5py.File, name: str, where: str) -> h5py.Dataset:
     return obj
 
 
-def open_forecast(path: str | os.PathLike) -> ForecastFile:
+@dataclass(frozen=True)
+class ForecastSource:
+    """A forecast file's path and how to open it (picklable; a path wherever one is read):
+    ``reproject`` samples another tool's CF-netCDF forecast onto the dataset's grid."""
+
+    path: str
+    reproject: bool = False
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def open_forecast(path: str | os.PathLike, reproject: bool | None = None) -> ForecastFile:
     """Open a forecast file written by ``radarcast forecast``, or (``.nc``) a CF-netCDF
     nowcast of another tool (:class:`~radarcast.data.cf_forecast.CFForecast`, matched to the
-    dataset by its ``check_matches``)."""
+    dataset by its ``check_matches``). ``reproject`` (default: the path's own, see
+    :class:`ForecastSource`) lets a CF forecast on another grid be sampled onto the dataset's;
+    a radarcast forecast file on another grid is refused all the same."""
+    if reproject is None:
+        reproject = bool(getattr(path, "reproject", False))
     if Path(path).suffix.lower() == ".nc":
         from radarcast.data.cf_forecast import CFForecast
 
-        return CFForecast(path)
-    return ForecastFile(path)
+        return CFForecast(path, reproject=reproject)
+    ff = ForecastFile(path)
+    ff.reproject = reproject
+    return ff

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from radarcast.config import count_or
 from radarcast.data.georef import dataset_georef
 from radarcast.data.store import SPLITS, format_time, open_dataset
 from radarcast.data.units import describe_zr
@@ -61,7 +62,8 @@ def zr_line(units, origin: str | None = None) -> str:
 def summarize(path: str | os.PathLike, n_in: int | None = None, n_out: int | None = None) -> dict:
     """Grid, time span, segments, windows per split, units, rainy fraction and provenance."""
     with open_dataset(path) as ds:
-        n_in, n_out = n_in or ds.n_in, n_out or ds.n_out
+        n_in = count_or(n_in, ds.n_in, "--n-in")
+        n_out = count_or(n_out, ds.n_out, "--n-out")
         t, h, w = ds.shape
         u = ds.units
         zr = zr_line(u, ds.attrs.get("zr_source"))

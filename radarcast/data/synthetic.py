@@ -15,6 +15,7 @@ is what extrapolation cannot predict. Values are HKO pixels (dBZ = 70·p/255 −
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -59,8 +60,31 @@ class SynthConfig:
         for name in ("sequences", "frames", "height", "width", "timestep_s"):
             if getattr(self, name) < 1:
                 raise RadarcastError(f"synth {name} must be ≥ 1, got {getattr(self, name)}")
+        for name in ("growth", "speed", "rotation", "cells", "lifetime"):
+            v = getattr(self, name)  # NaN passes every comparison below; inf breaks the maths
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise RadarcastError(f"synth {name} must be a finite number, got {v}")
+        if not 0 <= self.seed < 2**63:
+            raise RadarcastError(f"synth seed must be a whole number in 0..2^63-1, got {self.seed}")
         if self.growth < 0 or self.speed < 0 or self.cells <= 0 or self.lifetime <= 0:
             raise RadarcastError("synth growth and speed must be ≥ 0, cells and lifetime > 0")
+        # larger values describe no radar field and overflow numpy's Poisson draws
+        # (--cells 1e308: "lam value too large") or allocate a cell per draw
+        h, w = self.height, self.width
+        if self.cells > h * w:
+            raise RadarcastError(
+                f"--cells must be ≤ {h * w} (one per pixel of the {h}x{w} grid), got {self.cells:g}"
+            )
+        if self.growth > self.lifetime:
+            raise RadarcastError(f"--growth must be ≤ the lifetime {self.lifetime:g} (a cell "
+                                 f"lives at least one step), got {self.growth:g}")  # fmt: skip
+        if self.speed > max(h, w):
+            raise RadarcastError(f"--speed must be ≤ {max(h, w)} px per step (the grid's size), "
+                                 f"got {self.speed:g}")  # fmt: skip
+        if abs(self.rotation) > math.pi:
+            raise RadarcastError(
+                f"--rotation must be in -π..π radians per step, got {self.rotation:g}"
+            )
         if self.gap_steps < 1:
             raise RadarcastError(f"synth gap_steps must be ≥ 1, got {self.gap_steps}")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from radarcast.bootstrap import check_bootstrap_unit
+from radarcast.data.forecast_file import ForecastSource
 from radarcast.data.store import RadarDataset, open_dataset
 from radarcast.data.units import describe_zr
 from radarcast.errors import RadarcastError
@@ -76,7 +77,7 @@ def evaluate(
     split: str = "test", n_in: int | None = None, n_out: int | None = None,
     limit: int | None = None, bootstrap: int = 0, seed: int = 0, options: dict | None = None,
     progress: Progress | None = None, stride: int = 1, bootstrap_unit: str = "auto",
-    fss_scales=DEFAULT_SCALES,
+    fss_scales=DEFAULT_SCALES, reproject: bool = False,
 ) -> Scores:
     """Score methods (run live) and forecast files on the same windows of one dataset.
 
@@ -102,6 +103,9 @@ def evaluate(
         Per-method options, ``{spec: {...}}``, handed to ``resolve``.
     fss_scales
         Window sizes (pixels) of the fractions skill score; none larger than the grid.
+    reproject
+        Sample CF-netCDF forecasts on another grid or projection onto the dataset's grid
+        (nearest neighbour, :class:`~radarcast.data.cf_forecast.CFForecast`); off: refused.
     progress
         ``progress(done, total)`` called after each batch of windows.
     """
@@ -111,7 +115,7 @@ def evaluate(
     plan, sources = plan_evaluation(
         ds, methods, forecasts, thresholds=thresholds, units=units, preset=preset, split=split,
         n_in=n_in, n_out=n_out, limit=limit, options=options, stride=stride,
-        bootstrap_unit=bootstrap_unit, fss_scales=fss_scales,
+        bootstrap_unit=bootstrap_unit, fss_scales=fss_scales, reproject=reproject,
     )
     results = score(plan, ds, plan.starts, sources, progress)
     return finish(plan, ds, results, bootstrap, seed)
@@ -135,6 +139,7 @@ class EvaluationPlan:
     coverage: str = ""  # "K of N windows (those FILE covers)" when forecast files cover fewer
     fss_scales: tuple[int, ...] = DEFAULT_SCALES
     fss_notes: tuple[str, ...] = ()  # "4km = 4 px (1 px = 1 km)" per scale given in km
+    reproject: bool = False  # CF forecasts on another grid sampled onto the dataset's
 
 
 def plan_evaluation(
@@ -142,7 +147,7 @@ def plan_evaluation(
     thresholds=None, units: str | None = None, preset: str | None = None, split: str = "test",
     n_in: int | None = None, n_out: int | None = None, limit: int | None = None,
     options: dict | None = None, stride: int = 1, bootstrap_unit: str = "auto",
-    fss_scales=DEFAULT_SCALES,
+    fss_scales=DEFAULT_SCALES, reproject: bool = False,
 ) -> tuple[EvaluationPlan, list[dict]]:
     """Check every input of :func:`evaluate` (same parameters) and resolve its sources."""
     n_in, n_out = _lengths(ds, n_in, n_out)
@@ -156,13 +161,14 @@ def plan_evaluation(
     except ValueError as e:
         raise RadarcastError(f"--fss-scales: {e}") from None
     starts = select_windows(ds, split, n_in, n_out, limit, stride)
-    starts, coverage = covered_starts(forecasts, ds, starts, n_in, n_out)
+    sources = [ForecastSource(str(f), reproject) for f in forecasts]
+    starts, coverage = covered_starts(sources, ds, starts, n_in, n_out)
     specs = list(dict.fromkeys(methods))
     added = REFERENCE not in specs
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
     plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
                           thr, split, n_in, n_out, starts, added, bootstrap_unit, coverage,
-                          scales, tuple(notes))
+                          scales, tuple(notes), reproject)
     return plan, open_sources(plan, ds, starts)
 
 
@@ -170,7 +176,8 @@ def open_sources(plan: EvaluationPlan, ds: RadarDataset, starts: np.ndarray) -> 
     """The plan's live forecasters and forecast files (checked to cover ``starts``)."""
     n_in, n_out = plan.n_in, plan.n_out
     sources = [_live(s, ds, n_in, n_out, plan.options.get(s, {})) for s in plan.specs]
-    sources += [_from_file(path, ds, starts, n_in, n_out) for path in plan.forecasts]
+    sources += [_from_file(ForecastSource(path, plan.reproject), ds, starts, n_in, n_out)
+                for path in plan.forecasts]
     _unique_names(sources)
     return sources
 

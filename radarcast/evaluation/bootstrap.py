@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from radarcast.bootstrap import resample
+from radarcast.bootstrap import plan
+from radarcast.bootstrap import weights as resample_weights
 from radarcast.errors import RadarcastError
 from radarcast.evaluation.outputs import MethodScores
 from radarcast.metrics import csi, hss, nanmean
@@ -25,36 +26,44 @@ def bootstrap_intervals(
     ``starts``, ``segments`` (per window) and ``length`` (n_in + n_out) let the resamples
     keep the windows' dependence: ``unit`` 'auto', 'segment', 'block' or 'window'
     (:mod:`radarcast.bootstrap`); without them single windows are resampled. The scheme is
-    written into the result next to the intervals."""
+    written into the result next to the intervals. Where it holds too few independent units
+    for an interval (``scheme.no_interval``, the reason), every interval is NaN (null in
+    JSON), in the shapes it would have, and nothing is resampled."""
     if n < 0:
         raise RadarcastError(f"--bootstrap must be ≥ 0, got {n}")
     counts = {r.name: r.acc.counts for r in results}
     n_win = len(next(iter(counts.values())))
     if starts is None:
         starts, segments, length, unit = np.arange(n_win), np.zeros(n_win), 1, "window"
-    weights, scheme = resample(starts, segments, length, n, seed, unit)
+    scheme, units = plan(starts, segments, length, unit)
+    iv = interval
+    if scheme.no_interval:  # one unweighted "resample" gives the shapes; no interval
+        weights, iv = np.ones((1, n_win), dtype=np.int64), _no_interval
+    else:
+        weights = resample_weights(units, scheme.draws, n_win, n, seed)
     stats = paired_bootstrap(counts, n, seed, weights=weights)
     prob = {r.name: r.prob.window_sums() for r in results
             if r.prob is not None and r.prob.window_ids == r.acc.window_ids}
     prob_stats = {name: probabilistic_bootstrap(sums, weights) for name, sums in prob.items()}
     refs = [results[0].name, *(a for a in against if a in stats and a != results[0].name)]
     out = {"n": n, "seed": seed, "level": 0.95, "scheme": scheme.to_dict(),
-           "resampled": f"{scheme.describe()} (paired across methods)",
+           "resampled": scheme.describe() + ("" if scheme.no_interval
+                                             else " (paired across methods)"),
            "statistic": "mean over lead times of per-lead pooled score, per threshold "
                         "(FSS: per threshold and scale; CRPS: one number)",
            "methods": {}}
     for name, st in stats.items():
-        entry = {"csi_per_lead": interval(st["csi_per_lead"])}
+        entry = {"csi_per_lead": iv(st["csi_per_lead"])}
         for score in ("csi", "hss"):
-            entry[score] = interval(st[score])
+            entry[score] = iv(st[score])
             for ref in refs:
                 if name != ref:
-                    entry[f"{score}_minus_{ref}"] = interval(st[score] - stats[ref][score])
+                    entry[f"{score}_minus_{ref}"] = iv(st[score] - stats[ref][score])
         for score, samples in prob_stats.get(name, {}).items():
-            entry[score] = interval(samples)
+            entry[score] = iv(samples)
             for ref in refs:
                 if name != ref and ref in prob_stats:
-                    entry[f"{score}_minus_{ref}"] = interval(samples - prob_stats[ref][score])
+                    entry[f"{score}_minus_{ref}"] = iv(samples - prob_stats[ref][score])
         out["methods"][name] = entry
     return out
 
@@ -122,3 +131,9 @@ def interval(samples: np.ndarray, level: float = 0.95) -> dict:
         if ok[:, k].any():
             lo[k], hi[k] = np.percentile(flat[ok[:, k], k], [tail, 100 - tail])
     return {"low": lo.reshape(samples.shape[1:]), "high": hi.reshape(samples.shape[1:])}
+
+
+def _no_interval(samples: np.ndarray) -> dict:
+    """The interval fields, NaN, of a scheme with too few independent units."""
+    nan = np.full(samples.shape[1:], np.nan)
+    return {"low": nan, "high": nan.copy()}

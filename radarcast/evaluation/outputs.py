@@ -328,6 +328,8 @@ def _plot(s: Scores, path: Path) -> None:
     k = len(s.thresholds.values)
     fig, axes = plt.subplots(2, k, figsize=(3.2 * k + 1, 6), squeeze=False, sharex=True)
     boot = (s.bootstrap or {}).get("methods", {})
+    if s.bootstrap and s.bootstrap["scheme"].get("no_interval"):
+        boot = {}  # too few independent units: no bars
     for m in s.methods:
         r = m.result()
         band = boot.get(m.name, {}).get("csi_per_lead")
@@ -348,7 +350,9 @@ def _plot(s: Scores, path: Path) -> None:
     axes[0, -1].legend(fontsize="small")
     title = f"{Path(s.dataset['path']).name} · {s.split} · {len(s.starts)} windows"
     if s.bootstrap:
-        title += f"\nCSI bars: 95% intervals, {s.bootstrap['scheme']['description']}"
+        scheme = s.bootstrap["scheme"]
+        title += ("\nno 95% intervals: " + scheme["no_interval"] if scheme.get("no_interval")
+                  else f"\nCSI bars: 95% intervals, {scheme['description']}")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")

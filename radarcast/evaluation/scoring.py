@@ -105,27 +105,57 @@ def _read_batch(ds: RadarDataset, starts: np.ndarray, n_in: int, n_out: int):
     return x, frames[:, n_in:], masks[:, n_in:]
 
 
+class _PixelLookup:
+    """``fn`` (pixels → a float unit, elementwise) through a table of its 256 values when
+    the pixels are whole numbers 0…255 (stored forecasts and truth always are), else ``fn``
+    itself: the same numbers, without a power per pixel and frame."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.table = np.asarray(fn(np.arange(256, dtype=np.float32)))
+
+    def __call__(self, p):
+        p = np.asarray(p)
+        if p.size and p.dtype == np.float32:
+            i = p.astype(np.int32)
+            if i.min() >= 0 and i.max() <= 255 and np.array_equal(i, p):
+                return self.table[i]
+        return self.fn(p)
+
+
 def _value_fn(ds):
     """Pixels → the CRPS/spread–skill unit: mm/h with a Z–R relation, else dBZ."""
-    return ds.units.pixel_to_rain if ds.units.has_zr else ds.units.pixel_to_dbz
+    return _PixelLookup(ds.units.pixel_to_rain if ds.units.has_zr else ds.units.pixel_to_dbz)
 
 
-def _add_probabilistic(prob, ens, y, mask_y, starts, to_value) -> None:
-    """Every window and lead of ``ens`` (B, M, L, H, W) into ``prob``, its sums kept per
-    window too (id: the window start, as the contingency counts); rank ties are split
-    with a generator seeded by (window start, lead), so shards merge bit-identically."""
+PROB_MEMORY = 512 * 2**20  # bytes of forecasts held to score the methods frame by frame
+
+
+def _add_probabilistic(probs, enses, y, mask_y, starts, to_value) -> None:
+    """Every window and lead of each ``enses[i]`` (B, M, L, H, W) into ``probs[i]``, its
+    sums kept per window too (id: the window start, as the contingency counts); rank ties
+    are split with a generator seeded by (window start, lead), so shards merge
+    bit-identically. The methods are scored frame by frame, sharing the truth frame's FSS
+    window sums (:class:`~radarcast.verification.spatial.ObsCache`)."""
+    from radarcast.verification.spatial import ObsCache
+
     mask = np.broadcast_to(mask_y, y.shape)
     for b, start in enumerate(starts):
         for lead in range(y.shape[1]):
-            rng = np.random.default_rng([int(start), lead])
             truth = y[b, lead].astype(np.float32)
-            prob.add(lead, ens[b, :, lead], truth, mask[b, lead], to_value, rng, window=start)
+            cache = ObsCache()
+            for prob, ens in zip(probs, enses, strict=True):
+                rng = np.random.default_rng([int(start), lead])
+                prob.add(lead, ens[b, :, lead], truth, mask[b, lead], to_value, rng,
+                         window=start, cache=cache)
 
 
 def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
     done = 0
+    to_value = _value_fn(ds)
     for batch in _batches(ds, starts, n_in + n_out):
         x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
+        probs, enses, held = [], [], 0
         for src, res in zip(sources, results, strict=True):
             if "forecaster" in src:  # rounded as a forecast file stores it: same counts
                 pred = stored_pixels(forecasters.run_batched(src["forecaster"], x))
@@ -137,8 +167,16 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
             else:
                 ens = pred[:, None]
             res.acc.add(pred, y, mask_y, window_ids=batch)
-            if res.prob is not None:
-                _add_probabilistic(res.prob, ens, y, mask_y, batch, _value_fn(ds))
+            if res.prob is None:
+                continue
+            if probs and held + ens.nbytes > PROB_MEMORY:  # score those held so far
+                _add_probabilistic(probs, enses, y, mask_y, batch, to_value)
+                probs, enses, held = [], [], 0
+            probs.append(res.prob)
+            enses.append(ens)
+            held += ens.nbytes
+        if probs:
+            _add_probabilistic(probs, enses, y, mask_y, batch, to_value)
         done += len(batch)
         if progress is not None:
             progress(done, len(starts))

@@ -13,6 +13,7 @@ memory stays flat however long it runs.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import select
 import signal
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from radarcast.errors import RadarcastError
 
+MAX_WAIT_S = 86400  # --settle and --poll: more than a day is a typo, and select() overflows
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 LogFn = Callable[[str, str], None]
 """log(kind, message): kind is 'done', 'skip', 'wait' or 'info'."""
@@ -45,6 +47,15 @@ class WatchConfig:
     settle_s: float = 2.0
     poll_s: float = 1.0
     once: bool = False
+
+    def __post_init__(self) -> None:
+        # a NaN or negative wait silently means "no wait", inf or 1e308 overflows select()
+        for name, v, low in (("--settle", self.settle_s, "≥ 0"), ("--poll", self.poll_s, "> 0")):
+            ok = isinstance(v, (int, float)) and math.isfinite(v) and v <= MAX_WAIT_S
+            if not ok or v < 0 or (low == "> 0" and v == 0):
+                raise RadarcastError(
+                    f"{name} must be a number of seconds {low} and ≤ {MAX_WAIT_S} (a day), got {v}"
+                )
 
 
 def output_name(out_dir: Path, analysis_time: int, suffix: str) -> Path:

@@ -110,18 +110,18 @@ def write_forecast_sharded(
     own); ``progress(done, total)`` counts windows over all shards (batch by batch on
     local workers, shard by shard on a Dask cluster).
     """
+    from radarcast.config import count_or
     from radarcast.data.store import check_output, open_dataset
     from radarcast.forecasters import plan_windows, resolve
 
+    count_or(batch_size, 1, "--batch-size")  # a 0 is refused before anything is opened
     output = check_output(output, overwrite)
     path = str(Path(dataset_path).resolve())
     with open_dataset(path) as ds:
         fc = resolve(spec, ds, n_in=n_in, n_out=n_out, options=options)
         starts, n_in = plan_windows(ds, fc, split, n_in, limit, stride)
         ident = ds.identity(fingerprint=False)
-    bs = batch_size or fc.batch_size
-    if bs < 1:
-        raise RadarcastError(f"--batch-size must be ≥ 1, got {bs}")
+    bs = count_or(batch_size, fc.batch_size, "--batch-size")
     folder = parts_folder(output)
     try:
         runner.check_paths(readable=[path], writable=[folder])

@@ -10,22 +10,29 @@ def _f(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _ci(pair, digits: int = 3) -> str:
-    return ("" if not pair or pair[0] is None
+NO_CI = " [–]"  # an interval withheld: the scheme had too few independent units
+
+
+def _ci(pair, digits: int = 3, gap: str = "") -> str:
+    return (gap if not pair or pair[0] is None
             else f" [{_f(pair[0], digits)}, {_f(pair[1], digits)}]")
 
 
-def _signed(v, pair) -> str:
+def _signed(v, pair, gap: str = "") -> str:
     if v is None:
         return "–"
-    return f"{v:+.3f}" + ("" if not pair or pair[0] is None
+    return f"{v:+.3f}" + (gap if not pair or pair[0] is None
                           else f" [{pair[0]:+.3f}, {pair[1]:+.3f}]")
 
 
 def results_markdown(doc: dict) -> str:
     """Per group (pooled first): CSI and HSS with 95% intervals per threshold, the paired
     CSI difference to the reference, MSE and B-MSE, FSS at the largest scale and CRPS with
-    their intervals (where evaluate scored them); then the training table."""
+    their intervals (where evaluate scored them); then the training table. Where a group's
+    bootstrap scheme withheld its intervals (too few independent units), "[–]" stands for
+    each and a footnote under the table says why."""
+    from radarcast.study.render import no_interval
+
     res = doc["results"]
     thr, ref = res["thresholds"]["labels"], res["reference"]
     groups = res["groups"]
@@ -36,6 +43,8 @@ def results_markdown(doc: dict) -> str:
         scales = next((r["fss_scales_px"] for r in grp["methods"].values()
                        if r.get("fss_scales_px")), None)
         out.append(f"### {g} ({grp['windows']} windows)\n")
+        why = no_interval(grp, res)
+        gap = NO_CI if why else ""
         head = [*(f"CSI ≥ {t}" for t in thr), *(f"HSS ≥ {t}" for t in thr[:2]),
                 *(f"CSI − {ref}, ≥ {t}" for t in thr[:2]), "MSE", "B-MSE"]
         if scales:
@@ -43,20 +52,24 @@ def results_markdown(doc: dict) -> str:
         out.append("| method | " + " | ".join(head) + " |")
         out.append("|---" * (len(head) + 1) + "|")
         for name, r in grp["methods"].items():
-            cells = [_f(r["csi"][k]) + _ci((r.get("csi_ci") or [None] * len(thr))[k])
+            cells = [_f(r["csi"][k]) + _ci((r.get("csi_ci") or [None] * len(thr))[k], gap=gap)
                      for k in range(len(thr))]
             cells += [_f(r["hss"][k]) for k in range(min(2, len(thr)))]
             for k in range(min(2, len(thr))):
                 cells.append("–" if name == ref else _signed(
                     (r.get(f"csi_minus_{ref}") or [None] * len(thr))[k],
-                    (r.get(f"csi_minus_{ref}_ci") or [None] * len(thr))[k]))
+                    (r.get(f"csi_minus_{ref}_ci") or [None] * len(thr))[k], gap))
             cells += [_f(r.get("mse"), 5), _f(r.get("b_mse"), 5)]
             if scales:
                 fss = r.get("fss") or [[None] * len(scales)] * len(thr)
                 fss_ci = r.get("fss_ci") or [[None] * len(scales)] * len(thr)
-                cells += [_f(fss[k][-1]) + _ci(fss_ci[k][-1]) for k in range(min(2, len(thr)))]
-                cells.append(_f(r.get("crps"), 4) + _ci(r.get("crps_ci"), 4))
+                cells += [_f(fss[k][-1]) + _ci(fss_ci[k][-1], gap=gap if r.get("fss") else "")
+                          for k in range(min(2, len(thr)))]
+                cells.append(_f(r.get("crps"), 4)
+                             + _ci(r.get("crps_ci"), 4, gap if r.get("crps") is not None else ""))
             out.append(f"| {name} | " + " | ".join(cells) + " |")
+        if why:
+            out.append(f"\n[–]: no 95% interval, {why} (docs/metrics.md, Bootstrap).")
         out.append("")
     training = doc.get("training") or {}
     if training:

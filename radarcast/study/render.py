@@ -35,13 +35,23 @@ def _f(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _ci(pair, digits: int = 3) -> str:
+NO_CI = " <span class=note>[–]</span>"  # an interval withheld: too few independent units
+
+
+def no_interval(grp: dict, res: dict) -> str | None:
+    """Why a group has no intervals (its bootstrap scheme's ``no_interval``), or None. A group
+    without its own scheme (an older report) takes the results' one."""
+    boot = grp.get("bootstrap") or res.get("bootstrap") or {}
+    return (boot.get("scheme") or {}).get("no_interval")
+
+
+def _ci(pair, digits: int = 3, gap: str = "") -> str:
     if not pair or pair[0] is None:
-        return ""
+        return gap
     return f" <span class=note>[{_f(pair[0], digits)}, {_f(pair[1], digits)}]</span>"
 
 
-def _signed(v, pair, digits: int = 3, lower_is_better: bool = False) -> str:
+def _signed(v, pair, digits: int = 3, lower_is_better: bool = False, gap: str = "") -> str:
     """A difference to the reference with its interval: green where the interval says
     better (above 0, or below 0 for a score where lower is better), red where worse."""
     if v is None:
@@ -52,7 +62,7 @@ def _signed(v, pair, digits: int = 3, lower_is_better: bool = False) -> str:
         if lower_is_better:
             above, below = below, above
         cls = "pos" if above else "neg" if below else ""
-    return f'<span class="{cls}">{v:+.{digits}f}</span>{_ci(pair, digits)}'
+    return f'<span class="{cls}">{v:+.{digits}f}</span>{_ci(pair, digits, gap)}'
 
 
 def render_html(doc: dict, images: dict[str, Path]) -> str:
@@ -139,9 +149,15 @@ def results_section(res: dict) -> str:
     for g in order:
         grp = groups[g]
         out.append(f"<h3>{escape(g)} ({grp['windows']} windows)</h3>")
+        why = no_interval(grp, res)
+        gap = NO_CI if why else ""
+        if why:
+            out.append(f"<p class=note>[–]: no 95% interval, {escape(why)} (a resampling "
+                       "interval from so few independent units would look precise without "
+                       "being so; docs/metrics.md, Bootstrap).</p>")
         for k, label in enumerate(thr["labels"]):
-            out.append(f"<h4>≥ {escape(label)}</h4>" + _threshold_table(grp, k, ref))
-        out.append(_continuous(grp, ref))
+            out.append(f"<h4>≥ {escape(label)}</h4>" + _threshold_table(grp, k, ref, gap))
+        out.append(_continuous(grp, ref, gap))
         plots = [svg_img(line_plot(
             {n: (res["lead_min"], [_at(v, k) for v in r["csi_per_lead"]])
              for n, r in grp["methods"].items()},
@@ -151,9 +167,10 @@ def results_section(res: dict) -> str:
     return "".join(out)
 
 
-def _threshold_table(grp: dict, k: int, ref: str) -> str:
+def _threshold_table(grp: dict, k: int, ref: str, gap: str = "") -> str:
     """One threshold's table: CSI/HSS with intervals, their Δ to ``ref``, FSS per scale (and
-    its Δ), and Brier (and its Δ) where a row is an ensemble."""
+    its Δ), and Brier (and its Δ) where a row is an ensemble; ``gap`` stands where an
+    interval is missing (:data:`NO_CI` when the group's scheme withheld them)."""
     methods = grp["methods"]
     scales = next((r["fss_scales_px"] for r in methods.values() if r.get("fss_scales_px")), [])
     ensembles = any((r.get("members") or 1) > 1 for r in methods.values())
@@ -162,24 +179,26 @@ def _threshold_table(grp: dict, k: int, ref: str) -> str:
         cells = [escape(name) + (f" <span class=note>(M = {r['members']})</span>"
                                  if (r.get("members") or 1) > 1 else "")]
         for score in ("csi", "hss"):
-            cells.append(_f(_at(r.get(score), k)) + _ci(_at(r.get(f"{score}_ci"), k)))
+            cells.append(_f(_at(r.get(score), k)) + _ci(_at(r.get(f"{score}_ci"), k), gap=gap))
         cells += [_f(_at(r.get("pod"), k)), _f(_at(r.get("far"), k)),
                   _f(_at(r.get("bias"), k))]
         mine = name == ref
         for score in ("csi", "hss"):
             cells.append("–" if mine else _signed(_at(r.get(f"{score}_minus_{ref}"), k),
-                                                  _at(r.get(f"{score}_minus_{ref}_ci"), k)))
+                                                  _at(r.get(f"{score}_minus_{ref}_ci"), k),
+                                                  gap=gap))
         fss, dfss = _at(r.get("fss"), k), _at(r.get(f"fss_minus_{ref}"), k)
         fss_ci, dfss_ci = _at(r.get("fss_ci"), k), _at(r.get(f"fss_minus_{ref}_ci"), k)
         for j in range(len(scales)):
-            cells.append(_f(_at(fss, j)) + _ci(_at(fss_ci, j)) + (
+            cells.append(_f(_at(fss, j)) + _ci(_at(fss_ci, j), gap=gap if fss else "") + (
                 "" if mine or dfss is None
-                else f" <br>Δ {_signed(_at(dfss, j), _at(dfss_ci, j))}"))
+                else f" <br>Δ {_signed(_at(dfss, j), _at(dfss_ci, j), gap=gap)}"))
         if ensembles:
-            cells.append(_f(_at(r.get("brier"), k), 4) + _ci(_at(r.get("brier_ci"), k), 4))
+            cells.append(_f(_at(r.get("brier"), k), 4)
+                         + _ci(_at(r.get("brier_ci"), k), 4, gap if r.get("brier") else ""))
             cells.append("–" if mine else _signed(_at(r.get(f"brier_minus_{ref}"), k),
                                                   _at(r.get(f"brier_minus_{ref}_ci"), k), 4,
-                                                  lower_is_better=True))
+                                                  lower_is_better=True, gap=gap))
         rows.append(cells)
     head = ["method", "CSI", "HSS", "POD", "FAR", "bias", f"Δ CSI vs {escape(ref)}",
             f"Δ HSS vs {escape(ref)}", *(f"FSS {n} px (Δ)" for n in scales)]
@@ -192,11 +211,12 @@ def _at(v, k):
     return None if v is None else v[k]
 
 
-def _continuous(grp: dict, ref: str) -> str:
+def _continuous(grp: dict, ref: str, gap: str = "") -> str:
     rows = [[escape(n), _f(r.get("mse"), 5), _f(r.get("b_mse"), 5), _f(r.get("mae"), 4),
-             _f(r.get("crps"), 4) + _ci(r.get("crps_ci"), 4),
+             _f(r.get("crps"), 4) + _ci(r.get("crps_ci"), 4,
+                                        gap if r.get("crps") is not None else ""),
              "–" if n == ref else _signed(r.get(f"crps_minus_{ref}"),
-                                          r.get(f"crps_minus_{ref}_ci"), 4, True),
+                                          r.get(f"crps_minus_{ref}_ci"), 4, True, gap),
              _f(r.get("spread_skill")), _f(r.get("rank_flatness"))]
             for n, r in grp["methods"].items()]
     return _table(["method", "MSE", "B-MSE", "MAE", "CRPS", f"Δ CRPS vs {escape(ref)}",

@@ -32,6 +32,7 @@ def report_unit(study: Study, out: Path, plan: list[dict], m: Manifest, emit):
         return html, js
     emit("report")
     results = json.loads((out / "evaluate" / "results.json").read_text())
+    group_schemes(study, out, results)
     doc = {
         "schema": "radarcast-study-report/1",
         "title": study.settings.name,
@@ -50,6 +51,43 @@ def report_unit(study: Study, out: Path, plan: list[dict], m: Manifest, emit):
     write_atomic(html, render_html(doc, images))
     m.finish("report", key, [html, js, *images.values()])
     return html, js
+
+
+def group_schemes(study: Study, out: Path, results: dict) -> None:
+    """Give each group of ``results`` its own bootstrap settings (``group["bootstrap"]``: the
+    scheme, and why it has no interval where it has none): an event's from its scores.json,
+    the pooled events' planned again from the events' windows, as
+    :func:`radarcast.study.scoring.pool` resampled them (events kept apart)."""
+    from radarcast.bootstrap import plan
+    from radarcast.data.store import open_dataset
+    from radarcast.errors import RadarcastError
+    from radarcast.study.scoring import GROUP_OFFSET
+
+    s = study.settings
+    groups = results.get("groups", {})
+    starts, segments = [], []
+    for g, grp in groups.items():
+        path = out / "evaluate" / str(grp.get("fold")) / g / "scores.json"
+        if g == "pooled" or not path.is_file():
+            continue
+        doc = json.loads(path.read_text())
+        if not doc.get("bootstrap"):
+            return
+        grp["bootstrap"] = {k: v for k, v in doc["bootstrap"].items() if k != "methods"}
+        st = np.asarray(doc["window_starts"], dtype=np.int64)
+        try:
+            with open_dataset(Path(grp["dataset"]["path"])) as ds:
+                seg = np.asarray(ds.segments)[st]
+        except (OSError, RadarcastError):  # data gone: the pooled group keeps the first's
+            return
+        starts.append(st + len(starts) * GROUP_OFFSET)
+        segments.append(seg + len(segments) * GROUP_OFFSET)
+    if "pooled" in groups and starts:
+        scheme, _ = plan(np.concatenate(starts), np.concatenate(segments), s.n_in + s.n_out,
+                         s.bootstrap_unit)
+        groups["pooled"]["bootstrap"] = {**(results.get("bootstrap") or {}),
+                                         "scheme": scheme.to_dict(),
+                                         "resampled": scheme.describe()}
 
 
 def _plain(v):
@@ -249,7 +287,10 @@ def report_from_scores(paths: list, output, title: str = "radarcast scores") -> 
                                  f"report.json (schema {doc.get('schema')!r})")
         first = first or doc
         name = Path(doc["dataset"]["path"]).stem
-        groups[name if name not in groups else f"{name} ({p})"] = summarise_json(doc)
+        group = summarise_json(doc)
+        if doc.get("bootstrap"):  # its scheme: why it has no intervals, where it has none
+            group["bootstrap"] = {k: v for k, v in doc["bootstrap"].items() if k != "methods"}
+        groups[name if name not in groups else f"{name} ({p})"] = group
     if study_doc is None:
         thr = first["thresholds"]
         results = {"reference": "persistence", "thresholds": {

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from radarcast.verification.ensemble import EnsembleAccumulator, brier_sums
-from radarcast.verification.spatial import FSSAccumulator
+from radarcast.verification.spatial import FSSAccumulator, ObsCache
 
 CONVENTIONS = (
     "probabilities are k/M, the share of members at or above a threshold; CRPS is that of "
@@ -66,17 +66,21 @@ class ProbabilisticScores:
         """The FSS the report shows: a forecast's own, an ensemble's probability field's."""
         return "deterministic" if "deterministic" in self.fss else "probability"
 
-    def add(self, lead: int, ens, obs, mask, to_value, rng, window: int | None = None) -> None:
+    def add(self, lead: int, ens, obs, mask, to_value, rng, window: int | None = None,
+            cache: ObsCache | None = None) -> None:
         """One frame: ``ens`` (M, H, W) members (or (1, H, W)), ``obs`` (H, W) pixels.
 
         ``window`` (the window's id) also keeps this frame's CRPS, Brier and FSS sums per
-        window (:meth:`window_sums`), so that they can be bootstrapped over windows."""
+        window (:meth:`window_sums`), so that they can be bootstrapped over windows.
+        ``cache``: one :class:`ObsCache` per truth frame, shared by the methods scored on
+        it (speed only: the sums are the same without it)."""
         sums, table = self.ens.add_frame(lead, ens, obs, mask, to_value, rng)
+        cache = cache or ObsCache()
         if "deterministic" in self.fss:
-            fss = self.fss["deterministic"].add(lead, ens[0], obs, mask)
+            fss = self.fss["deterministic"].add(lead, ens[0], obs, mask, cache)
         else:
-            self.fss["mean"].add(lead, np.mean(ens, axis=0), obs, mask)
-            fss = self.fss["probability"].add(lead, ens, obs, mask)
+            self.fss["mean"].add(lead, np.mean(ens, axis=0), obs, mask, cache)
+            fss = self.fss["probability"].add(lead, ens, obs, mask, cache)
         if window is None:
             return
         if not self.window_ids or self.window_ids[-1] != int(window):

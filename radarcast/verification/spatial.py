@@ -89,13 +89,92 @@ def _bounds(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def box_sums(table: np.ndarray, size: int) -> np.ndarray:
-    """(K, H, W) float64 sums over size × size windows (uniform_filter's placement)."""
+    """(K, H, W) float64 sums over size × size windows (uniform_filter's placement).
+
+    The table is edge-padded so that every window's clipped corners become plain slices
+    (row i reads rows clip(i − size//2) and clip(i − size//2 + size) of the table); integer
+    differences, so exactly :func:`box_sums_reference`'s numbers, without its gathers."""
+    k, h1, w1 = table.shape
+    h, w = h1 - 1, w1 - 1
+    a = size // 2
+    pad = ((0, 0), (a, size - 1 - a), (a, size - 1 - a))
+    t = np.pad(table, pad, mode="edge") if size > 1 else table
+    out = t[:, size : size + h, size : size + w] - t[:, :h, size : size + w]
+    out -= t[:, size : size + h, :w]
+    out += t[:, :h, :w]
+    return out.astype(np.float64)
+
+
+def box_sums_reference(table: np.ndarray, size: int) -> np.ndarray:
+    """:func:`box_sums` written with gathers of the clipped corner indices (for tests)."""
     k, h1, w1 = table.shape
     r0, r1 = _bounds(h1 - 1, size)
     c0, c1 = _bounds(w1 - 1, size)
     rows = np.take(table, r1, axis=1) - np.take(table, r0, axis=1)  # (K, H, W+1)
     out = np.take(rows, c1, axis=2) - np.take(rows, c0, axis=2)
     return out.astype(np.float64)
+
+
+def _padded_table(events: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """The summed-area table of ``events`` (K, H, W), edge-padded for windows up to ``size``:
+    (K, H + size, W + size), and the offset of the plain table's row/column 0 in it. int32
+    when every sum fits (the cumulative sums then move half the bytes), else int64."""
+    k, h, w = events.shape
+    a = size // 2
+    top = int(events.max(initial=0)) * h * w
+    p = np.zeros((k, h + size, w + size), dtype=np.int32 if top < 2**31 else np.int64)
+    inner = p[:, a + 1 : a + 1 + h, a + 1 : a + 1 + w]
+    np.cumsum(events, axis=1, out=inner)
+    np.cumsum(inner, axis=2, out=inner)
+    p[:, a + 1 + h :, a + 1 : a + 1 + w] = inner[:, -1:, :]  # rows past the end: the last
+    p[:, :, a + 1 + w :] = p[:, :, a + w : a + w + 1]
+    return p, a
+
+
+def _frame_boxes(events: np.ndarray, scales, divide: int = 1) -> list[np.ndarray]:
+    """Per scale, the (K, H, W) float64 window sums of integer ``events`` / ``divide``
+    (uniform_filter's placement, as :func:`box_sums`), all from one padded table; scale 1
+    is the events themselves."""
+    k, h, w = events.shape
+    big = max(scales)
+    table, a = _padded_table(events, big) if big > 1 else (None, 0)
+    out = []
+    for n in scales:
+        if n == 1:
+            box = events.astype(np.float64)
+        else:
+            o = a - n // 2  # where this scale's padded table starts in the shared one
+            lo, hi = slice(o, o + h), slice(o + n, o + n + h)
+            left, right = slice(o, o + w), slice(o + n, o + n + w)
+            d = table[:, hi, right] - table[:, lo, right]
+            d -= table[:, hi, left]
+            d += table[:, lo, left]
+            box = d.astype(np.float64)
+        out.append(box / divide if divide != 1 else box)
+    return out
+
+
+class ObsCache:
+    """The observation's part of one frame's FSS (its window sums and Σ O² per scale),
+    shared by every method scored on that frame: reused while the valid pixels are the
+    same, recomputed (and replaced) otherwise, so the sums never depend on it."""
+
+    def __init__(self):
+        self.key = None  # (thresholds bytes, scales)
+        self.valid = None
+        self.boxes = None
+        self.oo = None
+
+    def get(self, obs, valid, thresholds, scales):
+        key = (thresholds.tobytes(), tuple(scales))
+        if self.key == key and self.valid is not None and np.array_equal(self.valid, valid):
+            return self.boxes, self.oo
+        thr = thresholds.astype(np.float32)[:, None, None]
+        o_ev = ((obs >= thr) & valid).astype(np.int32)
+        self.boxes = _frame_boxes(o_ev, scales)
+        self.oo = [np.einsum("khw,khw->k", o, o) for o in self.boxes]
+        self.key, self.valid = key, valid
+        return self.boxes, self.oo
 
 
 class FSSAccumulator:
@@ -120,9 +199,11 @@ class FSSAccumulator:
         # (L, K, S, 3): Σ F·O, Σ F², Σ O², with F and O in event counts per window
         self.sums = np.zeros((n_leads, len(self.thresholds), len(self.scales), 3))
 
-    def add(self, lead: int, fct, obs, mask=None) -> np.ndarray:
+    def add(self, lead: int, fct, obs, mask=None, cache: ObsCache | None = None) -> np.ndarray:
         """Add a frame: ``fct`` (H, W) deterministic or (M, H, W) members; ``obs`` (H, W).
-        Returns this frame's (K, S, 3) sums (to keep per window for a bootstrap)."""
+        Returns this frame's (K, S, 3) sums (to keep per window for a bootstrap).
+        ``cache`` (one per truth frame, shared by the methods scored on it) saves
+        recomputing the observation's window sums; the numbers are the same without it."""
         fct = np.asarray(fct, dtype=np.float32)
         members = fct[None] if fct.ndim == 2 else fct
         obs = np.asarray(obs, dtype=np.float32)
@@ -134,15 +215,13 @@ class FSSAccumulator:
         f_ev = np.zeros((len(thr), *self.shape), dtype=np.int32)
         for x in members:  # counts of members ≥ t: k in 0 … M
             f_ev += (x >= thr) & valid
-        o_ev = ((obs >= thr) & valid).astype(np.int32)
-        tf, to = _table(f_ev), _table(o_ev)
+        o_boxes, oo = (cache or ObsCache()).get(obs, valid, self.thresholds, self.scales)
         frame = np.zeros(self.sums.shape[1:])  # (K, S, 3)
-        for j, n in enumerate(self.scales):
-            f = box_sums(tf, n) / m
-            o = box_sums(to, n)
+        for j, f in enumerate(_frame_boxes(f_ev, self.scales, m)):
+            o = o_boxes[j]
             frame[:, j, 0] = np.einsum("khw,khw->k", f, o)
             frame[:, j, 1] = np.einsum("khw,khw->k", f, f)
-            frame[:, j, 2] = np.einsum("khw,khw->k", o, o)
+            frame[:, j, 2] = oo[j]
         self.sums[lead] += frame
         return frame
 
