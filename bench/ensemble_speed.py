@@ -21,11 +21,15 @@ thresholds × scales 1, 2, 4, 8, 16, 32). Peak RSS: a child process streams 20 m
 leads on the OPERA grid into an HDF5 ensemble file with radarcast's ForecastWriter layout.
 
     python bench/ensemble_speed.py [--sources mch,fmi] [--threads 1] [--skip-opera]
+
+``--sources ''`` runs the OPERA memory child alone and merges its entry (and an
+``opera_memory_measured_at`` note) into the existing ``--out`` file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -164,8 +168,22 @@ def bench_source(name: str, threads: int) -> dict:
     }
 
 
-OPERA_CHILD = r"""
-import sys, time, resource, h5py, numpy as np, torch
+PEAK_KIB = r"""
+def peak_kib():
+    # this process's own high-water mark (VmHWM). Not ru_maxrss: Linux carries the RSS the
+    # parent had at fork across exec into the child's ru_maxrss, so the child of a 13 GiB
+    # bench process (after the STEPS runs) reported the parent's 13.07 GiB (session 6, #18)
+    try:
+        with open("/proc/self/status") as s:
+            return int(next(x for x in s if x.startswith("VmHWM:")).split()[1])
+    except (OSError, StopIteration):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+"""Source of ``peak_kib()``: a child process's own peak RSS in KiB (run inside the child)."""
+
+OPERA_CHILD = PEAK_KIB + r"""
+import sys, time, h5py, numpy as np, torch
 torch.set_num_threads(int(sys.argv[2]))
 from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale as _scale
 from radarcast.baselines.rover_ensemble import EnsembleConfig, rain_levels, stream_members
@@ -192,7 +210,7 @@ with torch.no_grad(), h5py.File(out, "w") as h:
     for m0, lead, f in stream_members(x, flow, 2, 12, cfg, floor, 0, zero):
         v = torch.clamp(torch.round(f), 0, 255).to(torch.uint8).numpy()
         pred[0, m0:m0 + len(v), lead] = v
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t0)
+print(peak_kib(), time.perf_counter() - t0)
 """
 
 
@@ -208,8 +226,9 @@ def opera_memory(threads: int) -> dict:
     if r.returncode:
         return {"error": r.stderr.strip().splitlines()[-1]}
     kib, seconds = r.stdout.split()[-2:]
-    return {"peak_rss_gib": int(kib) / 2**20, "seconds": float(seconds), "members": 20,
-            "leads": 12, "grid": [2200, 1900]}  # fmt: skip
+    return {"peak_rss_gib": int(kib) / 2**20, "peak_rss_of": "the child process alone (VmHWM)",
+            "seconds": float(seconds), "members": 20, "leads": 12, "grid": [2200, 1900],
+            "chunk_bytes": EnsembleConfig().chunk_bytes}  # fmt: skip
 
 
 def main() -> None:
@@ -225,10 +244,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
-    results = {name: bench_source(name, args.threads) for name in args.sources.split(",")}
+    sources = [name for name in args.sources.split(",") if name]
+    results = {name: bench_source(name, args.threads) for name in sources}
     if not args.skip_opera:
         results["opera_memory"] = opera_memory(args.threads)
-    for name in args.sources.split(","):
+    for name in sources:
         r = results[name]
         print(f"{name}: {r['speedup']:.1f}x faster than STEPS "
               f"({r['seconds_per_nowcast']['radarcast']:.1f} s vs "
@@ -251,7 +271,23 @@ def main() -> None:
                         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20},
         "results": results,
     }  # fmt: skip
+    if not sources and "opera_memory" in results and Path(args.out).exists():
+        # --sources '': only the OPERA entry is new; keep the rest of the earlier run's file
+        old = json.loads(Path(args.out).read_text())
+        old["results"]["opera_memory"] = results["opera_memory"]
+        old["opera_memory_measured_at"] = {
+            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "torch_threads": torch.get_num_threads(),
+        }  # fmt: skip
+        payload = old
     write_json(args.out, payload)
+
+
+def _commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_REPO, capture_output=True,
+                       text=True)  # fmt: skip
+    return r.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":
