@@ -153,6 +153,17 @@ NAN_INF_ZERO = [  # (command line, option named in the one-line refusal); each e
      "--max-start-end-corr"),
     (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--nodata", "0.5"], "--nodata"),
     (["train", "{ds}", "--out", "{tmp}/run", "--lr", "1e308"], "lr"),  # torch's overflow
+    # found by the refuse2 scan: a numpy/torch traceback (†) or exit 0 with a meaningless file
+    (["synth", "{tmp}/s", "--growth", "1e308"], "--growth"),  # † lam value too large
+    (["synth", "{tmp}/s", "--cells", "1e308"], "--cells"),  # † lam value too large
+    (["synth", "{tmp}/s", "--speed", "1e308"], "--speed"),
+    (["synth", "{tmp}/s", "--rotation", "1e308"], "--rotation"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--dbz-gain", "1e308"], "--dbz-gain"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--dbz-offset", "1e308"], "--dbz-offset"),
+    (["preprocess", "{raw}", "-o", "{tmp}/p.h5", "--cikm-level", "-1"], "--cikm-level"),
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--dbz-floor", "1e308"], "--dbz-floor"),  # † torch
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--smoothness", "1e308"], "--smoothness"),  # †
+    (["rover", "{ds}", "-o", "{tmp}/f.h5", "--robust", "1e308"], "--robust"),
 ]
 
 

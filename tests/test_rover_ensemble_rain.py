@@ -1,5 +1,5 @@
-"""The ROVER ensemble's rain threshold, dry value, inflow and precipitation mask (issue #18's
-skill fixes of session 6): each test fails on the code before the fix it guards."""
+"""The ROVER ensemble's rain threshold, dry value, inflow, member move and precipitation
+mask (issue #18's skill fixes of session 6, docs/ensembles.md)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,9 @@ from radarcast.cli._parallel import SchedulerOpt, sharded
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 
 
+MAX_DBZ_SPAN = 1000.0  # dBZ: a pixel scale beyond this is a typo (1e308 was taken)
+
+
 def finite(value: float | None, what: str, low: float = -math.inf, high: float = math.inf) -> None:
     """Refuse NaN, ±inf and values outside [low, high] by the option's name (None: not
     given, fine): such a value would otherwise be accepted and do nothing, or crash later."""
@@ -309,6 +312,9 @@ def preprocess(
     for name, v in (("--dbz-gain", dbz_gain), ("--dbz-offset", dbz_offset), ("--zr-a", zr_a),
                     ("--zr-b", zr_b)):
         finite(v, name)
+    finite(dbz_gain, "--dbz-gain", high=MAX_DBZ_SPAN / 255)  # 255 steps span at most ...
+    finite(dbz_offset, "--dbz-offset", -MAX_DBZ_SPAN, MAX_DBZ_SPAN)  # ... 1000 dBZ
+    finite(cikm_level, "--cikm-level", 0, 3)  # checked here, not only by the CIKM reader
     finite(max_start_end_corr, "--max-start-end-corr", -1.0, 1.0)  # a correlation
     config = PreprocessConfig(
         format=fmt,

@@ -68,6 +68,23 @@ class SynthConfig:
             raise RadarcastError(f"synth seed must be a whole number in 0..2^63-1, got {self.seed}")
         if self.growth < 0 or self.speed < 0 or self.cells <= 0 or self.lifetime <= 0:
             raise RadarcastError("synth growth and speed must be ≥ 0, cells and lifetime > 0")
+        # larger values describe no radar field and overflow numpy's Poisson draws
+        # (--cells 1e308: "lam value too large") or allocate a cell per draw
+        h, w = self.height, self.width
+        if self.cells > h * w:
+            raise RadarcastError(
+                f"--cells must be ≤ {h * w} (one per pixel of the {h}x{w} grid), got {self.cells:g}"
+            )
+        if self.growth > self.lifetime:
+            raise RadarcastError(f"--growth must be ≤ the lifetime {self.lifetime:g} (a cell "
+                                 f"lives at least one step), got {self.growth:g}")  # fmt: skip
+        if self.speed > max(h, w):
+            raise RadarcastError(f"--speed must be ≤ {max(h, w)} px per step (the grid's size), "
+                                 f"got {self.speed:g}")  # fmt: skip
+        if abs(self.rotation) > math.pi:
+            raise RadarcastError(
+                f"--rotation must be in -π..π radians per step, got {self.rotation:g}"
+            )
         if self.gap_steps < 1:
             raise RadarcastError(f"synth gap_steps must be ≥ 1, got {self.gap_steps}")
 

@@ -21,6 +21,8 @@ from radarcast.kernels.sampling import as_batch, base_grid, sample, torch_module
 TRANSFORMS = ("arctan", "linear")
 OUTSIDE = ("zero", "nan")
 SOR = 1.8  # over-relaxation of the red-black Gauss-Seidel sweeps
+MAX_DBZ = 100  # |dbz_floor|: radar reflectivities lie within about -30..90 dBZ
+MAX_WEIGHT = 1e6  # smoothness, robust: 1e7 times the defaults; 1e308 overflowed the solver
 MIN_LEVEL_PX = 8  # the coarsest pyramid level keeps at least this many pixels a side
 
 
@@ -75,6 +77,15 @@ class RoverConfig:
                 raise RadarcastError(f"--{name.replace('_', '-')} must be a finite number, got {v}")
         if self.robust < 0:
             raise RadarcastError(f"--robust must be ≥ 0, got {self.robust:g}")
+        # beyond these no radar echo is meant, and float32 overflows (--dbz-floor 1e308)
+        if abs(self.dbz_floor) > MAX_DBZ:
+            raise RadarcastError(f"--dbz-floor must be in -{MAX_DBZ}..{MAX_DBZ} dBZ, "
+                                 f"got {self.dbz_floor:g}")  # fmt: skip
+        for name in ("smoothness", "robust"):
+            if getattr(self, name) > MAX_WEIGHT:
+                raise RadarcastError(
+                    f"--{name} must be ≤ {MAX_WEIGHT:g}, got {getattr(self, name):g}"
+                )
         if self.frames < 2:
             raise RadarcastError(f"rover: frames must be ≥ 2, got {self.frames}")
         if self.transform not in TRANSFORMS:
