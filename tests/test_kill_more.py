@@ -13,6 +13,7 @@ rover's (a ROVER run takes several seconds on a loaded 2-core machine).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import h5py
@@ -69,19 +70,25 @@ def _seconds(work: dict, command: str) -> float:
     return work["seconds"][command]
 
 
-def _copy(src: Path, dst: Path) -> None:
-    if src.is_dir():
-        dst.mkdir()
-        for f in src.iterdir():
-            _copy(f, dst / f.name)
-    else:
-        dst.write_bytes(src.read_bytes())
-
-
-def _setup(work: dict, tmp_path: Path, *names: str) -> Path:
-    for name in ("data.h5", "fc.h5", *names):
-        _copy(work["folder"] / name, tmp_path / name)
+def _setup(work: dict, tmp_path: Path) -> Path:
+    for name in ("data.h5", "fc.h5"):
+        shutil.copyfile(work["folder"] / name, tmp_path / name)
     return tmp_path
+
+
+def _kill_over_old(work: dict, tmp_path: Path, base: list, old: str, out: str, sig: str,
+                   seed: int) -> tuple[list, bool]:
+    """Put the command's smaller "old" result at ``out``, run ``base`` onto it with
+    --overwrite and kill it; its arguments, and whether ``out`` no longer holds the old
+    bytes (then it must be the whole new result)."""
+    command = base[0]
+    _setup(work, tmp_path)
+    seconds = _seconds(work, command)
+    before = (work["folder"] / old).read_bytes()
+    (tmp_path / out).write_bytes(before)
+    args = [*base, "-o", out, "--overwrite"]
+    _kill_at_random(args, tmp_path, seconds, sig, seed)
+    return args, (tmp_path / out).read_bytes() != before
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -92,13 +99,8 @@ def _tree(folder: Path) -> dict[str, bytes]:
 # --------------------------------------------------------------------------- rover
 @pytest.mark.parametrize("sig,seed", NIGHTLY_TRIALS)
 def test_rover_killed(work, tmp_path, sig, seed):
-    _setup(work, tmp_path)
-    seconds = _seconds(work, "rover")
-    old = (work["folder"] / "old_rover.h5").read_bytes()
-    (tmp_path / "out.h5").write_bytes(old)
-    args = [*ROVER, "-o", "out.h5", "--overwrite"]
-    _kill_at_random(args, tmp_path, seconds, sig, seed)
-    if (tmp_path / "out.h5").read_bytes() != old:  # then it is the whole new forecast
+    args, replaced = _kill_over_old(work, tmp_path, ROVER, "old_rover.h5", "out.h5", sig, seed)
+    if replaced:  # then it is the whole new forecast
         with open_forecast(tmp_path / "out.h5") as f, \
                 open_forecast(work["folder"] / "rover.h5") as ref:
             assert np.array_equal(f.starts, ref.starts)
@@ -111,14 +113,8 @@ def test_rover_killed(work, tmp_path, sig, seed):
 # --------------------------------------------------------------------------- animate
 @pytest.mark.parametrize("sig,seed", TRIALS)
 def test_animate_killed(work, tmp_path, sig, seed):
-    _setup(work, tmp_path)
-    seconds = _seconds(work, "animate")
-    old = (work["folder"] / "old_anim.gif").read_bytes()
-    (tmp_path / "out.gif").write_bytes(old)
-    args = [*ANIMATE, "-o", "out.gif", "--overwrite"]
-    _kill_at_random(args, tmp_path, seconds, sig, seed)
-    got = (tmp_path / "out.gif").read_bytes()
-    if got != old:  # then the whole new animation: every frame of an uninterrupted run's
+    args, replaced = _kill_over_old(work, tmp_path, ANIMATE, "old_anim.gif", "out.gif", sig, seed)
+    if replaced:  # then the whole new animation: every frame of an uninterrupted run's
         with Image.open(tmp_path / "out.gif") as a, \
                 Image.open(work["folder"] / "anim.gif") as b:
             assert (a.n_frames, a.size) == (b.n_frames, b.size)
@@ -133,7 +129,7 @@ def test_animate_killed(work, tmp_path, sig, seed):
 @pytest.mark.parametrize("sig,seed", TRIALS)
 def test_synth_killed(work, tmp_path, sig, seed):
     seconds = _seconds(work, "synth")
-    _copy(work["folder"] / "old_synth", tmp_path / "out")
+    shutil.copytree(work["folder"] / "old_synth", tmp_path / "out")
     old = _tree(tmp_path / "out")
     args = [*SYNTH, "out", "--overwrite"]
     _kill_at_random(args, tmp_path, seconds, sig, seed)
@@ -147,13 +143,8 @@ def test_synth_killed(work, tmp_path, sig, seed):
 # --------------------------------------------------------------------------- export
 @pytest.mark.parametrize("sig,seed", TRIALS)
 def test_export_netcdf_killed(work, tmp_path, sig, seed):
-    _setup(work, tmp_path)
-    seconds = _seconds(work, "export")
-    old = (work["folder"] / "old.nc").read_bytes()
-    (tmp_path / "out.nc").write_bytes(old)
-    args = [*EXPORT, "-o", "out.nc", "--overwrite"]
-    _kill_at_random(args, tmp_path, seconds, sig, seed)
-    if (tmp_path / "out.nc").read_bytes() != old:  # then the complete new file
+    args, replaced = _kill_over_old(work, tmp_path, EXPORT, "old.nc", "out.nc", sig, seed)
+    if replaced:  # then the complete new file
         with h5py.File(tmp_path / "out.nc", "r") as a, \
                 h5py.File(work["folder"] / "fc.nc", "r") as b:
             assert np.array_equal(a["precip_intensity"][()], b["precip_intensity"][()],
