@@ -9,6 +9,17 @@ import sys
 from pathlib import Path
 
 
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of process ``pid`` now (/proc/PID/status VmRSS), or None if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` as indented JSON (folders made as needed) and say where."""
     path = Path(path)

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from _common import make_dataset, write_json  # noqa: E402  (bench/ is on sys.path)
+from _common import make_dataset, rss_mib, write_json  # noqa: E402  (bench/ is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIRS = [  # the first that exists is the default --data
@@ -118,16 +118,6 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def _rss_mib(pid: int) -> float:
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def _cpu_s(pid: int) -> float:
     try:
         fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -143,7 +133,7 @@ def sample_tree(root: int, stop: threading.Event, seen: dict) -> None:
         kids, level = _children(), [(root, 0)]
         while level:
             pid, depth = level.pop()
-            rss, cpu = _rss_mib(pid), _cpu_s(pid)
+            rss, cpu = rss_mib(pid) or 0.0, _cpu_s(pid)
             old = seen.get((depth, pid), (0.0, 0.0))
             seen[(depth, pid)] = (max(old[0], rss), max(old[1], cpu))
             level += [(k, depth + 1) for k in kids.get(pid, [])]

@@ -33,7 +33,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from _common import write_json
+from _common import rss_mib, write_json
 
 _ROOTS = (Path(__file__).resolve().parents[1].parent, Path("/work"))  # checkout's parent; /work
 DATA = next((r / "shared" / "data" for r in _ROOTS if (r / "shared" / "data").is_dir()), _ROOTS[0])
@@ -44,16 +44,6 @@ T0 = datetime(2024, 6, 1, tzinfo=timezone.utc)
 
 def name_at(t: datetime) -> str:
     return f"AQC{t:%y%j%H%M}F_00005.801.gif"
-
-
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def put(src: Path | bytes, dest: Path) -> None:
