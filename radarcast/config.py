@@ -38,6 +38,13 @@ def count_or(value: int | None, default: int, what: str) -> int:
     return int(value)
 
 
+def check_finite(value: Any, what: str) -> None:
+    """Refuse anything but a finite real number by name: NaN passes every comparison a
+    range check makes, and ±inf breaks the arithmetic after it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RadarcastError(f"{what} must be a finite number, got {value}")
+
+
 def to_dict(cfg: Any) -> dict:
     """A config dataclass (nested ones too) → plain dict of TOML-friendly values."""
     out = {}

@@ -24,12 +24,12 @@ MAX_DBZ_SPAN = 1000.0  # dBZ: a pixel scale beyond this is a typo (1e308 was tak
 def finite(value: float | None, what: str, low: float = -math.inf, high: float = math.inf) -> None:
     """Refuse NaN, ±inf and values outside [low, high] by the option's name (None: not
     given, fine): such a value would otherwise be accepted and do nothing, or crash later."""
+    from radarcast.config import check_finite
     from radarcast.errors import RadarcastError
 
     if value is None:
         return
-    if not math.isfinite(value):
-        raise RadarcastError(f"{what} must be a finite number, got {value}")
+    check_finite(value, what)
     if not low <= value <= high:
         span = f"in {low:g}..{high:g}" if math.isfinite(low) and math.isfinite(high) else (
             f"≥ {low:g}" if math.isfinite(low) else f"≤ {high:g}")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radarcast.config import check_finite
 from radarcast.data.store import ProgressFn, format_time, parse_time
 from radarcast.errors import RadarcastError
 
@@ -61,9 +62,7 @@ class SynthConfig:
             if getattr(self, name) < 1:
                 raise RadarcastError(f"synth {name} must be ≥ 1, got {getattr(self, name)}")
         for name in ("growth", "speed", "rotation", "cells", "lifetime"):
-            v = getattr(self, name)  # NaN passes every comparison below; inf breaks the maths
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise RadarcastError(f"synth {name} must be a finite number, got {v}")
+            check_finite(getattr(self, name), f"synth {name}")
         if not 0 <= self.seed < 2**63:
             raise RadarcastError(f"synth seed must be a whole number in 0..2^63-1, got {self.seed}")
         if self.growth < 0 or self.speed < 0 or self.cells <= 0 or self.lifetime <= 0:

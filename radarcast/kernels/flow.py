@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radarcast.config import check_finite
 from radarcast.errors import RadarcastError
 from radarcast.kernels.sampling import as_batch, base_grid, sample, torch_module
 
@@ -72,9 +73,7 @@ class RoverConfig:
 
     def __post_init__(self) -> None:
         for name in ("dbz_floor", "smoothness", "robust"):  # named as the CLI's flags
-            v = getattr(self, name)  # NaN passes the comparisons below and changes the flow
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise RadarcastError(f"--{name.replace('_', '-')} must be a finite number, got {v}")
+            check_finite(getattr(self, name), f"--{name.replace('_', '-')}")
         if self.robust < 0:
             raise RadarcastError(f"--robust must be ≥ 0, got {self.robust:g}")
         # beyond these no radar echo is meant, and float32 overflows (--dbz-floor 1e308)
