@@ -137,3 +137,34 @@ def test_products_are_summed_exactly(top):
     b = rng.integers(0, top + 1, (30, 40), dtype=np.uint64)
     exact = sum(int(x) * int(y) for x, y in zip(a.ravel(), b.ravel(), strict=True))
     assert _dot(a, b, top) == pytest.approx(exact, rel=1e-15 if top == 2**40 else 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_split_boxes_are_disjoint_and_cover_every_active_tile(seed):
+    from radarcast.verification.spatial import _split
+
+    rng = np.random.default_rng(seed)
+    active = rng.random((30, 41)) < 0.01  # scattered tiles …
+    active[5:12, 20:33] |= rng.random((7, 13)) < 0.7  # … and a cluster
+    boxes = _split(active, lambda h, w: (h + 2) * (w + 2) + 20)
+    painted = np.zeros(active.shape, int)
+    for a, b, c, d in boxes:
+        painted[a:b, c:d] += 1
+    assert len(boxes) > 1
+    assert painted.max() == 1 and painted[active].min() == 1
+
+
+@pytest.mark.parametrize("m", [1, 3])
+def test_window_sums_of_scattered_events_split_into_several_boxes(m):
+    from radarcast.verification.spatial import _field_sums
+
+    h, w, scales, thresholds = 300, 420, (1, 2, 4, 8, 16, 32), (0.5, 5.0)
+    members, obs, valid = _sparse_case(m, m, h, w, 0.0)
+    members[:, 100:140, 200:260] = obs[110:150, 190:250] = 7.0  # a rain area
+    for y, x in ((0, 0), (299, 419), (0, 300), (150, 0), (20, 399), (250, 100)):
+        members[-1, y, x] = obs[h - 1 - y, x] = 3.0  # isolated events, some on the edge
+    boxes = _field_sums(members, valid, np.float32(thresholds), scales)
+    assert len(boxes[0]) > 1  # the isolated events ≥ 0.5 get boxes of their own
+    acc = FSSAccumulator(1, thresholds, scales, (h, w))
+    got = acc.add(0, members if m > 1 else members[0], obs, valid)
+    assert np.array_equal(got, _reference_sums(members, obs, valid, thresholds, scales))

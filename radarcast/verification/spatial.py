@@ -100,31 +100,33 @@ def _box_1d(x: np.ndarray, n: int) -> np.ndarray:
         size *= 2
 
 
-def _anchored_sums(counts: np.ndarray, scales) -> list[np.ndarray]:
-    """Per scale n, the sums of ``counts`` (h, w) over the n × n windows whose top-left pixel
-    is (i, j): (h − n + 1, w − n + 1), in ``counts``' dtype. Windows of a power of two come
-    from the window of half the size (four of them, added as two shifted pairs); other sizes
-    from :func:`_box_1d` along columns, then rows."""
+def _uint(top: int):
+    """The smallest unsigned integer dtype that holds 0 … top."""
+    return next(d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(d).max)
+
+
+def _anchored_sums(counts: np.ndarray, scales, m: int) -> list[np.ndarray]:
+    """Per scale n, the sums of ``counts`` (h, w) of m members over the n × n windows whose
+    top-left pixel is (i, j): (h − n + 1, w − n + 1), in the smallest dtype that holds
+    n²·m. Windows of a power of two come from the window of half the size (four of them,
+    added as two shifted pairs); other sizes from :func:`_box_1d` along columns, then rows."""
     square, n = {1: counts}, 1
     largest = max((s for s in scales if s & (s - 1) == 0), default=1)
     while n < largest:
-        pair = square[n][:, :-n] + square[n][:, n:]  # (h − n + 1, w − 2n + 1)
-        square[2 * n] = pair[:-n] + pair[n:]
+        s = square[n]
+        pair = np.add(s[:, :-n], s[:, n:], dtype=_uint(2 * n * n * m))  # (h − n + 1, w − 2n + 1)
+        square[2 * n] = np.add(pair[:-n], pair[n:], dtype=_uint(4 * n * n * m))
         n *= 2
-    return [square[n] if n in square else _box_1d(_box_1d(counts, n).T, n).T for n in scales]
+    return [square[n] if n in square else
+            _box_1d(_box_1d(counts.astype(_uint(n * n * m)), n).T, n).T for n in scales]
 
 
 def _dot(a: np.ndarray, b: np.ndarray, top: int) -> int:
-    """Σ a·b of non-negative integer arrays whose values are at most ``top``, exactly:
-    products in uint32 where they fit, else uint64, summed in uint64 (float64 only where
-    even that could overflow)."""
-    if top * top < 2**32:
-        dtype = np.uint32
-    elif top * top * a.size < 2**64:
-        dtype = np.uint64
-    else:
-        return int(round(float(np.multiply(a, b, dtype=np.float64).sum())))
-    return int(np.multiply(a, b, dtype=dtype).sum(dtype=np.uint64))
+    """Σ a·b of non-negative integer arrays whose values are at most ``top``, exactly (in
+    uint64; float64 only where even that could overflow)."""
+    if top * top * a.size < 2**64:
+        return int(np.einsum("ij,ij->", a, b, dtype=np.uint64))
+    return int(round(float(np.einsum("ij,ij->", a, b, dtype=np.float64))))
 
 
 class _WindowSums:
@@ -155,6 +157,88 @@ def _event_box(rowmax, colmax, t, big: int, shape) -> tuple[int, int, int, int] 
             max(cols[0] - up, 0), min(cols[-1] + down + 1, shape[1]))  # fmt: skip
 
 
+TILE = 16  # px: events are located tile by tile to split a threshold's box
+BOX_COST = 16384  # px: what one more box costs in numpy calls, in pixels of work
+
+
+def _maxima(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Largest value of z (H, W) per row (H,), per column (W,) and per TILE × TILE tile
+    (⌈H/TILE⌉, ⌈W/TILE⌉)."""
+    by_tile_col = np.maximum.reduceat(z, np.arange(0, z.shape[1], TILE), axis=1)  # (H, ·)
+    tiles = np.maximum.reduceat(by_tile_col, np.arange(0, z.shape[0], TILE), axis=0)
+    return by_tile_col.max(axis=1), z.max(axis=0), tiles
+
+
+def _dilate(a: np.ndarray, d: int) -> np.ndarray:
+    """Boolean map a with every True spread d cells in each direction (a square)."""
+    p = np.pad(a, d)
+    rows = np.logical_or.reduce([p[i : i + a.shape[0]] for i in range(2 * d + 1)])
+    return np.logical_or.reduce([rows[:, j : j + a.shape[1]] for j in range(2 * d + 1)])
+
+
+def _best_cut(m: np.ndarray, cost) -> tuple[float, int]:
+    """The row r (1 … h − 1) that splits ``m`` (h, w), True in its first and last row and
+    column, into m[:r] and m[r:] of the least total ``cost(height, width)`` of their
+    bounding boxes, and that cost."""
+    h, w = m.shape
+    idx = np.arange(h)
+    filled = m.any(axis=1)
+    left = np.where(filled, m.argmax(axis=1), w)
+    right = np.where(filled, w - 1 - m[:, ::-1].argmax(axis=1), -1)
+    top_h = np.maximum.accumulate(np.where(filled, idx, -1))[:-1] + 1
+    top_w = np.maximum.accumulate(right)[:-1] - np.minimum.accumulate(left)[:-1] + 1
+    down = np.minimum.accumulate(np.where(filled, idx, h)[::-1])[::-1][1:]
+    low_w = (np.maximum.accumulate(right[::-1])[::-1][1:]
+             - np.minimum.accumulate(left[::-1])[::-1][1:] + 1)  # fmt: skip
+    total = cost(top_h, top_w) + cost(h - down, low_w)
+    r = int(np.argmin(total))
+    return float(total[r]), r + 1
+
+
+def _split(active: np.ndarray, cost) -> list[tuple[int, int, int, int]]:
+    """Disjoint boxes (rows a:b, columns c:d) that cover every True of ``active``: its
+    bounding box, cut in two at the best row or column (:func:`_best_cut`) and each part
+    split again, as long as that lowers the total ``cost(height, width)``."""
+    rows, cols = np.flatnonzero(active.any(axis=1)), np.flatnonzero(active.any(axis=0))
+    if not rows.size:
+        return []
+    a, b, c, d = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    m = active[a:b, c:d]
+    whole = cost(b - a, d - c)
+    if whole < 2 * cost(1, 1):  # two boxes cost more than this one
+        return [(a, b, c, d)]
+    by_row = _best_cut(m, cost) if b - a > 1 else (whole, 0)
+    by_col = _best_cut(m.T, lambda y, x: cost(x, y)) if d - c > 1 else (whole, 0)
+    if min(by_row[0], by_col[0]) >= whole:
+        return [(a, b, c, d)]
+    if by_row[0] <= by_col[0]:
+        r = a + by_row[1]
+        parts = [(a, r, c, d), (r, b, c, d)]
+    else:
+        r = c + by_col[1]
+        parts = [(a, b, c, r), (a, b, r, d)]
+    return [(y0 + p[0], y0 + p[1], x0 + p[2], x0 + p[3])
+            for y0, y1, x0, x1 in parts for p in _split(active[y0:y1, x0:x1], cost)]
+
+
+def _boxes(tiles: np.ndarray, t, box, big: int) -> list[tuple[int, int, int, int]]:
+    """Disjoint grid boxes (p0, p1, q0, q1) inside ``box`` outside of which no window holds
+    a value ≥ t: the tiles within a window's reach of a tile whose largest value
+    (``tiles``) is ≥ t, grouped by :func:`_split`."""
+    reach = -(-(big // 2) // TILE)  # in tiles: an event reaches big // 2 px at most
+
+    def cost(h, w):  # pixels of work of a box of h × w tiles, its windows' margin included
+        return (h * TILE + big - 1) * (w * TILE + big - 1) + BOX_COST
+
+    out = []
+    for a, b, c, d in _split(_dilate(tiles >= t, reach), cost):
+        p0, p1 = max(a * TILE, box[0]), min(b * TILE, box[1])
+        q0, q1 = max(c * TILE, box[2]), min(d * TILE, box[3])
+        if p0 < p1 and q0 < q1:
+            out.append((p0, p1, q0, q1))
+    return out
+
+
 def _crop_counts(fields, valid, t, box, big: int, dtype) -> np.ndarray:
     """Per pixel, how many of ``fields`` (M, H, W) are ≥ t where valid, on the pixels the
     windows of ``box`` cover: rows p0 − big//2 … p1 − 2 + big − big//2 (columns alike),
@@ -172,38 +256,45 @@ def _crop_counts(fields, valid, t, box, big: int, dtype) -> np.ndarray:
     return counts
 
 
-def _field_sums(fields: np.ndarray, valid, thresholds, scales) -> list[_WindowSums | None]:
+def _box_sums(fields, valid, t, box, scales, top) -> _WindowSums:
+    """:class:`_WindowSums` of the counts of ``fields`` ≥ t on the grid box ``box``."""
+    big = scales[-1]
+    counts = _crop_counts(fields, valid, t, box, big, _uint(len(fields)))
+    h, w = box[1] - box[0], box[3] - box[2]
+    sums = []
+    for n, s in zip(scales, _anchored_sums(counts, scales, len(fields)), strict=True):
+        o = big // 2 - n // 2  # pixel p's window starts at crop row p − p0 + o
+        sums.append(s[o : o + h, o : o + w])
+    return _WindowSums(box, sums, top)
+
+
+def _field_sums(fields: np.ndarray, valid, thresholds, scales) -> list[list[_WindowSums]]:
     """Per threshold, the window sums of the counts of ``fields`` (M, H, W) ≥ it at valid
-    pixels (None where there is no such pixel), computed only on the box around them."""
+    pixels, on the boxes around them (:func:`_boxes`; none without such a pixel)."""
     big = scales[-1]
     top = big * big * len(fields)  # the largest window sum
-    dtype = np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.uint64
     z = np.where(valid, fields.max(axis=0) if len(fields) > 1 else fields[0], -np.inf)
-    rowmax, colmax = z.max(axis=1), z.max(axis=0)
+    rowmax, colmax, tiles = _maxima(z)
     out = []
     for t in thresholds:
         box = _event_box(rowmax, colmax, t, big, valid.shape)
-        if box is None:
-            out.append(None)
-            continue
-        counts = _crop_counts(fields, valid, t, box, big, dtype)
-        h, w = box[1] - box[0], box[3] - box[2]
-        sums = []
-        for n, s in zip(scales, _anchored_sums(counts, scales), strict=True):
-            o = big // 2 - n // 2  # pixel p's window starts at crop row p − p0 + o
-            sums.append(s[o : o + h, o : o + w])
-        out.append(_WindowSums(box, sums, top))
+        boxes = [] if box is None else _boxes(tiles, t, box, big)
+        out.append([_box_sums(fields, valid, t, b, scales, top) for b in boxes])
     return out
 
 
-def _cross(f: _WindowSums, o: _WindowSums) -> list[int]:
-    """Σ F·O per scale, over the pixels where both can be non-zero (the boxes' overlap)."""
-    box = (max(f.box[0], o.box[0]), min(f.box[1], o.box[1]),
-           max(f.box[2], o.box[2]), min(f.box[3], o.box[3]))  # fmt: skip
-    if box[0] >= box[1] or box[2] >= box[3]:
-        return [0] * len(f.sums)
-    top = max(f.top, o.top)
-    return [_dot(f.part(j, box), o.part(j, box), top) for j in range(len(f.sums))]
+def _cross(fs: list[_WindowSums], os: list[_WindowSums], n_scales: int) -> list[int]:
+    """Σ F·O per scale, over the pixels where both can be non-zero (the boxes' overlaps)."""
+    out = [0] * n_scales
+    for f in fs:
+        for o in os:
+            box = (max(f.box[0], o.box[0]), min(f.box[1], o.box[1]),
+                   max(f.box[2], o.box[2]), min(f.box[3], o.box[3]))  # fmt: skip
+            if box[0] < box[1] and box[2] < box[3]:
+                top = max(f.top, o.top)
+                for j in range(n_scales):
+                    out[j] += _dot(f.part(j, box), o.part(j, box), top)
+    return out
 
 
 class ObsCache:
@@ -216,7 +307,7 @@ class ObsCache:
         self.valid = None
         self.sums = None
 
-    def get(self, obs, valid, thresholds, scales) -> list[_WindowSums | None]:
+    def get(self, obs, valid, thresholds, scales) -> list[list[_WindowSums]]:
         key = (thresholds.tobytes(), tuple(scales))
         if self.key == key and self.valid is not None and np.array_equal(self.valid, valid):
             return self.sums
@@ -264,12 +355,10 @@ class FSSAccumulator:
         f_sums = _field_sums(members, valid, thr, self.scales)
         frame = np.zeros(self.sums.shape[1:])  # (K, S, 3)
         for k, (f, o) in enumerate(zip(f_sums, o_sums, strict=True)):
-            if f is not None:  # member counts k of M: F = k/M, so Σ F² = Σ k² / M²
-                frame[k, :, 1] = np.array(f.squares, dtype=np.float64) / (m * m)
-            if o is not None:
-                frame[k, :, 2] = o.squares
-            if f is not None and o is not None:
-                frame[k, :, 0] = np.array(_cross(f, o), dtype=np.float64) / m
+            # member counts k of M: F = k/M, so Σ F² = Σ k² / M² and Σ F·O = Σ k·O / M
+            frame[k, :, 0] = np.array(_cross(f, o, len(self.scales)), dtype=np.float64) / m
+            frame[k, :, 1] = np.sum([x.squares for x in f], axis=0, dtype=np.float64) / (m * m)
+            frame[k, :, 2] = np.sum([x.squares for x in o], axis=0, dtype=np.float64)
         self.sums[lead] += frame
         return frame
 
