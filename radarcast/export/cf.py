@@ -82,10 +82,12 @@ def _compute_lonlat(georef, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     return lon, lat
 
 
-def prefetch_lonlat(georef, shape: tuple[int, int]) -> None:
+def prefetch_lonlat(georef, shape: tuple[int, int], modules: tuple[str, ...] = ()) -> None:
     """Start computing ``georef``'s lon/lat of a ``shape`` grid in a background thread
-    (pyproj releases the GIL), so that a write later finds them ready: a nowcast starts
-    this before its forecast. Nothing happens when that grid's are already there."""
+    (pyproj releases the GIL), after importing ``modules`` there (the writer's netCDF4),
+    so that a write later finds them ready: a nowcast starts this before its forecast.
+    Nothing happens when that grid's are already there."""
+    import importlib
     from concurrent.futures import Future
 
     key = (georef, tuple(shape))
@@ -98,6 +100,8 @@ def prefetch_lonlat(georef, shape: tuple[int, int]) -> None:
 
     def run() -> None:
         try:
+            for name in modules:
+                importlib.import_module(name)
             future.set_result(_compute_lonlat(georef, key[1]))
         except BaseException as e:  # handed to the writer, which raises it
             future.set_exception(e)
@@ -303,7 +307,8 @@ def _write_netcdf4(nc, cube: Cube, dims: tuple[str, ...], values: np.ndarray, le
     var = nc.createVariable(name, "f4", dims, zlib=True, complevel=level, shuffle=False,
                             chunksizes=chunks, fill_value=FILL)  # fmt: skip
     var.setncatts(attrs)
-    var[...] = np.where(np.isnan(values), FILL, values)  # not in place: read(i) may be kept
+    unknown = np.isnan(values)
+    var[...] = np.where(unknown, FILL, values) if unknown.any() else values  # read(i) may be kept
     if grid_mapping is not None:
         crs = nc.createVariable("crs", "i4", ())
         crs.setncatts(grid_mapping)

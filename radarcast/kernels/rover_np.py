@@ -36,7 +36,14 @@ def _pool(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def _edge(a: np.ndarray) -> np.ndarray:
-    return np.pad(a, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    """(C, h, w) → (C, h + 2, w + 2), edge values repeated: np.pad(mode='edge') by slices
+    (np.pad's own bookkeeping cost more than the copy on these small pyramid grids)."""
+    c, h, w = a.shape
+    p = np.empty((c, h + 2, w + 2), a.dtype)
+    p[:, 1:-1, 1:-1] = a
+    p[:, 0, 1:-1], p[:, -1, 1:-1] = a[:, 0], a[:, -1]
+    p[:, :, 0], p[:, :, -1] = p[:, :, 1], p[:, :, -2]
+    return p
 
 
 def _neighbour_mean(f: np.ndarray) -> np.ndarray:
@@ -69,9 +76,13 @@ def _resize_bilinear(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _flat(img: np.ndarray, before: int, after: int, edge: bool = False):
     """img (C, h, w) padded by ``before``/``after`` pixels (zeros, or edge values) and
     flattened per channel → ((C, N) array, padded width)."""
-    pad = ((0, 0), (before, after), (before, after))
-    p = np.pad(img, pad, mode="edge") if edge else np.pad(img, pad)
-    return p.reshape(p.shape[0], -1), p.shape[-1]
+    if edge:
+        p = np.pad(img, ((0, 0), (before, after), (before, after)), mode="edge")
+        return p.reshape(p.shape[0], -1), p.shape[-1]
+    c, h, w = img.shape
+    p = np.zeros((c, h + before + after, w + before + after), img.dtype)
+    p[:, before : before + h, before : before + w] = img
+    return p.reshape(c, -1), p.shape[-1]
 
 
 def _origin(x: np.ndarray, y: np.ndarray, lo: float, hi_x: float, hi_y: float):
@@ -243,7 +254,7 @@ class _LeadWarp:
         f32 = np.float32
         self.r0, self.r1 = np.empty((2, h, fw), f32), np.empty((2, h, fw), f32)
         self.pos, self.low, self.tmp = (np.empty((2, h, w), f32) for _ in range(3))
-        self.index, self.col = np.empty((h, w), np.intp), np.empty((h, w), np.intp)
+        self.index = np.empty((h, w), np.intp)
 
     def positions(self, d: np.ndarray) -> None:
         """Departure points of every pixel for one lead's coarse displacement d (2, fh, fw):
@@ -268,12 +279,12 @@ class _LeadWarp:
         np.floor(pos, out=low)
         pos -= low  # (tx, ty)
         wp = self.w + 3  # the padded frame of _flat(img, 1, 2)
-        np.copyto(self.index, low[1], casting="unsafe")
-        np.copyto(self.col, low[0], casting="unsafe")
-        self.index += 1
-        self.index *= wp
-        self.index += self.col
-        self.index += 1
+        i = self.index
+        np.copyto(i, low[1], casting="unsafe")  # y0 (whole numbers ≥ -1: exact)
+        i += 1
+        i *= wp
+        np.add(i, low[0], out=i, casting="unsafe")  # + x0, through float64: exact
+        i += 1
 
     def sample(self, flat: np.ndarray, wp: int, out: np.ndarray) -> None:
         """Bilinear sample of one padded, flattened channel at the current positions."""

@@ -207,12 +207,15 @@ def run_nowcast(inputs: LiveInputs, forecaster) -> Nowcast:
 def prepare_write(inputs: LiveInputs, output: str | os.PathLike) -> None:
     """Start, in the background, what writing a nowcast of ``inputs`` to ``output`` needs
     and its forecast does not change: the lon/lat of every pixel of a CF-netCDF or Zarr
-    file (pyproj, ~0.25 s on the MeteoSwiss grid), so that it runs beside the forecast."""
-    if inputs.georef is None or Path(output).suffix.lower() not in (".nc", ".zarr"):
+    file (pyproj, ~0.25 s on the MeteoSwiss grid) and netCDF4's import, so that they run
+    beside the forecast."""
+    suffix = Path(output).suffix.lower()
+    if inputs.georef is None or suffix not in (".nc", ".zarr"):
         return
     from radarcast.export.cf import prefetch_lonlat
 
-    prefetch_lonlat(inputs.georef, inputs.frames.shape[1:])
+    netcdf = ("netCDF4",) if suffix == ".nc" else ()
+    prefetch_lonlat(inputs.georef, inputs.frames.shape[1:], netcdf)
 
 
 def check_output_suffix(path: str | os.PathLike) -> str:
