@@ -102,7 +102,8 @@ def _box_1d(x: np.ndarray, n: int) -> np.ndarray:
 
 def _uint(top: int):
     """The smallest unsigned integer dtype that holds 0 … top."""
-    return next(d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(d).max)
+    return next(d for bits, d in ((8, np.uint8), (16, np.uint16), (32, np.uint32), (64, np.uint64))
+                if top < 2**bits)
 
 
 def _anchored_sums(counts: np.ndarray, scales, m: int) -> list[np.ndarray]:
