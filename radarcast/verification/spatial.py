@@ -131,17 +131,18 @@ def _dot(a: np.ndarray, b: np.ndarray, top: int) -> int:
 
 
 class _WindowSums:
-    """One field's window sums at one threshold: per scale, the integer counts of events in
-    the n × n window of each pixel of the grid rows p0:p1, columns q0:q1 (``box``; every
-    window elsewhere holds none), and their Σ of squares."""
+    """One field's window sums at one threshold, on one box: per scale j, the integer
+    counts of events in the n × n window of each pixel of the grid rows p0:p1, columns
+    q0:q1 (``boxes[j]``; every window elsewhere in the box holds none), and their Σ of
+    squares."""
 
-    def __init__(self, box: tuple[int, int, int, int], sums: list, top: int):
-        self.box, self.sums, self.top = box, sums, top
+    def __init__(self, boxes: list, sums: list, top: int):
+        self.boxes, self.sums, self.top = boxes, sums, top
         self.squares = [_dot(s, s, top) for s in sums]
 
     def part(self, j: int, box) -> np.ndarray:
-        """Scale ``j``'s sums over ``box``, a part of :attr:`box`."""
-        p0, _, q0, _ = self.box
+        """Scale ``j``'s sums over ``box``, a part of ``boxes[j]``."""
+        p0, _, q0, _ = self.boxes[j]
         return self.sums[j][box[0] - p0 : box[1] - p0, box[2] - q0 : box[3] - q0]
 
 
@@ -257,16 +258,25 @@ def _crop_counts(fields, valid, t, box, big: int, dtype) -> np.ndarray:
     return counts
 
 
-def _box_sums(fields, valid, t, box, scales, top) -> _WindowSums:
-    """:class:`_WindowSums` of the counts of ``fields`` ≥ t on the grid box ``box``."""
+def _box_sums(fields, valid, t, box, scales, top) -> _WindowSums | None:
+    """:class:`_WindowSums` of the counts of ``fields`` ≥ t on the grid box ``box``, each
+    scale's cut to the pixels its windows reach from the events; None without events."""
     big = scales[-1]
     counts = _crop_counts(fields, valid, t, box, big, _uint(len(fields)))
-    h, w = box[1] - box[0], box[3] - box[2]
-    sums = []
+    rows, cols = np.flatnonzero(counts.any(axis=1)), np.flatnonzero(counts.any(axis=0))
+    if not rows.size:
+        return None
+    y0, x0 = box[0] - big // 2, box[2] - big // 2  # the grid pixel at the crop's (0, 0)
+    boxes, sums = [], []
     for n, s in zip(scales, _anchored_sums(counts, scales, len(fields)), strict=True):
-        o = big // 2 - n // 2  # pixel p's window starts at crop row p − p0 + o
-        sums.append(s[o : o + h, o : o + w])
-    return _WindowSums(box, sums, top)
+        up, down = n - 1 - n // 2, n // 2
+        p0, p1 = max(box[0], y0 + rows[0] - up), min(box[1], y0 + rows[-1] + down + 1)
+        q0, q1 = max(box[2], x0 + cols[0] - up), min(box[3], x0 + cols[-1] + down + 1)
+        p1, q1 = max(p0, p1), max(q0, q1)
+        a, c = y0 + n // 2, x0 + n // 2  # pixel p's window starts at crop row p − a
+        boxes.append((p0, p1, q0, q1))
+        sums.append(s[p0 - a : p1 - a, q0 - c : q1 - c])
+    return _WindowSums(boxes, sums, top)
 
 
 def _field_sums(fields: np.ndarray, valid, thresholds, scales) -> list[list[_WindowSums]]:
@@ -280,7 +290,8 @@ def _field_sums(fields: np.ndarray, valid, thresholds, scales) -> list[list[_Win
     for t in thresholds:
         box = _event_box(rowmax, colmax, t, big, valid.shape)
         boxes = [] if box is None else _boxes(tiles, t, box, big)
-        out.append([_box_sums(fields, valid, t, b, scales, top) for b in boxes])
+        sums = [_box_sums(fields, valid, t, b, scales, top) for b in boxes]
+        out.append([x for x in sums if x is not None])
     return out
 
 
@@ -289,11 +300,10 @@ def _cross(fs: list[_WindowSums], os: list[_WindowSums], n_scales: int) -> list[
     out = [0] * n_scales
     for f in fs:
         for o in os:
-            box = (max(f.box[0], o.box[0]), min(f.box[1], o.box[1]),
-                   max(f.box[2], o.box[2]), min(f.box[3], o.box[3]))  # fmt: skip
-            if box[0] < box[1] and box[2] < box[3]:
-                top = max(f.top, o.top)
-                for j in range(n_scales):
+            top = max(f.top, o.top)
+            for j, (a, b) in enumerate(zip(f.boxes, o.boxes, strict=True)):
+                box = (max(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), min(a[3], b[3]))
+                if box[0] < box[1] and box[2] < box[3]:
                     out[j] += _dot(f.part(j, box), o.part(j, box), top)
     return out
 
