@@ -85,14 +85,18 @@ def main() -> int:
     if os.environ.get("RADARCAST_NIGHTLY") != "1":
         print("flakiness check is nightly: set RADARCAST_NIGHTLY=1", file=sys.stderr)
         return 2
-    if a.parallel > 1:
-        runs = side_by_side(a)
-    else:
-        runs = in_a_row(a)
-    green = sum(r["exit_code"] == 0 for r in runs)
-    write_json(a.out, {"command": ["python", "-m", "pytest", "-q", *a.tests], "runs": runs,
-                       "green": green, "total": len(runs), "cpu_count": os.cpu_count(),
-                       "parallel": a.parallel, "python": sys.version.split()[0]})
+    runs: list[dict] = []
+
+    def save() -> int:  # after every run, so that a check stopped by a time limit keeps its counts
+        green = sum(r["exit_code"] == 0 for r in runs)
+        write_json(a.out, {"command": ["python", "-m", "pytest", "-q", *a.tests],
+                           "runs": sorted(runs, key=lambda r: r["run"]), "green": green,
+                           "total": len(runs), "cpu_count": os.cpu_count(),
+                           "parallel": a.parallel, "python": sys.version.split()[0]})
+        return green
+
+    (side_by_side if a.parallel > 1 else in_a_row)(a, runs, save)
+    green = save()
     print(f"{green}/{len(runs)} runs green")
     return 0 if green == len(runs) else 1
 
@@ -104,7 +108,7 @@ def _report(run: dict, total: int) -> None:
           *run["failures"], sep="\n  ", flush=True)
 
 
-def side_by_side(a) -> list[dict]:
+def side_by_side(a, runs: list[dict], save) -> None:
     """K suites at a time, each in its own copy of the repository, until --runs or the
     --deadline; a new run starts as soon as one ends."""
     import shutil
@@ -114,7 +118,7 @@ def side_by_side(a) -> list[dict]:
     repo = Path(__file__).resolve().parents[1]
     skip = shutil.ignore_patterns(".git", ".venv", ".whl*", ".carry", "__pycache__", ".pytest*")
     root = Path(tempfile.mkdtemp(prefix="flaky-"))
-    t0, started, runs, pending = time.perf_counter(), 0, [], set()
+    t0, started, pending = time.perf_counter(), 0, set()
     with ThreadPoolExecutor(a.parallel) as pool:
         while True:
             while (len(pending) < a.parallel and started < a.runs
@@ -129,19 +133,18 @@ def side_by_side(a) -> list[dict]:
             for f in done:
                 runs.append(f.result())
                 _report(runs[-1], a.runs)
+                save()
     shutil.rmtree(root, ignore_errors=True)
-    return sorted(runs, key=lambda r: r["run"])
 
 
-def in_a_row(a) -> list[dict]:
-    runs = []
+def in_a_row(a, runs: list[dict], save) -> None:
     for i in range(1, a.runs + 1):
         if a.deadline and runs and sum(r["seconds"] for r in runs) > a.deadline:
             break
         burners = a.burners if a.burn_every and i % a.burn_every == 0 else 0
         runs.append(one_run(i, a.tests, burners))
         _report(runs[-1], a.runs)
-    return runs
+        save()
 
 
 if __name__ == "__main__":
