@@ -135,7 +135,8 @@ def check_file_fits(output, windows: int, members: int, n_out: int, h: int, w: i
         raise RadarcastError(
             f"{output}: {windows} window{'s' * (windows != 1)} × --members {members} × "
             f"{n_out} leads on a {h}x{w} grid need up to {_gib(need)} GiB (uncompressed), "
-            f"only {_gib(free)} GiB is free in {folder} (fewer members or --limit; --no-space-check to try anyway)"
+            f"only {_gib(free)} GiB is free in {folder} "
+            "(fewer members or --limit; --no-space-check to try anyway)"
         )
     return need
 
