@@ -140,3 +140,51 @@ def test_gif_panels_carry_the_lines_and_a_100_km_scale_bar(geo_dataset, tmp_path
         outside_bar[-bh:, :bw] = False
         assert np.array_equal(changed[outside_bar], expected[outside_bar]), c
         assert expected[outside_bar].sum() > 50
+
+
+BIG = (640, 710)  # MeteoSwiss' composite at its 1 km pixels: large enough for labels
+
+
+def parse_degrees(text: str) -> float:
+    sign = -1.0 if text[-1] in "WS" else 1.0
+    return sign * float(text.rstrip("°NSEW").rstrip("°"))
+
+
+def test_lonlat_labels_name_the_line_pyproj_puts_at_their_edge():
+    from radarcast.animation.geo import _graticule
+
+    g = Georef.from_bounds(SWISS, BOUNDS, BIG)
+    _, step, labels = _graticule(g, BIG)
+    to_ll = pyproj.Transformer.from_crs(SWISS, "EPSG:4326", always_xy=True)
+    x1, _, _, y2 = BOUNDS
+    top = [(c, t) for r, c, t in labels if r == 0 and t.endswith(("E", "W", "°"))]
+    left = [(r, t) for r, c, t in labels if c == 0 and t.endswith(("N", "S"))]
+    assert [t for _, t in top] == ["4°E", "6°E", "8°E", "10°E", "12°E"]
+    assert [t for _, t in left] == ["48°N", "46°N", "44°N"]
+    for c, text in top:  # the meridian passes between the top row's pixels c - 1 and c
+        lon = [to_ll.transform(x1 + (j + 0.5) * 1000.0, y2 - 500.0)[0] for j in (c - 1, c)]
+        assert lon[0] < parse_degrees(text) <= lon[1], (c, text, lon)
+    for r, text in left:  # latitude falls down the left column
+        lat = [to_ll.transform(x1 + 500.0, y2 - (i + 0.5) * 1000.0)[1] for i in (r - 1, r)]
+        assert lat[0] >= parse_degrees(text) > lat[1], (r, text, lat)
+    assert step == 2
+
+
+def test_km_labels_and_small_panels():
+    g = Georef.from_bounds(SWISS, BOUNDS, BIG)
+    draw, _ = map_overlay(g, BIG, "km")
+    blank = np.full((*BIG, 3), 230, np.uint8)
+    out = draw(blank)
+    # "300 km" right of the first x line (x = 300 km at column 45), in black on white
+    box = out[1:14, 47:95]
+    assert (box == 255).all(axis=-1).any() and (box.max(axis=-1) < 80).sum() > 20
+    # the y line of 400 km is row 80 (y2 = 480 km): its label below it at the left edge
+    assert (out[82:95, 1:40].max(axis=-1) < 80).sum() > 20
+    # panels under LABEL_MIN_PX a side carry the lines and the scale bar only
+    small, _ = map_overlay(georef(), SHAPE, "km")
+    changed = (small(np.full((*SHAPE, 3), 230, np.uint8)) != 230).any(axis=-1)
+    bh, bw = _bar(10, "100 km").shape[:2]
+    changed[-bh:, :bw] = False
+    expected = expected_km_lines()
+    expected[-bh:, :bw] = False
+    assert np.array_equal(changed, expected)

@@ -20,14 +20,15 @@ import numpy as np
 import pytest
 
 from radarcast.errors import RadarcastError
-from radarcast.parallel import engine
-from radarcast.parallel.engine import LocalRunner, check_choice, open_runner, shard_ranges
+from radarcast.parallel import engine, open_runner
+from radarcast.parallel.engine import check_choice, shard_ranges
 from radarcast.parallel.forecast import (
     ForecastShard,
     forecast_shard,
     open_on_worker,
     write_forecast_sharded,
 )
+from radarcast.parallel.local import LocalRunner
 
 REPO = Path(__file__).resolve().parents[1]
 ROVER = ["rover", "--split", "all", "--limit", "8", "--batch-size", "2", "--levels", "2",

@@ -344,7 +344,7 @@ def preprocess(
     with ExitStack() as stack:
         decoder = None
         if sharded(workers, scheduler):
-            from radarcast.parallel.engine import open_runner
+            from radarcast.parallel import open_runner
             from radarcast.parallel.preprocess import sharded_decoder
 
             decoder = sharded_decoder(stack.enter_context(open_runner(workers, scheduler)))

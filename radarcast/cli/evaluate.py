@@ -125,7 +125,7 @@ def evaluate(
     with ExitStack() as stack:
         on_step = lazy_bar(stack, "scoring windows")
         if sharded(workers, scheduler):
-            from radarcast.parallel.engine import open_runner
+            from radarcast.parallel import open_runner
             from radarcast.parallel.evaluate import evaluate_sharded
 
             runner = stack.enter_context(open_runner(workers, scheduler))

@@ -125,7 +125,7 @@ def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **k
     from contextlib import ExitStack
 
     from radarcast.data.forecast_file import open_forecast
-    from radarcast.parallel.engine import open_runner
+    from radarcast.parallel import open_runner
     from radarcast.parallel.forecast import write_forecast_sharded
 
     t0 = time.perf_counter()
