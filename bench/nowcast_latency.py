@@ -9,7 +9,12 @@ evaluations: the path before session 5).
 pysteps does the same job its own way: its importer, Lucas-Kanade motion
 (dense_lucaskanade), semi-Lagrangian extrapolation and its netCDF exporter. The jobs
 alternate (radarcast, torch path, pysteps, ...) so that the machine's load hits all alike;
-medians are reported with the load average before and after.
+medians are reported with the load average before and after, and each job's CPU seconds
+(all its threads: less sensitive to the other jobs on the machine than wall time).
+
+netCDF settings: CPU seconds and size of the live nowcast's variables written with the
+writer's settings before session 7 (zlib 4 + shuffle; lon/lat deflated too) and now
+(zlib 1, no shuffle; lon/lat plain).
 
 Skill: on windows of each event (3 frames in, the 12 observed frames after them as truth)
 the live path (numpy kernels, flow on a 4x coarser grid), the numpy kernels on the 2x grid
@@ -87,15 +92,23 @@ def newest(src: dict, n: int = 3) -> list[Path]:
     return sorted(src["folder"].glob(src["glob"]))[-n:]
 
 
-def timed(cmd: list[str], out: Path) -> tuple[float, str]:
-    """Seconds from process start to exit; the output must exist afterwards."""
+def _child_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(cmd: list[str], out: Path) -> tuple[float, float, str]:
+    """Seconds from process start to exit, the CPU seconds it used (all its threads), and
+    its output; the output file must exist afterwards."""
     out.unlink(missing_ok=True)
-    t0 = time.perf_counter()
+    cpu0, t0 = _child_cpu(), time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _child_cpu() - cpu0
     if r.returncode != 0 or not out.exists():
         raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return seconds, r.stdout + r.stderr
+    return seconds, cpu, r.stdout + r.stderr
 
 
 PREVIOUS = ("--device", "cpu", "--flow-downsample", "2")  # the path before session 5
@@ -148,6 +161,51 @@ def skill(src: dict, starts=(0, 7, 14, 21)) -> dict:
     both = np.isfinite(a) & np.isfinite(b)
     out["numpy_vs_torch_max_abs_diff_pixel"] = float(np.abs(a - b)[both].max())
     return out
+
+
+def netcdf_settings(src: dict, tmp: Path, tries: int = 3) -> dict:
+    """CPU seconds (best of ``tries``) and bytes of the live nowcast's netCDF variables
+    under the writer's settings before session 7 and now: the 12 maps (mm/h) at zlib 4 +
+    shuffle against zlib 1 without shuffle; lon/lat deflated (4 + shuffle) against plain."""
+    import netCDF4
+    import numpy as np
+
+    from radarcast.data.preprocess import PreprocessConfig
+    from radarcast.forecasters import resolve
+    from radarcast.nowcast import nowcast_cube, read_latest, run_nowcast
+
+    cfg = PreprocessConfig(format=f"pysteps:{src['importer']}", time_pattern=src["pattern"])
+    inp = read_latest([str(f) for f in newest(src)], 3, cfg)
+    fc = resolve("rover", inp, n_out=12, options=VARIANTS["live"])
+    values = nowcast_cube(run_nowcast(inp, fc), "mm/h").read(0)[None]  # (1, 12, H, W)
+    values = np.where(np.isnan(values), np.float32(-9999), values)
+    lon, lat = inp.georef.lonlat(values.shape[-2:])
+    path = tmp / "settings.nc"
+
+    def write(which: str, **packing) -> dict:
+        best = float("inf")
+        for _ in range(tries):
+            t0 = time.process_time()
+            with netCDF4.Dataset(path, "w") as nc:
+                for d, n in zip(("time", "lead_time", "y", "x"), values.shape, strict=True):
+                    nc.createDimension(d, n)
+                if which == "maps":
+                    chunks = (1, 1, *values.shape[-2:])
+                    v = nc.createVariable("p", "f4", ("time", "lead_time", "y", "x"),
+                                          chunksizes=chunks, **packing)  # fmt: skip
+                    v[...] = values
+                else:
+                    for name, a in (("lon", lon), ("lat", lat)):
+                        nc.createVariable(name, "f8", ("y", "x"), **packing)[...] = a
+            best = min(best, time.process_time() - t0)
+        return {"cpu_s": best, "mb": path.stat().st_size / 1e6, **packing}
+
+    return {
+        "maps_before": write("maps", zlib=True, complevel=4, shuffle=True),
+        "maps_now": write("maps", zlib=True, complevel=1, shuffle=False),
+        "lonlat_before": write("lonlat", zlib=True, complevel=4, shuffle=True),
+        "lonlat_now": write("lonlat", zlib=False),
+    }
 
 
 def watch_latency(src: dict, tmp: Path, new: int = 4, settle: float = 0.3) -> dict:
@@ -206,18 +264,19 @@ def run_source(name: str, repeats: int, tmp: Path) -> dict:
     ps_cmd = [sys.executable, "-c", job, *map(str, files), str(tmp)]
     rows = {"radarcast": [], "radarcast_torch": [], "pysteps": []}
     for _ in range(repeats):
-        s, text = timed(radarcast_job(src, files, rc_out), rc_out)
-        rows["radarcast"].append({"total_s": s, **steps_of(text, "radarcast")})
-        s, text = timed(radarcast_job(src, files, rc_out, *PREVIOUS), rc_out)
-        rows["radarcast_torch"].append({"total_s": s, **steps_of(text, "radarcast")})
-        s, text = timed(ps_cmd, ps_out)
-        rows["pysteps"].append({"total_s": s, **steps_of(text, "pysteps")})
+        s, cpu, text = timed(radarcast_job(src, files, rc_out), rc_out)
+        rows["radarcast"].append({"total_s": s, "cpu_s": cpu, **steps_of(text, "radarcast")})
+        s, cpu, text = timed(radarcast_job(src, files, rc_out, *PREVIOUS), rc_out)
+        rows["radarcast_torch"].append({"total_s": s, "cpu_s": cpu, **steps_of(text, "radarcast")})
+        s, cpu, text = timed(ps_cmd, ps_out)
+        rows["pysteps"].append({"total_s": s, "cpu_s": cpu, **steps_of(text, "pysteps")})
     med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in rows.items()}
     ratio = med["pysteps"]["total_s"] / med["radarcast"]["total_s"]
     return {"files": [f.name for f in files], "runs": rows, "median": med,
             "pysteps_over_radarcast": ratio,
             "torch_path_over_radarcast": med["radarcast_torch"]["total_s"]
             / med["radarcast"]["total_s"], "skill": skill(src),
+            "netcdf_settings": netcdf_settings(src, tmp),
             "watch": watch_latency(src, tmp)}  # fmt: skip
 
 

@@ -83,18 +83,19 @@ class _Maker:
         return self._cache[key]
 
     def __call__(self, files: list[str], output: Path):
-        from radarcast.nowcast import read_latest, run_nowcast, write_nowcast
+        from radarcast.nowcast import prepare_write, read_latest, run_nowcast, write_nowcast
         from radarcast.nowcast.watch import output_name
 
         t = [time.perf_counter()]
         inputs = read_latest(files, self.n, self.read_cfg)
+        if output.is_dir():
+            output = output_name(output, int(inputs.times[-1]), self.suffix)
+        prepare_write(inputs, output)  # lon/lat in the background, beside the forecast
         t.append(time.perf_counter())
         fc = self.forecaster(inputs)
         t.append(time.perf_counter())
         nc = run_nowcast(inputs, fc)
         t.append(time.perf_counter())
-        if output.is_dir():
-            output = output_name(output, nc.analysis_time, self.suffix)
         path = write_nowcast(nc, output, self.units, self.overwrite)
         t.append(time.perf_counter())
         steps = ("read", "setup", "forecast", "write")

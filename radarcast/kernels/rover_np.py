@@ -36,7 +36,14 @@ def _pool(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def _edge(a: np.ndarray) -> np.ndarray:
-    return np.pad(a, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    """(C, h, w) → (C, h + 2, w + 2), edge values repeated: np.pad(mode='edge') by slices
+    (np.pad's own bookkeeping cost more than the copy on these small pyramid grids)."""
+    c, h, w = a.shape
+    p = np.empty((c, h + 2, w + 2), a.dtype)
+    p[:, 1:-1, 1:-1] = a
+    p[:, 0, 1:-1], p[:, -1, 1:-1] = a[:, 0], a[:, -1]
+    p[:, :, 0], p[:, :, -1] = p[:, :, 1], p[:, :, -2]
+    return p
 
 
 def _neighbour_mean(f: np.ndarray) -> np.ndarray:
@@ -69,9 +76,13 @@ def _resize_bilinear(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _flat(img: np.ndarray, before: int, after: int, edge: bool = False):
     """img (C, h, w) padded by ``before``/``after`` pixels (zeros, or edge values) and
     flattened per channel → ((C, N) array, padded width)."""
-    pad = ((0, 0), (before, after), (before, after))
-    p = np.pad(img, pad, mode="edge") if edge else np.pad(img, pad)
-    return p.reshape(p.shape[0], -1), p.shape[-1]
+    if edge:
+        p = np.pad(img, ((0, 0), (before, after), (before, after)), mode="edge")
+        return p.reshape(p.shape[0], -1), p.shape[-1]
+    c, h, w = img.shape
+    p = np.zeros((c, h + before + after, w + before + after), img.dtype)
+    p[:, before : before + h, before : before + w] = img
+    return p.reshape(c, -1), p.shape[-1]
 
 
 def _origin(x: np.ndarray, y: np.ndarray, lo: float, hi_x: float, hi_y: float):
@@ -200,6 +211,104 @@ def motion_coarse(x: np.ndarray, cfg: RoverConfig, gain: float, offset: float) -
     return flow * np.float32(cfg.downsample)
 
 
+def _departures(flow: np.ndarray, n_steps: int, step_scale: int) -> np.ndarray:
+    """Displacements (2·n, h, w) of the departure points of the coarse cell centres, traced
+    back along ``flow`` (2, h, w) one time step at a time (in full-resolution pixels)."""
+    fh, fw = flow.shape[-2:]
+    s = np.float32(step_scale)
+    cy, cx = (np.mgrid[0:fh, 0:fw].astype(np.float32) + np.float32(0.5)) * s - np.float32(0.5)
+    px, py = cx.copy(), cy.copy()
+    disp = np.empty((2 * n_steps, fh, fw), np.float32)
+    for step in range(n_steps):
+        vel = sample_bilinear(flow, (px + 0.5) / s - 0.5, (py + 0.5) / s - 0.5, border=True)
+        px, py = px - vel[0], py - vel[1]
+        disp[2 * step], disp[2 * step + 1] = px - cx, py - cy
+    return disp
+
+
+def _axis_weights(n_in: int, n_out: int, keep: int):
+    """The first ``keep`` of interpolate(bilinear, align_corners=False)'s ``n_out`` source
+    indices (i0, i1) and weights (lam, 1 - lam) along one axis of length ``n_in``."""
+    src = np.maximum((np.arange(n_out, dtype=np.float32) + 0.5) * (n_in / n_out) - 0.5, 0)
+    src = src[:keep]
+    i0 = src.astype(np.int64)
+    lam = (src - i0).astype(np.float32)
+    return i0, np.minimum(i0 + 1, n_in - 1), lam, (1 - lam).astype(np.float32)
+
+
+class _LeadWarp:
+    """One thread's work on the full-resolution grid: upsample a lead's coarse displacement,
+    sample the last frame (and its validity) there. The same float32 operations in the same
+    order as ``_resize_bilinear`` then ``sample_bilinear``, so the numbers are those two
+    give, but into buffers allocated once per thread: a fresh array for every intermediate
+    of every lead cost more in page faults than the arithmetic (~100 k faults a nowcast)."""
+
+    def __init__(self, shape: tuple[int, int], coarse: tuple[int, int], step_scale: int):
+        (h, w), (fh, fw) = shape, coarse
+        iy0, iy1, ly, my = _axis_weights(fh, fh * step_scale, h)
+        ix0, ix1, lx, mx = _axis_weights(fw, fw * step_scale, w)
+        self.rows = iy0, iy1, ly[:, None], my[:, None]
+        self.cols = ix0, ix1, lx, mx
+        self.xs, self.ys = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)[:, None]
+        self.h, self.w = h, w
+        f32 = np.float32
+        self.r0, self.r1 = np.empty((2, h, fw), f32), np.empty((2, h, fw), f32)
+        self.pos, self.low, self.tmp = (np.empty((2, h, w), f32) for _ in range(3))
+        self.index = np.empty((h, w), np.intp)
+
+    def positions(self, d: np.ndarray) -> None:
+        """Departure points of every pixel for one lead's coarse displacement d (2, fh, fw):
+        self.index = flat corner index in the padded frame, self.pos = fractions (tx, ty)."""
+        iy0, iy1, ly, my = self.rows
+        ix0, ix1, lx, mx = self.cols
+        r0, r1, pos, low = self.r0, self.r1, self.pos, self.low
+        np.take(d, iy0, axis=1, out=r0)
+        np.take(d, iy1, axis=1, out=r1)
+        r0 *= my
+        r1 *= ly
+        r0 += r1
+        np.take(r0, ix0, axis=2, out=pos)
+        np.take(r0, ix1, axis=2, out=low)
+        pos *= mx
+        low *= lx
+        pos += low  # the displacement (dx, dy) of every pixel
+        pos[0] += self.xs
+        pos[1] += self.ys
+        np.clip(pos[0], -1, self.w, out=pos[0])  # zeros padding: see sample_bilinear
+        np.clip(pos[1], -1, self.h, out=pos[1])
+        np.floor(pos, out=low)
+        pos -= low  # (tx, ty)
+        wp = self.w + 3  # the padded frame of _flat(img, 1, 2)
+        i = self.index
+        np.copyto(i, low[1], casting="unsafe")  # y0 (whole numbers ≥ -1: exact)
+        i += 1
+        i *= wp
+        np.add(i, low[0], out=i, casting="unsafe")  # + x0, through float64: exact
+        i += 1
+
+    def sample(self, flat: np.ndarray, wp: int, out: np.ndarray) -> None:
+        """Bilinear sample of one padded, flattened channel at the current positions."""
+        tx, ty = self.pos
+        a, b = self.low
+        c, one_minus = self.tmp
+        i = self.index
+        np.take(flat, i, out=a, mode="clip")  # indices are in range: no bounds check
+        np.take(flat[1:], i, out=b, mode="clip")
+        np.subtract(1, tx, out=one_minus)
+        a *= one_minus
+        b *= tx
+        a += b  # top
+        np.take(flat[wp:], i, out=b, mode="clip")
+        np.take(flat[wp + 1 :], i, out=c, mode="clip")
+        b *= one_minus
+        c *= tx
+        b += c  # bottom
+        np.subtract(1, ty, out=one_minus)
+        a *= one_minus
+        b *= ty
+        np.add(a, b, out=out)
+
+
 def advect(last: np.ndarray, flow: np.ndarray, n_steps: int, step_scale: int, outside: str):
     """As :func:`radarcast.kernels.advect.advect` for one frame ``last`` (H, W) and its
     coarse ``flow`` (2, h, w) covering (h·step_scale, w·step_scale) pixels → (n, H, W)."""
@@ -208,36 +317,28 @@ def advect(last: np.ndarray, flow: np.ndarray, n_steps: int, step_scale: int, ou
     img = np.where(valid, last, np.float32(0)).astype(np.float32)[None]
     if outside == "nan":
         img = np.concatenate([img, valid.astype(np.float32)[None]])
-    fh, fw = flow.shape[-2:]
-    s = np.float32(step_scale)
-    cy, cx = (np.mgrid[0:fh, 0:fw].astype(np.float32) + np.float32(0.5)) * s - np.float32(0.5)
-    px, py = cx.copy(), cy.copy()
-    disp = np.empty((2 * n_steps, fh, fw), np.float32)
-    for step in range(n_steps):  # departure points, traced back one step at a time
-        vel = sample_bilinear(flow, (px + 0.5) / s - 0.5, (py + 0.5) / s - 0.5, border=True)
-        px, py = px - vel[0], py - vel[1]
-        disp[2 * step], disp[2 * step + 1] = px - cx, py - cy
-    hp, wp = fh * step_scale, fw * step_scale
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    flat, wp = _flat(img, 1, 2)  # (C, N) zero-padded once for every lead
+    disp = _departures(flow, n_steps, step_scale)
     pred = np.empty((n_steps, h, w), np.float32)
-
-    def lead(step: int) -> None:  # numpy releases the GIL: leads run in parallel threads
-        d = disp[2 * step : 2 * step + 2]
-        d = (_resize_bilinear(d, (hp, wp)) if step_scale > 1 else d)[:, :h, :w]
-        out = sample_bilinear(img, xs + d[0], ys + d[1])
-        pred[step] = out[0]
-        if outside == "nan":
-            pred[step][out[1] <= 0.999] = np.nan
-
     workers = min(n_steps, _threads())
+
+    def leads(first: int) -> None:  # numpy releases the GIL: leads run in parallel threads
+        warp = _LeadWarp((h, w), flow.shape[-2:], step_scale)
+        known = np.empty((h, w), np.float32) if outside == "nan" else None
+        for step in range(first, n_steps, workers):
+            warp.positions(disp[2 * step : 2 * step + 2])
+            warp.sample(flat[0], wp, pred[step])
+            if known is not None:
+                warp.sample(flat[1], wp, known)
+                pred[step][known <= 0.999] = np.nan
+
     if workers > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lead, range(n_steps)))
+            list(pool.map(leads, range(workers)))
     else:
-        for step in range(n_steps):
-            lead(step)
+        leads(0)
     return pred
 
 

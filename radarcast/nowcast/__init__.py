@@ -204,6 +204,20 @@ def run_nowcast(inputs: LiveInputs, forecaster) -> Nowcast:
     return Nowcast(inputs, pred, forecaster.name, forecaster.config, members)
 
 
+def prepare_write(inputs: LiveInputs, output: str | os.PathLike) -> None:
+    """Start, in the background, what writing a nowcast of ``inputs`` to ``output`` needs
+    and its forecast does not change: the lon/lat of every pixel of a CF-netCDF or Zarr
+    file (pyproj, ~0.25 s on the MeteoSwiss grid) and netCDF4's import, so that they run
+    beside the forecast."""
+    suffix = Path(output).suffix.lower()
+    if inputs.georef is None or suffix not in (".nc", ".zarr"):
+        return
+    from radarcast.export.cf import prefetch_lonlat
+
+    netcdf = ("netCDF4",) if suffix == ".nc" else ()
+    prefetch_lonlat(inputs.georef, inputs.frames.shape[1:], netcdf)
+
+
 def check_output_suffix(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
@@ -261,13 +275,13 @@ def nowcast_cube(nowcast: Nowcast, units: str):
     unit = check_units(units)
     inp = nowcast.inputs
     _check_rain(inp.units, unit, inp.path)
-    lut = value_table(inp.units, unit)
+    lut = np.append(value_table(inp.units, unit), np.float32(np.nan))  # 256: unknown
     pred = nowcast.pred
 
-    def read(i: int) -> np.ndarray:
-        out = lut[np.rint(np.nan_to_num(pred)).astype(np.uint8)]
-        out[np.isnan(pred)] = np.nan
-        return out
+    def read(i: int) -> np.ndarray:  # pixel levels (rounded) → values, NaN → NaN
+        level = np.rint(pred)
+        np.nan_to_num(level, copy=False, nan=256.0)
+        return lut[level.astype(np.uint16)]
 
     n_out = pred.shape[-3]
     leads = inp.timestep_s * np.arange(1, n_out + 1, dtype=np.int64)
