@@ -8,8 +8,16 @@ mode='constant')``, as pysteps' ``spatialscores.fss``: rows i − n//2 … i −
 zeros outside the grid, always divided by n². Where the forecast or the observation is
 unknown (NaN or masked) both count as non-events (pysteps does this per field, so the two
 agree when forecast and observation are unknown at the same pixels). Sums pool over
-windows per lead. Every window sum comes from one summed-area table per frame and
-threshold, shared by all scales (integer counts, exact).
+windows per lead.
+
+Window sums are integer counts of events (an ensemble's member counts k are divided by M,
+and their squares by M², only in the frame's sums), so every sum is exact. A window holds
+an event only near one, so each field's sums are computed on the box around a threshold's
+events grown by the largest window's reach and clipped to the grid (zero padding outside,
+as uniform_filter's), and Σ F·O on the overlap of the forecast's and the observation's
+boxes: elsewhere the sums are zero. Higher thresholds, with fewer events, cost less.
+Windows of a power of two come from doubling the window of half the size; other sizes from
+1-D runs of 1, 2, 4, … pixels.
 
 Reference: Roberts, N. M. & Lean, H. W. (2008), Scale-selective verification of rainfall
 accumulations from high-resolution forecasts of convective events, Mon. Wea. Rev. 136,
@@ -74,107 +82,238 @@ def scales_in_pixels(scales, georef) -> tuple[list[int | float], list[str]]:
     return out, notes
 
 
-def _table(events: np.ndarray) -> np.ndarray:
-    """Summed-area table (K, H+1, W+1) int64 of integer event counts (K, H, W)."""
-    k, h, w = events.shape
-    p = np.zeros((k, h + 1, w + 1), dtype=np.int64)
-    np.cumsum(events, axis=1, out=p[:, 1:, 1:])
-    np.cumsum(p[:, 1:, 1:], axis=2, out=p[:, 1:, 1:])
-    return p
+def _box_1d(x: np.ndarray, n: int) -> np.ndarray:
+    """Sums of ``n`` consecutive values along the last axis, placed at the first: length
+    L − n + 1. Built from pieces of 1, 2, 4, … values (each the sum of two of the previous),
+    one piece per set bit of ``n``, laid end to end."""
+    length = x.shape[-1] - n + 1
+    out, piece, size, at = None, x, 1, 0
+    while True:
+        if n & 1:
+            part = piece[..., at : at + length]
+            out = part.copy() if out is None else out + part
+            at += size
+        n >>= 1
+        if not n:
+            return out
+        piece = piece[..., :-size] + piece[..., size:]
+        size *= 2
 
 
-def _bounds(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    start = np.arange(n) - size // 2
-    return np.clip(start, 0, n), np.clip(start + size, 0, n)
+def _uint(top: int):
+    """The smallest unsigned integer dtype that holds 0 … top."""
+    return next(d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(d).max)
 
 
-def box_sums(table: np.ndarray, size: int) -> np.ndarray:
-    """(K, H, W) float64 sums over size × size windows (uniform_filter's placement).
-
-    The table is edge-padded so that every window's clipped corners become plain slices
-    (row i reads rows clip(i − size//2) and clip(i − size//2 + size) of the table); integer
-    differences, so exactly :func:`box_sums_reference`'s numbers, without its gathers."""
-    k, h1, w1 = table.shape
-    h, w = h1 - 1, w1 - 1
-    a = size // 2
-    pad = ((0, 0), (a, size - 1 - a), (a, size - 1 - a))
-    t = np.pad(table, pad, mode="edge") if size > 1 else table
-    out = t[:, size : size + h, size : size + w] - t[:, :h, size : size + w]
-    out -= t[:, size : size + h, :w]
-    out += t[:, :h, :w]
-    return out.astype(np.float64)
-
-
-def box_sums_reference(table: np.ndarray, size: int) -> np.ndarray:
-    """:func:`box_sums` written with gathers of the clipped corner indices (for tests)."""
-    k, h1, w1 = table.shape
-    r0, r1 = _bounds(h1 - 1, size)
-    c0, c1 = _bounds(w1 - 1, size)
-    rows = np.take(table, r1, axis=1) - np.take(table, r0, axis=1)  # (K, H, W+1)
-    out = np.take(rows, c1, axis=2) - np.take(rows, c0, axis=2)
-    return out.astype(np.float64)
+def _anchored_sums(counts: np.ndarray, scales, m: int) -> list[np.ndarray]:
+    """Per scale n, the sums of ``counts`` (h, w) of m members over the n × n windows whose
+    top-left pixel is (i, j): (h − n + 1, w − n + 1), in the smallest dtype that holds
+    n²·m. Windows of a power of two come from the window of half the size (four of them,
+    added as two shifted pairs); other sizes from :func:`_box_1d` along columns, then rows."""
+    square, n = {1: counts}, 1
+    largest = max((s for s in scales if s & (s - 1) == 0), default=1)
+    while n < largest:
+        s = square[n]
+        pair = np.add(s[:, :-n], s[:, n:], dtype=_uint(2 * n * n * m))  # (h − n + 1, w − 2n + 1)
+        square[2 * n] = np.add(pair[:-n], pair[n:], dtype=_uint(4 * n * n * m))
+        n *= 2
+    return [square[n] if n in square else
+            _box_1d(_box_1d(counts.astype(_uint(n * n * m)), n).T, n).T for n in scales]
 
 
-def _padded_table(events: np.ndarray, size: int) -> tuple[np.ndarray, int]:
-    """The summed-area table of ``events`` (K, H, W), edge-padded for windows up to ``size``:
-    (K, H + size, W + size), and the offset of the plain table's row/column 0 in it. int32
-    when every sum fits (the cumulative sums then move half the bytes), else int64."""
-    k, h, w = events.shape
-    a = size // 2
-    top = int(events.max(initial=0)) * h * w
-    p = np.zeros((k, h + size, w + size), dtype=np.int32 if top < 2**31 else np.int64)
-    inner = p[:, a + 1 : a + 1 + h, a + 1 : a + 1 + w]
-    np.cumsum(events, axis=1, out=inner)
-    np.cumsum(inner, axis=2, out=inner)
-    p[:, a + 1 + h :, a + 1 : a + 1 + w] = inner[:, -1:, :]  # rows past the end: the last
-    p[:, :, a + 1 + w :] = p[:, :, a + w : a + w + 1]
-    return p, a
+def _dot(a: np.ndarray, b: np.ndarray, top: int) -> int:
+    """Σ a·b of non-negative integer arrays whose values are at most ``top``, exactly (in
+    uint64; float64 only where even that could overflow)."""
+    if top * top * a.size < 2**64:
+        return int(np.einsum("ij,ij->", a, b, dtype=np.uint64))
+    return int(round(float(np.einsum("ij,ij->", a, b, dtype=np.float64))))
 
 
-def _frame_boxes(events: np.ndarray, scales, divide: int = 1) -> list[np.ndarray]:
-    """Per scale, the (K, H, W) float64 window sums of integer ``events`` / ``divide``
-    (uniform_filter's placement, as :func:`box_sums`), all from one padded table; scale 1
-    is the events themselves."""
-    k, h, w = events.shape
-    big = max(scales)
-    table, a = _padded_table(events, big) if big > 1 else (None, 0)
+class _WindowSums:
+    """One field's window sums at one threshold: per scale, the integer counts of events in
+    the n × n window of each pixel of the grid rows p0:p1, columns q0:q1 (``box``; every
+    window elsewhere holds none), and their Σ of squares."""
+
+    def __init__(self, box: tuple[int, int, int, int], sums: list, top: int):
+        self.box, self.sums, self.top = box, sums, top
+        self.squares = [_dot(s, s, top) for s in sums]
+
+    def part(self, j: int, box) -> np.ndarray:
+        """Scale ``j``'s sums over ``box``, a part of :attr:`box`."""
+        p0, _, q0, _ = self.box
+        return self.sums[j][box[0] - p0 : box[1] - p0, box[2] - q0 : box[3] - q0]
+
+
+def _event_box(rowmax, colmax, t, big: int, shape) -> tuple[int, int, int, int] | None:
+    """Grid rows p0:p1, columns q0:q1 outside of which no window up to ``big`` × ``big``
+    holds a value ≥ t (``rowmax``/``colmax``: each row's/column's largest valid value);
+    None without one. The window of pixel p spans p − n//2 … p − n//2 + n − 1, so an event
+    at e reaches the pixels e − (n − 1 − n//2) … e + n//2."""
+    rows, cols = np.flatnonzero(rowmax >= t), np.flatnonzero(colmax >= t)
+    if not rows.size:
+        return None
+    up, down = big - 1 - big // 2, big // 2
+    return (max(rows[0] - up, 0), min(rows[-1] + down + 1, shape[0]),
+            max(cols[0] - up, 0), min(cols[-1] + down + 1, shape[1]))  # fmt: skip
+
+
+TILE = 16  # px: events are located tile by tile to split a threshold's box
+BOX_COST = 16384  # px: what one more box costs in numpy calls, in pixels of work
+
+
+def _maxima(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Largest value of z (H, W) per row (H,), per column (W,) and per TILE × TILE tile
+    (⌈H/TILE⌉, ⌈W/TILE⌉)."""
+    by_tile_col = np.maximum.reduceat(z, np.arange(0, z.shape[1], TILE), axis=1)  # (H, ·)
+    tiles = np.maximum.reduceat(by_tile_col, np.arange(0, z.shape[0], TILE), axis=0)
+    return by_tile_col.max(axis=1), z.max(axis=0), tiles
+
+
+def _dilate(a: np.ndarray, d: int) -> np.ndarray:
+    """Boolean map a with every True spread d cells in each direction (a square)."""
+    p = np.pad(a, d)
+    rows = np.logical_or.reduce([p[i : i + a.shape[0]] for i in range(2 * d + 1)])
+    return np.logical_or.reduce([rows[:, j : j + a.shape[1]] for j in range(2 * d + 1)])
+
+
+def _best_cut(m: np.ndarray, cost) -> tuple[float, int]:
+    """The row r (1 … h − 1) that splits ``m`` (h, w), True in its first and last row and
+    column, into m[:r] and m[r:] of the least total ``cost(height, width)`` of their
+    bounding boxes, and that cost."""
+    h, w = m.shape
+    idx = np.arange(h)
+    filled = m.any(axis=1)
+    left = np.where(filled, m.argmax(axis=1), w)
+    right = np.where(filled, w - 1 - m[:, ::-1].argmax(axis=1), -1)
+    top_h = np.maximum.accumulate(np.where(filled, idx, -1))[:-1] + 1
+    top_w = np.maximum.accumulate(right)[:-1] - np.minimum.accumulate(left)[:-1] + 1
+    down = np.minimum.accumulate(np.where(filled, idx, h)[::-1])[::-1][1:]
+    low_w = (np.maximum.accumulate(right[::-1])[::-1][1:]
+             - np.minimum.accumulate(left[::-1])[::-1][1:] + 1)  # fmt: skip
+    total = cost(top_h, top_w) + cost(h - down, low_w)
+    r = int(np.argmin(total))
+    return float(total[r]), r + 1
+
+
+def _split(active: np.ndarray, cost) -> list[tuple[int, int, int, int]]:
+    """Disjoint boxes (rows a:b, columns c:d) that cover every True of ``active``: its
+    bounding box, cut in two at the best row or column (:func:`_best_cut`) and each part
+    split again, as long as that lowers the total ``cost(height, width)``."""
+    rows, cols = np.flatnonzero(active.any(axis=1)), np.flatnonzero(active.any(axis=0))
+    if not rows.size:
+        return []
+    a, b, c, d = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    m = active[a:b, c:d]
+    whole = cost(b - a, d - c)
+    if whole < 2 * cost(1, 1):  # two boxes cost more than this one
+        return [(a, b, c, d)]
+    by_row = _best_cut(m, cost) if b - a > 1 else (whole, 0)
+    by_col = _best_cut(m.T, lambda y, x: cost(x, y)) if d - c > 1 else (whole, 0)
+    if min(by_row[0], by_col[0]) >= whole:
+        return [(a, b, c, d)]
+    if by_row[0] <= by_col[0]:
+        r = a + by_row[1]
+        parts = [(a, r, c, d), (r, b, c, d)]
+    else:
+        r = c + by_col[1]
+        parts = [(a, b, c, r), (a, b, r, d)]
+    return [(y0 + p[0], y0 + p[1], x0 + p[2], x0 + p[3])
+            for y0, y1, x0, x1 in parts for p in _split(active[y0:y1, x0:x1], cost)]
+
+
+def _boxes(tiles: np.ndarray, t, box, big: int) -> list[tuple[int, int, int, int]]:
+    """Disjoint grid boxes (p0, p1, q0, q1) inside ``box`` outside of which no window holds
+    a value ≥ t: the tiles within a window's reach of a tile whose largest value
+    (``tiles``) is ≥ t, grouped by :func:`_split`."""
+    reach = -(-(big // 2) // TILE)  # in tiles: an event reaches big // 2 px at most
+
+    def cost(h, w):  # pixels of work of a box of h × w tiles, its windows' margin included
+        return (h * TILE + big - 1) * (w * TILE + big - 1) + BOX_COST
+
     out = []
-    for n in scales:
-        if n == 1:
-            box = events.astype(np.float64)
-        else:
-            o = a - n // 2  # where this scale's padded table starts in the shared one
-            lo, hi = slice(o, o + h), slice(o + n, o + n + h)
-            left, right = slice(o, o + w), slice(o + n, o + n + w)
-            d = table[:, hi, right] - table[:, lo, right]
-            d -= table[:, hi, left]
-            d += table[:, lo, left]
-            box = d.astype(np.float64)
-        out.append(box / divide if divide != 1 else box)
+    for a, b, c, d in _split(_dilate(tiles >= t, reach), cost):
+        p0, p1 = max(a * TILE, box[0]), min(b * TILE, box[1])
+        q0, q1 = max(c * TILE, box[2]), min(d * TILE, box[3])
+        if p0 < p1 and q0 < q1:
+            out.append((p0, p1, q0, q1))
+    return out
+
+
+def _crop_counts(fields, valid, t, box, big: int, dtype) -> np.ndarray:
+    """Per pixel, how many of ``fields`` (M, H, W) are ≥ t where valid, on the pixels the
+    windows of ``box`` cover: rows p0 − big//2 … p1 − 2 + big − big//2 (columns alike),
+    (p1 − p0 + big − 1, q1 − q0 + big − 1), zeros outside the grid (uniform_filter's
+    constant mode)."""
+    p0, p1, q0, q1 = box
+    y0, x0 = p0 - big // 2, q0 - big // 2  # the grid pixel at the crop's (0, 0)
+    counts = np.zeros((p1 - p0 + big - 1, q1 - q0 + big - 1), dtype)
+    r0, c0 = max(y0, 0), max(x0, 0)
+    r1, c1 = min(y0 + counts.shape[0], valid.shape[0]), min(x0 + counts.shape[1], valid.shape[1])
+    inner = counts[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+    v = valid[r0:r1, c0:c1]
+    for x in fields:
+        inner += (x[r0:r1, c0:c1] >= t) & v
+    return counts
+
+
+def _box_sums(fields, valid, t, box, scales, top) -> _WindowSums:
+    """:class:`_WindowSums` of the counts of ``fields`` ≥ t on the grid box ``box``."""
+    big = scales[-1]
+    counts = _crop_counts(fields, valid, t, box, big, _uint(len(fields)))
+    h, w = box[1] - box[0], box[3] - box[2]
+    sums = []
+    for n, s in zip(scales, _anchored_sums(counts, scales, len(fields)), strict=True):
+        o = big // 2 - n // 2  # pixel p's window starts at crop row p − p0 + o
+        sums.append(s[o : o + h, o : o + w])
+    return _WindowSums(box, sums, top)
+
+
+def _field_sums(fields: np.ndarray, valid, thresholds, scales) -> list[list[_WindowSums]]:
+    """Per threshold, the window sums of the counts of ``fields`` (M, H, W) ≥ it at valid
+    pixels, on the boxes around them (:func:`_boxes`; none without such a pixel)."""
+    big = scales[-1]
+    top = big * big * len(fields)  # the largest window sum
+    z = np.where(valid, fields.max(axis=0) if len(fields) > 1 else fields[0], -np.inf)
+    rowmax, colmax, tiles = _maxima(z)
+    out = []
+    for t in thresholds:
+        box = _event_box(rowmax, colmax, t, big, valid.shape)
+        boxes = [] if box is None else _boxes(tiles, t, box, big)
+        out.append([_box_sums(fields, valid, t, b, scales, top) for b in boxes])
+    return out
+
+
+def _cross(fs: list[_WindowSums], os: list[_WindowSums], n_scales: int) -> list[int]:
+    """Σ F·O per scale, over the pixels where both can be non-zero (the boxes' overlaps)."""
+    out = [0] * n_scales
+    for f in fs:
+        for o in os:
+            box = (max(f.box[0], o.box[0]), min(f.box[1], o.box[1]),
+                   max(f.box[2], o.box[2]), min(f.box[3], o.box[3]))  # fmt: skip
+            if box[0] < box[1] and box[2] < box[3]:
+                top = max(f.top, o.top)
+                for j in range(n_scales):
+                    out[j] += _dot(f.part(j, box), o.part(j, box), top)
     return out
 
 
 class ObsCache:
-    """The observation's part of one frame's FSS (its window sums and Σ O² per scale),
+    """The observation's part of one frame's FSS (its window sums per threshold and scale),
     shared by every method scored on that frame: reused while the valid pixels are the
     same, recomputed (and replaced) otherwise, so the sums never depend on it."""
 
     def __init__(self):
         self.key = None  # (thresholds bytes, scales)
         self.valid = None
-        self.boxes = None
-        self.oo = None
+        self.sums = None
 
-    def get(self, obs, valid, thresholds, scales):
+    def get(self, obs, valid, thresholds, scales) -> list[list[_WindowSums]]:
         key = (thresholds.tobytes(), tuple(scales))
         if self.key == key and self.valid is not None and np.array_equal(self.valid, valid):
-            return self.boxes, self.oo
-        thr = thresholds.astype(np.float32)[:, None, None]
-        o_ev = ((obs >= thr) & valid).astype(np.int32)
-        self.boxes = _frame_boxes(o_ev, scales)
-        self.oo = [np.einsum("khw,khw->k", o, o) for o in self.boxes]
+            return self.sums
+        self.sums = _field_sums(obs[None], valid, thresholds, scales)
         self.key, self.valid = key, valid
-        return self.boxes, self.oo
+        return self.sums
 
 
 class FSSAccumulator:
@@ -211,17 +350,15 @@ class FSSAccumulator:
         if mask is not None:
             valid &= np.asarray(mask, dtype=bool)
         m = members.shape[0]
-        thr = self.thresholds.astype(np.float32)[:, None, None]
-        f_ev = np.zeros((len(thr), *self.shape), dtype=np.int32)
-        for x in members:  # counts of members ≥ t: k in 0 … M
-            f_ev += (x >= thr) & valid
-        o_boxes, oo = (cache or ObsCache()).get(obs, valid, self.thresholds, self.scales)
+        thr = self.thresholds.astype(np.float32)  # compared as pysteps does, in float32
+        o_sums = (cache or ObsCache()).get(obs, valid, thr, self.scales)
+        f_sums = _field_sums(members, valid, thr, self.scales)
         frame = np.zeros(self.sums.shape[1:])  # (K, S, 3)
-        for j, f in enumerate(_frame_boxes(f_ev, self.scales, m)):
-            o = o_boxes[j]
-            frame[:, j, 0] = np.einsum("khw,khw->k", f, o)
-            frame[:, j, 1] = np.einsum("khw,khw->k", f, f)
-            frame[:, j, 2] = oo[j]
+        for k, (f, o) in enumerate(zip(f_sums, o_sums, strict=True)):
+            # member counts k of M: F = k/M, so Σ F² = Σ k² / M² and Σ F·O = Σ k·O / M
+            frame[k, :, 0] = np.array(_cross(f, o, len(self.scales)), dtype=np.float64) / m
+            frame[k, :, 1] = np.sum([x.squares for x in f], axis=0, dtype=np.float64) / (m * m)
+            frame[k, :, 2] = np.sum([x.squares for x in o], axis=0, dtype=np.float64)
         self.sums[lead] += frame
         return frame
 
