@@ -770,3 +770,100 @@ def test_cli_refuses_bad_input_in_one_line(case, base, tmp_path):
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
+
+
+# --------------------------------------------------------------------------- usage errors
+def _numeric_options() -> list[tuple[str, str, str]]:
+    """(command, option, "whole number" or "number") for every int/float option of the CLI."""
+    import typing
+
+    import typer
+
+    from radarcast.cli import app
+
+    out = []
+    for name, cmd in sorted(typer.main.get_command(app).commands.items()):
+        for p in cmd.params:
+            ann = getattr(p, "type_descriptor", None)
+            kinds = set(typing.get_args(ann.annotation) or (ann.annotation,)) if ann else set()
+            if p.param_type_name != "option" or kinds.isdisjoint({int, float}):
+                continue
+            long = max(p.opts, key=len)
+            out.append((name, long, "whole number" if int in kinds else "number"))
+    return out
+
+
+NUMERIC_OPTIONS = _numeric_options()
+
+
+def _assert_usage_line(r, command: str, *needles: str) -> None:
+    """A usage error: exit 1, one line starting 'error:', pointing at the command's --help."""
+    r.seconds = 0.0
+    _assert_refused(r, *needles, f"(see radarcast {command} --help)".replace("  ", " "))
+    assert r.stderr.startswith("error: ") and "Usage:" not in r.stderr and "╭" not in r.stderr
+
+
+def test_every_numeric_option_refuses_a_non_number_in_one_line():
+    """``--members abc``: one line naming the option and the value, exit 1 (Click's usage box
+    and exit 2 before); every int/float option of every command, before the command runs."""
+    assert len(NUMERIC_OPTIONS) > 50 and ("forecast", "--members", "whole number") in \
+        NUMERIC_OPTIONS  # fmt: skip
+    for command, option, kind in NUMERIC_OPTIONS:
+        r = run_cli(command, option, "abc")
+        _assert_usage_line(r, command, f"{option}: 'abc' is not a {kind}")
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_fuzzed_option_values_are_one_line(budget):
+    """Any text given to a numeric option is accepted by the parser or refused in one line
+    naming the option (what the command then does with a parsed number is tested above)."""
+    from radarcast.cli._app import usage_line  # noqa: F401  (the one place that formats them)
+
+    @_settings(budget)
+    @given(st.sampled_from(NUMERIC_OPTIONS), st.text(min_size=1, max_size=12).filter(
+        lambda s: not s.startswith("-") and "\x00" not in s))
+    def check(option, value):
+        command, flag, kind = option
+        if COUNT_FILE:
+            with open(COUNT_FILE, "a") as fh:
+                fh.write("test_fuzzed_option_values_are_one_line\n")
+        try:
+            (int if kind == "whole number" else float)(value)
+            return  # a number: the parser takes it
+        except ValueError:
+            pass
+        r = run_cli(command, flag, value)
+        _assert_usage_line(r, command, f"{flag}: ", "is not a")
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["forecast"], "missing argument DATASET"),
+        (["forecast", "x.h5"], "--output is required"),
+        (["forecast", "x.h5", "-o", "y.h5", "--no-such-flag"], "no such option: --no-such-flag"),
+        (["forecast", "x.h5", "-o", "y.h5", "--members"], "'--members' requires an argument"),
+        (["forecast", "x.h5", "-o", "y.h5", "extra"], "unexpected extra argument"),
+        (["evaluate", "x.h5", "--bootstrap-unit", "day"], "--bootstrap-unit: 'day' is not one"),
+        (["--no-such-flag"], "no such option: --no-such-flag"),
+        (["no-such-command"], "no such command 'no-such-command'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_1(args, needle, tmp_path):
+    command = next((a for a in args if not a.startswith("-")), "") if args[0] != \
+        "no-such-command" else ""  # fmt: skip
+    r = run_cli(*args, cwd=tmp_path)
+    _assert_usage_line(r, command, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_usage_error_through_python_m_radarcast(tmp_path):
+    """The real process: exit code 1 and one line (not Click's exit 2 and usage box)."""
+    r = _cli("forecast", "x.h5", "--members", "abc", "-o", "y.h5", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr == (
+        "error: --members: 'abc' is not a whole number (see radarcast forecast --help)\n")
+    assert list(tmp_path.iterdir()) == []
+    h = _cli("forecast", "--help", cwd=tmp_path)  # help stays help
+    assert h.returncode == 0 and "--members" in h.stdout and h.stderr == ""

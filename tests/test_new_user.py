@@ -224,8 +224,10 @@ def test_completion_completes_a_command_name():
     assert r.stdout.split() == ["preprocess"]
 
 
-def test_usage_error_is_exit_2_data_error_is_exit_1(tmp_path):
-    assert _cli("info", "--no-such-flag").returncode == 2
+def test_usage_error_and_data_error_are_both_one_line_exit_1(tmp_path):
+    u = _cli("info", "--no-such-flag")  # Click's usage box and exit 2 before (issue 21)
+    assert u.returncode == 1 and u.stderr.strip().splitlines() == [
+        "error: no such option: --no-such-flag (see radarcast info --help)"]
     r = _cli("info", tmp_path / "missing.h5")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
 

@@ -96,23 +96,53 @@ def available_bytes() -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def check_fits(cfg: EnsembleConfig, n_out: int, h: int, w: int, whole: bool) -> int:
+def check_fits(cfg: EnsembleConfig | int, n_out: int, h: int, w: int, whole: bool,
+               itemsize: int = 4) -> int:  # fmt: skip
     """Refuse, before anything is allocated, an ensemble that would not fit in memory.
 
-    ``whole``: all members and leads of a window are held at once as float32 (a live
-    ensemble scored by evaluate or returned by a forecaster call); otherwise members are
-    streamed and only one chunk is held. Returns the bytes needed.
+    ``cfg``: the ROVER ensemble's config, or a member count for an ensemble another library
+    computes whole (pysteps' STEPS: ``itemsize`` 8, its float64 members; only the result is
+    counted, so the check refuses what can never fit, never what might). ``whole``: all
+    members and leads of a window are held at once (a live ensemble scored by evaluate or
+    returned by a forecaster call); otherwise members are streamed and only one chunk is
+    held. Returns the bytes needed.
     """
-    need = stream_bytes(cfg, h, w)
+    members = cfg if isinstance(cfg, int) else cfg.members
+    need = 0 if isinstance(cfg, int) else stream_bytes(cfg, h, w)
     if whole:
-        need += cfg.members * n_out * h * w * 4
+        need += members * n_out * h * w * itemsize
     have = available_bytes()
     if need > have:
         raise RadarcastError(
-            f"--members {cfg.members} on a {h}x{w} grid with {n_out} leads needs about "
-            f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available"
+            f"--members {members} on a {h}x{w} grid with {n_out} leads needs about "
+            f"{_gib(need)} GiB, only {_gib(have)} GiB is available"
         )
     return need
+
+
+def check_file_fits(output, windows: int, members: int, n_out: int, h: int, w: int) -> int:
+    """Refuse, before the file is created, an ensemble file larger than the free space of
+    its folder. The size counted is the file's uint8 member array uncompressed, the most it
+    can take (gzip makes rain ensembles about 4x smaller, dry ones more), so a refused run
+    might have fit; ``--no-space-check`` runs it anyway. Returns the bytes counted."""
+    import shutil
+    from pathlib import Path
+
+    need = int(windows) * int(members) * int(n_out) * int(h) * int(w)
+    folder = Path(output).absolute().parent
+    free = shutil.disk_usage(folder if folder.exists() else Path.cwd()).free
+    if need > free:
+        raise RadarcastError(
+            f"{output}: {windows} window{'s' * (windows != 1)} × --members {members} × "
+            f"{n_out} leads on a {h}x{w} grid need up to {_gib(need)} GiB (uncompressed), "
+            f"only {_gib(free)} GiB is free in {folder} "
+            "(fewer members or --limit; --no-space-check to try anyway)"
+        )
+    return need
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f}"
 
 
 def _stream_centred(x, centre, cfg, rc, units, seed, device):

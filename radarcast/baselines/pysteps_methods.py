@@ -101,6 +101,7 @@ def make_forecaster(kind: str, dataset, n_out: int, options: dict | None = None)
     dataset's georeferenced pixel size, else 1 km); ``device`` is accepted and ignored
     (pysteps runs on the CPU).
     """
+    from radarcast.baselines.ensemble_forecaster import check_fits
     from radarcast.interface import Forecaster
 
     check_kind(kind)
@@ -117,6 +118,8 @@ def make_forecaster(kind: str, dataset, n_out: int, options: dict | None = None)
         members = 20 if members is None else int(members)
         if members < 1:
             raise RadarcastError(f"--members must be a whole number ≥ 1, got {members}")
+    if kind == "steps" and dataset is not None:  # STEPS holds its members whole, float64
+        check_fits(members, n_out, dataset.height, dataset.width, whole=True, itemsize=8)
     units = dataset.units if dataset is not None else None
     if units is not None and not units.has_zr:
         raise RadarcastError("pysteps methods need a dataset with a Z-R relation (zr_a, zr_b)")

@@ -15,11 +15,95 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from radarcast import __version__
 
+
+class OneLineUsageErrors(TyperGroup):
+    """The app's command group. Click reports a usage error (a value of the wrong type, a
+    missing argument, an unknown option or command) as a usage box and exit code 2; radarcast
+    makes each one line on stderr naming the option and the value, exit code 1, like every
+    other bad input. Subcommands parse their arguments inside the group's ``invoke``, so
+    these two methods see every usage error. ``--help`` is not an error and stays as it is."""
+
+    def make_context(self, info_name, args, *rest, **kwargs):
+        with _one_line_usage_errors(info_name or "radarcast"):
+            return super().make_context(info_name, args, *rest, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_usage_errors(ctx.command_path, ctx):
+            return super().invoke(ctx)
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        ctx.meta["radarcast.command"] = f"{ctx.command_path} {name}"  # for errors without ctx
+        return name, cmd, rest
+
+
+@contextmanager
+def _one_line_usage_errors(path: str, ctx=None) -> Iterator[None]:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+    try:
+        yield
+    except NoArgsIsHelpError:  # `radarcast` alone prints the help
+        raise
+    except ClickException as e:
+        if getattr(e, "ctx", None) is not None:
+            path = e.ctx.command_path
+        elif ctx is not None:  # the parser's own errors (an option without its value)
+            path = ctx.meta.get("radarcast.command", path)
+        line = usage_line(e, path)
+        err_console.print(Text("error: ", style="bold red") + Text(line), soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def usage_line(e, command_path: str) -> str:
+    """Click's usage error as one line: what is wrong with which option, and where the help is,
+    e.g. ``--members: 'abc' is not a whole number (see radarcast forecast --help)``."""
+    from typer._click.exceptions import BadParameter, MissingParameter
+
+    see = f" (see {command_path} --help)"
+    param = getattr(e, "param", None)
+    if isinstance(e, BadParameter) and param is not None:
+        name = _param_name(param)
+        if isinstance(e, MissingParameter):
+            text = f"{name} is required" if param.param_type_name == "option" else (
+                f"missing argument {name}")  # fmt: skip
+        else:
+            text = f"{name}: {_bad_value(e)}"
+    else:
+        text = e.format_message()
+        text = text[:1].lower() + text[1:]  # "no such option: --x", as radarcast's own lines
+    return " ".join(text.split()).rstrip(".") + see
+
+
+def _param_name(param) -> str:
+    if param.param_type_name == "option":
+        return max(param.opts, key=len)  # --output, not -o
+    return (param.name or "argument").upper()
+
+
+def _bad_value(e) -> str:
+    """'abc' is not a whole number / a number; else the validator's own reason."""
+    cause = e.__cause__
+    errors = cause.errors() if hasattr(cause, "errors") else []
+    if not errors:
+        return e.message
+    first = errors[0]
+    value, kind = first.get("input"), first.get("type", "")
+    if kind.startswith("int_"):
+        return f"{value!r} is not a whole number"
+    if kind.startswith("float_"):
+        return f"{value!r} is not a number"
+    reason = re.sub(r"^(Value|Assertion) error, ", "", str(first.get("msg", e.message)))
+    return reason if repr(value) in reason else f"{value!r}: {reason}"
+
+
 app = typer.Typer(
     name="radarcast",
+    cls=OneLineUsageErrors,
     help="Radar precipitation nowcasting: datasets, ROVER, ConvLSTM/LSTM, scores, animations.",
     no_args_is_help=True,
     add_completion=True,

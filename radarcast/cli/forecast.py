@@ -31,6 +31,12 @@ MembersOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the ensemble's random draws.")]
+SpaceCheckOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Refuse an ensemble file that, uncompressed, exceeds the free disk space.",
+    ),
+]
 CentreOpt = Annotated[
     Path | None,
     typer.Option(help="Checkpoint RUN/best.pt whose forecast the rover ensemble perturbs."),
@@ -66,11 +72,19 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
         at_least(kw[name], 1, "--" + name.replace("_", "-"))
     check_output(output, kw["overwrite"])
     if sharded(kw["workers"], kw["scheduler"]):
+        if kw["space_check"] and (
+            options.get("members") or "centre" in options or spec == "pysteps:steps"
+        ):
+            with open_dataset(dataset_path) as ds:  # the ensemble's size, before any worker
+                check_space(ds, resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"],
+                                        options=options), output, kw)  # fmt: skip
         _run_sharded(dataset_path, spec, options, output, **kw)
         return
     with open_dataset(dataset_path) as ds:
         fc = resolve(spec, ds, n_in=kw["n_in"], n_out=kw["n_out"], options=options)
         plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"], kw["stride"])  # fail early
+        if kw["space_check"]:
+            check_space(ds, fc, output, kw)
         t0 = time.perf_counter()
         with progress(f"{fc.name} forecast") as bar:
             path = write_forecast(
@@ -94,6 +108,16 @@ def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> No
         f"[bold]{fc.name}[/]: {n} windows × {fc.n_out} leads of split {kw['split']} "
         f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} windows/s) → {path}"
     )
+
+
+def check_space(ds, fc, output: Path, kw: dict) -> None:
+    """An ensemble file that cannot fit on the disk is refused before it is created."""
+    from radarcast.baselines.ensemble_forecaster import check_file_fits
+    from radarcast.forecasters import plan_windows
+
+    if fc.members:
+        starts, _ = plan_windows(ds, fc, kw["split"], kw["n_in"], kw["limit"], kw["stride"])
+        check_file_fits(output, len(starts), fc.members, fc.n_out, ds.height, ds.width)
 
 
 def _run_sharded(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> None:
@@ -156,6 +180,7 @@ def forecast(
     centre: CentreOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    space_check: SpaceCheckOpt = True,
 ) -> None:
     """Forecast every window of a split with one method and write a forecast file."""
     apply_threads(threads)
@@ -175,6 +200,7 @@ def forecast(
         overwrite=overwrite,
         workers=workers,
         scheduler=scheduler,
+        space_check=space_check,
     )
 
 
@@ -219,6 +245,7 @@ def rover(
     centre: CentreOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    space_check: SpaceCheckOpt = True,
 ) -> None:
     """ROVER (variational optical flow + semi-Lagrangian extrapolation) on a split's windows.
 
@@ -258,4 +285,5 @@ def rover(
         overwrite=overwrite,
         workers=workers,
         scheduler=scheduler,
+        space_check=space_check,
     )

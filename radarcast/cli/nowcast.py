@@ -84,11 +84,12 @@ class _Maker:
 
     def __call__(self, files: list[str], output: Path):
         from radarcast.nowcast import prepare_write, read_latest, run_nowcast, write_nowcast
-        from radarcast.nowcast.watch import output_name
 
         t = [time.perf_counter()]
         inputs = read_latest(files, self.n, self.read_cfg)
         if output.is_dir():
+            from radarcast.nowcast.watch import output_name
+
             output = output_name(output, int(inputs.times[-1]), self.suffix)
         prepare_write(inputs, output)  # lon/lat in the background, beside the forecast
         t.append(time.perf_counter())
