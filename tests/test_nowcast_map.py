@@ -39,6 +39,9 @@ def test_nowcast_gif_has_50_km_lines_and_bar_where_the_grid_says(tmp_path):
     expected[np.ix_(rows, np.arange(0, SIZE, 3))] = True
     outside = np.ones((SIZE, SIZE), bool)
     outside[-bh:, :bw] = False
+    from radarcast.animation.geo import LABEL_SIZE
+    outside[: LABEL_SIZE + 5, :] = False  # the x lines' labels along the top edge
+    outside[:, :60] = False  # and the y lines' down the left (docs/animate.md, Maps)
     for a, b in zip(geo, plain, strict=True):  # the observation and each lead
         pa, pb = a[TITLE_PX:], b[TITLE_PX:]
         assert pa.shape[:2] == (SIZE, SIZE)
