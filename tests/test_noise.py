@@ -54,11 +54,28 @@ def test_band_correlation_of_a_field_with_itself_is_one_and_ar2_is_stationary():
     assert torch.allclose(
         noise.band_correlation(x_hat, x_hat, band, 4), torch.ones(1, 4, dtype=torch.float64)
     )
-    phi1, phi2, sigma = noise.ar_parameters(torch.tensor([0.9, 0.5]), torch.tensor([0.1, 0.9]))
-    # Yule–Walker: 1 = φ1 ρ1 + φ2 ρ2 + σ², with ρ2 raised to the stationarity bound
-    r1 = torch.tensor([0.9, 0.5], dtype=torch.float64)
-    r2 = torch.maximum(torch.tensor([0.1, 0.9], dtype=torch.float64), 2 * r1**2 - 1 + 1e-6)
+    phi1, phi2, sigma = noise.ar_parameters(torch.tensor([0.9, 0.5, 0.8]),
+                                            torch.tensor([0.1, 0.9, 0.7]))
+    # the process the coefficients define: stationary (inside the AR(2) triangle), of unit
+    # variance, and with the given correlations where those were already possible (band 3)
+    assert bool(((phi1 + phi2 < 1) & (phi2 - phi1 < 1) & (phi2.abs() < 1)).all())
+    r1 = phi1 / (1 - phi2)
+    r2 = phi1 * r1 + phi2
     np.testing.assert_allclose((phi1 * r1 + phi2 * r2 + sigma**2).numpy(), 1.0, atol=1e-5)
+    np.testing.assert_allclose([float(r1[2]), float(r2[2])], [0.8, 0.7], atol=1e-9)
+    assert float(r2[1]) < float(r1[1])  # ρ2 above ρ1 is brought below it
+
+
+def test_ar2_of_near_perfect_large_scales_continues_their_trend():
+    # radar rain's largest scales have ρ1 ≈ 0.9996 and ρ2 ≈ 0.9985 (the field keeps moving
+    # and growing the same way); ρ1 clipped at 0.999 turned that into a weighted mean of the
+    # last two frames (φ1 ≈ 0.75, φ2 ≈ 0.25); the AR(2) must carry the trend on instead
+    phi1, phi2, sigma = noise.ar_parameters(torch.tensor([0.9996]), torch.tensor([0.9985]))
+    assert float(phi1[0]) > 1.5 and float(phi2[0]) < -0.5
+    assert float(phi1[0] + phi2[0]) < 1 and float(sigma[0]) > 0
+    x = [0.0, 1.0]  # a unit step, noise aside, is continued beyond the last value
+    x.append(float(phi1[0]) * x[1] + float(phi2[0]) * x[0])
+    assert x[2] > 1.5
 
 
 def test_match_distribution_gives_the_target_values_and_keeps_the_order():

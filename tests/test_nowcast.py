@@ -94,6 +94,19 @@ def test_rover_nowcast_h5_carries_its_context(tmp_path):
     assert 16 + 1 < centre < 16 + 3
 
 
+def test_rover_ensemble_nowcast_runs_on_the_default_device(tmp_path):
+    # the default device of a live rover nowcast is numpy's (quickest start); the ensemble
+    # has torch kernels only, and `--members` without `--device cpu` used to be refused
+    from radarcast.data.forecast_file import open_forecast
+
+    paths = frames(tmp_path / "in")
+    r = invoke(*paths, "-o", tmp_path / "e.h5", "--method", "rover", "--members", "3",
+               "--leads", "2", "--time-pattern", PATTERN)
+    assert r.exit_code == 0, r.output
+    with open_forecast(tmp_path / "e.h5") as f:
+        assert f.members == 3 and f.shape[-2:] == (48, 48)
+
+
 def test_png_and_gif_outputs(tmp_path):
     paths = frames(tmp_path / "in", size=320)  # wide enough for each panel's title
     for name in ("s.png", "a.gif"):

@@ -41,7 +41,11 @@ def make_forecaster(dataset, n_out: int, options: dict | None = None, centre=Non
     from radarcast.kernels.flow import RoverConfig
 
     opts = dict(options or {})
-    device = _device(opts.pop("device", "auto"))
+    name = opts.pop("device", "auto")
+    if name == "numpy":
+        raise RadarcastError("--device numpy makes deterministic forecasts only; an ensemble "
+                             "(--members) runs on --device cpu or cuda")
+    device = _device(name)
     names = {f.name for f in fields(EnsembleConfig)}
     ens = {k: opts.pop(k) for k in list(opts) if k in names}
     if dataset is not None:

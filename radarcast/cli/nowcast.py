@@ -50,8 +50,8 @@ class _Maker:
         from radarcast.nowcast import frames_needed
 
         self.method, self.leads, self.units, self.read_cfg = method, leads, units, read_cfg
-        if device is None:  # one window: rover's numpy kernels start quickest
-            device = "numpy" if method == "rover" else "cpu"
+        if device is None:  # one window: rover's numpy kernels start quickest (the ensemble's
+            device = "numpy" if method == "rover" and not members else "cpu"  # are torch's)
         self.options = {} if method == "persistence" else {"device": device}
         if flow_downsample is not None:
             if method != "rover":

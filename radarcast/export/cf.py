@@ -391,7 +391,37 @@ def write_zarr(cube: Cube, tmp: Path) -> None:
     v = enc[name]
     enc = {k: e for k, e in enc.items() if "zlib" not in e}  # zarr compresses by default
     enc[name] = {"chunks": v["chunksizes"], "_FillValue": v["_FillValue"], "dtype": "float32"}
-    _compute(lambda: ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=False))
+    try:
+        _compute(lambda: ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=False))
+    except BaseException:
+        _stop_zarr_io()
+        raise
+
+
+def _stop_zarr_io() -> None:
+    """Stop zarr's own I/O: an interrupted ``to_zarr`` (Ctrl-C) returns while its chunk
+    writes go on in zarr's event-loop thread and thread pool, which would recreate folders
+    in the temporary store after the cleanup removed it. zarr ≥ 3 runs those through
+    ``zarr.core.sync``: its pending tasks are cancelled and awaited, then
+    ``cleanup_resources`` (what zarr runs at exit; a later use starts afresh) waits for the
+    pool's running writes. zarr 2 writes in the calling thread."""
+    import asyncio
+
+    try:
+        from zarr.core import sync
+    except ImportError:
+        return
+    loop = sync.loop[0]
+    if loop is not None and loop.is_running():
+
+        async def cancel_the_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_the_rest(), loop).result(timeout=60)
+    sync.cleanup_resources()
 
 
 def _compute(write) -> None:
