@@ -237,7 +237,7 @@ def write_windows(
     """Forecast the windows ``starts`` (planned by :func:`plan_windows`), ``batch_size`` per
     call, into a forecast file written atomically; a shard of a sharded run writes its part
     file with this too, batch for batch the same calls."""
-    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.forecast_writer import ForecastWriter
 
     bs = count_or(batch_size, forecaster.batch_size, "--batch-size")
     with ForecastWriter(

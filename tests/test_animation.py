@@ -227,7 +227,7 @@ def cli(*args):
 
 
 def write_persistence_forecast(dataset_path, out, n_in=3, n_out=4):
-    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.forecast_writer import ForecastWriter
     from radarcast.data.store import open_dataset
     from radarcast.forecasters import resolve
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from radarcast.data import open_dataset
-from radarcast.data.forecast_file import ForecastWriter, open_forecast
+from radarcast.data.forecast_file import open_forecast
+from radarcast.data.forecast_writer import ForecastWriter
 from radarcast.errors import RadarcastError
 
 

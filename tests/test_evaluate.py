@@ -28,7 +28,7 @@ def _write_dataset(path: Path, units: Units, t0: int = 1_600_000_000, fractions=
 
 
 def _persistence_file(dataset: Path, path: Path, starts: np.ndarray, n_in=3, n_out=4) -> Path:
-    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.forecast_writer import ForecastWriter
     from radarcast.data.store import open_dataset
     from radarcast.forecasters import resolve
 

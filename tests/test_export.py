@@ -172,7 +172,7 @@ def test_bad_exports_one_line_and_nothing_written(tiny_dataset, tmp_path):
 
 def test_ensemble_forecast_file_exports_its_members(tiny_dataset, tmp_path):
     from radarcast.data.dataset import open_dataset
-    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.forecast_writer import ForecastWriter
 
     rng = np.random.default_rng(0)
     pred = rng.integers(0, 200, (2, 3, 4, 64, 64)).astype(np.float32)  # (N, M, n_out, H, W)

@@ -28,7 +28,7 @@ def _dataset(path, value_shift=0, units=None):
 
 
 def _forecast(ds, path):
-    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.forecast_writer import ForecastWriter
 
     with ForecastWriter(path, ds, [0, 1], method="m", config={}, n_in=3, n_out=4,
                         split=None) as w:

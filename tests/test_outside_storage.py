@@ -73,7 +73,8 @@ def test_dataset_with_virtual_frames_is_refused(tiny_dataset, tmp_path):
 
 
 def test_forecast_with_external_or_virtual_pred_is_refused(tiny_dataset, tmp_path):
-    from radarcast.data.forecast_file import ForecastWriter, open_forecast
+    from radarcast.data.forecast_file import open_forecast
+    from radarcast.data.forecast_writer import ForecastWriter
     from radarcast.data.store import open_dataset
 
     good = tmp_path / "fc.h5"

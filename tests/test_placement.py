@@ -42,7 +42,8 @@ def _race(n: int, work):
 
 
 def test_two_forecast_writers_to_one_name_exactly_one_wins(tiny_dataset, tmp_path):
-    from radarcast.data.forecast_file import ForecastWriter, open_forecast
+    from radarcast.data.forecast_file import open_forecast
+    from radarcast.data.forecast_writer import ForecastWriter
     from radarcast.data.store import open_dataset
 
     ds = open_dataset(tiny_dataset)
@@ -145,7 +146,7 @@ def test_stale_temporaries_of_dead_runs_are_removed_and_only_those(tmp_path):
 
 def test_killed_forecast_temporary_is_cleaned_by_the_next_run(tiny_dataset, tmp_path):
     """A forecast killed mid-write (its PID now dead) left a temp; the next write removes it."""
-    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.forecast_writer import ForecastWriter
     from radarcast.data.store import open_dataset
 
     out = tmp_path / "fc.h5"

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
+from radarcast.baselines.ensemble_config import EnsembleConfig  # noqa: E402
 from radarcast.baselines.ensemble_forecaster import check_fits, make_forecaster  # noqa: E402
 from radarcast.baselines.rover import forecast as rover_forecast  # noqa: E402
-from radarcast.baselines.rover_ensemble import EnsembleConfig, forecast_window  # noqa: E402
+from radarcast.baselines.rover_ensemble import forecast_window  # noqa: E402
 from radarcast.errors import RadarcastError  # noqa: E402
 
 

@@ -7,12 +7,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from radarcast.baselines.rover_ensemble import (  # noqa: E402
-    EnsembleConfig,
-    _prepare,
-    forecast_window,
-    rain_levels,
-)
+from radarcast.baselines.ensemble_config import EnsembleConfig, rain_levels  # noqa: E402
+from radarcast.baselines.rover_ensemble import _prepare, forecast_window  # noqa: E402
 from radarcast.data.units import PRESETS, Units  # noqa: E402
 from radarcast.errors import RadarcastError  # noqa: E402
 from radarcast.kernels import noise  # noqa: E402

@@ -9,14 +9,8 @@ from dataclasses import fields
 
 import numpy as np
 
-from radarcast.baselines.rover_ensemble import (
-    EnsembleConfig,
-    forecast_window,
-    rain_levels,
-    stream_bytes,
-    stream_centred,
-    stream_window,
-)
+from radarcast.baselines.ensemble_config import EnsembleConfig, rain_levels, stream_bytes
+from radarcast.baselines.rover_ensemble import forecast_window, stream_centred, stream_window
 from radarcast.errors import RadarcastError
 
 

@@ -247,7 +247,7 @@ def write_nowcast(
 
 
 def _write_h5(nowcast: Nowcast, path: Path, overwrite: bool = True) -> Path:
-    from radarcast.data.forecast_file import ForecastWriter
+    from radarcast.data.forecast_writer import ForecastWriter
 
     inp = nowcast.inputs
     extra = {"members": nowcast.members} if nowcast.members else {}

@@ -5,7 +5,7 @@ The parent plans the windows (the same checks and the same batches as
 each worker opens the dataset by path, resolves the same forecaster with one thread and
 writes its shard's windows into a part file in a hidden folder beside the output. The parent
 then copies the parts, in window order, into one forecast file through the same
-:class:`~radarcast.data.forecast_file.ForecastWriter`: its arrays are those of the
+:class:`~radarcast.data.forecast_writer.ForecastWriter`: its arrays are those of the
 single-process file bit for bit. A failed or interrupted run removes the folder and leaves
 no output.
 """
@@ -141,7 +141,8 @@ def assemble(parts: list[str], output: Path, ds, starts: np.ndarray, fc, n_in: i
              split: str | None, overwrite: bool) -> Path:
     """Copy the part files, in order, into one forecast file written atomically (their
     compressed chunks as they are: no decoding)."""
-    from radarcast.data.forecast_file import ForecastWriter, open_forecast
+    from radarcast.data.forecast_file import open_forecast
+    from radarcast.data.forecast_writer import ForecastWriter
 
     with ForecastWriter(
         output, ds, starts, method=fc.name, config=fc.config, n_in=n_in, n_out=fc.n_out,
