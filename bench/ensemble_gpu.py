@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from radarcast.baselines.rover_ensemble import EnsembleConfig, forecast_window
+from radarcast.baselines.ensemble_config import EnsembleConfig
+from radarcast.baselines.rover_ensemble import forecast_window
 from radarcast.verification.ensemble import EnsembleAccumulator
 
 N_OUT, MEMBERS, THR = 12, 20, (60.0, 120.0, 160.0)

@@ -42,7 +42,8 @@ import numpy as np
 import rover_skill_speed as rss  # noqa: E402
 from _common import write_json  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-from radarcast.baselines.rover_ensemble import EnsembleConfig, forecast_window
+from radarcast.baselines.ensemble_config import EnsembleConfig
+from radarcast.baselines.rover_ensemble import forecast_window
 from radarcast.data.units import PRESETS
 from radarcast.verification.ensemble import EnsembleAccumulator
 from radarcast.verification.spatial import DEFAULT_SCALES, FSSAccumulator
@@ -186,7 +187,8 @@ OPERA_CHILD = PEAK_KIB + r"""
 import sys, time, h5py, numpy as np, torch
 torch.set_num_threads(int(sys.argv[2]))
 from radarcast.kernels.flow import RoverConfig, motion_coarse, pixel_scale as _scale
-from radarcast.baselines.rover_ensemble import EnsembleConfig, rain_levels, stream_members
+from radarcast.baselines.ensemble_config import EnsembleConfig, rain_levels
+from radarcast.baselines.rover_ensemble import stream_members
 from radarcast.data.units import Units
 files = sorted(__import__("glob").glob(sys.argv[1] + "/*.hdf"))[:3]
 units = Units()
