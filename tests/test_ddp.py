@@ -50,9 +50,26 @@ def ddp(tmp_path_factory):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            str(tmp_path / "probe.py"), "train", str(dataset), "--out", str(tmp_path / "ddp"),
            *FLAGS, "--config", str(toml)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    r = torchrun(cmd, env, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp_path, dataset
+
+
+def torchrun(cmd: list[str], env: dict, cwd, timeout: float = 300):
+    """subprocess.run for a torchrun job: on timeout the whole job is killed, ranks
+    included (killing the launcher alone left a stuck rank running after the suite)."""
+    import signal
+
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env, cwd=cwd, start_new_session=True)  # fmt: skip
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        msg = f"torchrun job still running after {timeout} s: {err[-2000:]}"
+        raise AssertionError(msg) from None
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 def test_no_gloo_thread_outlives_train(ddp):
@@ -159,7 +176,7 @@ def test_a_failing_rank_stops_the_job_within_seconds_with_one_line(tmp_path, mod
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            str(tmp_path / "probe.py"), "train", str(dataset), "--out", str(tmp_path / "run"),
            *FLAGS, "--steps", "6", "--config", str(tmp_path / "run.toml")]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    r = torchrun(cmd, env, tmp_path)
     ended = time.time()
     assert r.returncode != 0
     took = ended - float((tmp_path / "failed_at.txt").read_text())

@@ -130,6 +130,7 @@ def train(cfg: TrainConfig, on_step: StepFn | None = None, resume: bool = False)
     try:
         run = _build(cfg, resume, dist)
         _loop(run, on_step)
+        dist.finish()
     except BaseException as e:
         stop = dist.stop_together(e)
         if stop is e:
@@ -137,7 +138,10 @@ def train(cfg: TrainConfig, on_step: StepFn | None = None, resume: bool = False)
         raise stop from None
     finally:
         dist.close()
-    return run.out
+    out = run.out
+    del run  # with it the DDP model, the last holder of the process group (Dist.finish)
+    dist.release()
+    return out
 
 
 def _loop(run: _Run, on_step: StepFn | None) -> None:

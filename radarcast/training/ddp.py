@@ -44,6 +44,7 @@ class Dist:
     timeout_s: float = 600.0
     store: object = field(default=None, repr=False)  # the job's store, kept past the group
     old_sigterm: object = field(default=None, repr=False)
+    last_work: object = field(default=None, repr=False)  # see finish()
 
     def wrap(self, net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
@@ -82,6 +83,30 @@ class Dist:
             import torch.distributed as td
 
             td.barrier()
+
+    def finish(self) -> None:
+        """The last collective of a run that ended well; its work is kept until
+        :meth:`release`, after the process group is gone. Without that, train under load
+        could hang at its very end (once in 11 suite runs: one rank stuck for good, its
+        stack in the #21 note). The group is freed with the DDP model, in a destructor
+        that joins gloo's worker threads while holding the GIL; a worker could still be
+        releasing this barrier's work, which holds the earlier all-reduce works of Python
+        tensors, and releasing those needs the GIL. Kept here, it is released by Python on
+        this thread once the workers are joined."""
+        if self.world > 1:
+            import torch.distributed as td
+
+            self.last_work = td.barrier(async_op=True)
+            self.last_work.wait()
+
+    def release(self) -> None:
+        """Free what :meth:`finish` kept, once the caller dropped the DDP model (the last
+        holder of the group: a collection frees it where reference cycles keep it)."""
+        if self.last_work is not None:
+            import gc
+
+            gc.collect()
+            self.last_work = None
 
     def close(self) -> None:
         if self.world > 1:
