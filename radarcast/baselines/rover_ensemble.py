@@ -156,6 +156,7 @@ def _prepare(x, flow, step_scale: int, cfg: EnsembleConfig, floor: float,
     band = noise.octave_bands(hp, wp, cfg.bands, device=x.device)
     rho = [noise.band_correlation(hats[0][None], b[None], band, cfg.bands)[0] for b in hats[1:]]
     phi1, phi2, sigma = noise.ar_parameters(rho[0], rho[1] if len(rho) > 1 else None)
+    sigma = sigma * cfg.noise_gain
     if cfg.spectrum == "observed":
         amplitude = hats[0].abs()
     else:
