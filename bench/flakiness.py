@@ -85,12 +85,6 @@ def main() -> int:
     if os.environ.get("RADARCAST_NIGHTLY") != "1":
         print("flakiness check is nightly: set RADARCAST_NIGHTLY=1", file=sys.stderr)
         return 2
-    import signal
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        # started in the background (`cmd &` from a script): SIGINT would stay ignored in
-        # every suite run below, unlike a run from a terminal; Python's handler is not
-        # inherited through exec, so each run starts with Ctrl-C working as a user's would
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     runs: list[dict] = []
 
     def save() -> int:  # after every run, so that a check stopped by a time limit keeps its counts

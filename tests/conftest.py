@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,13 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A suite started in the background (`cmd &` from a script) inherits SIGINT ignored, and so
+# does every command it starts: the Ctrl-C tests (in-process and of subprocesses) would
+# never see their interrupt. SIGINT as a terminal gives it: Python's handler here, and, as
+# Python handlers are not inherited through exec, the default in every child.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 SHARED_DATA = REPO.parent / "shared" / "data" / "pysteps-data"
 
 

@@ -136,18 +136,11 @@ def _old_args(kind: str, out: str) -> list[str]:
         "export", "geofc.h5", "-o", out, "--time", "2000-01-01T00:10:00Z"]  # fmt: skip
 
 
-def _terminal_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _kill_mid_write(args: list, cwd: Path, out: str, threshold: int, sig: str) -> tuple:
     """Start the command; once its temporary of ``out`` holds ``threshold`` bytes, signal it.
     Returns (exit code, stderr)."""
-    # SIGINT as at a terminal, also where this suite was started in the background (which
-    # leaves SIGINT ignored in every child: the Ctrl-C trials then ran to exit 0)
     p = subprocess.Popen([sys.executable, "-m", "radarcast", *args], cwd=cwd,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                         preexec_fn=_terminal_sigint)  # fmt: skip
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and p.poll() is None:
