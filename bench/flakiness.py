@@ -118,6 +118,8 @@ def side_by_side(a, runs: list[dict], save) -> None:
     repo = Path(__file__).resolve().parents[1]
     skip = shutil.ignore_patterns(".git", ".venv", ".whl*", ".carry", "__pycache__", ".pytest*")
     root = Path(tempfile.mkdtemp(prefix="flaky-"))
+    if (repo.parent / "shared").is_dir():  # the real-data tests find ../shared from each copy
+        (root / "shared").symlink_to(repo.parent / "shared")
     t0, started, pending = time.perf_counter(), 0, set()
     with ThreadPoolExecutor(a.parallel) as pool:
         while True:
