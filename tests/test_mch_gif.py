@@ -47,7 +47,7 @@ def test_native_frames_equal_pysteps_importer(gifs):
 
 
 def test_nowcast_reads_mch_without_pysteps(gifs):
-    """The live path (read_latest with pysteps:mch_gif) no longer imports pysteps."""
+    """The live path (read_latest, pysteps:mch_gif) imports neither pysteps, torch nor h5py."""
     import subprocess
     import sys
 
@@ -58,11 +58,11 @@ def test_nowcast_reads_mch_without_pysteps(gifs):
         f"cfg = PreprocessConfig(format='pysteps:mch_gif', time_pattern={PATTERN!r})\n"
         "inp = read_latest(sys.argv[1:], 3, cfg)\n"
         "assert inp.georef is not None and inp.frames.shape == (3, 640, 710)\n"
-        "print('pysteps' in sys.modules, 'torch' in sys.modules)\n"
+        "print('pysteps' in sys.modules, 'torch' in sys.modules, 'h5py' in sys.modules)\n"
     )
     r = subprocess.run([sys.executable, "-c", code, *map(str, gifs)], capture_output=True,
                        text=True, check=True)  # fmt: skip
-    assert r.stdout.split() == ["False", "False"]
+    assert r.stdout.split() == ["False", "False", "False"]
 
 
 FMI = MCH.parents[1] / "fmi/pgm/20170509"

@@ -43,7 +43,7 @@ def invoke(*args):
     return CliRunner().invoke(app, ["nowcast", *map(str, args)])
 
 
-def test_persistence_nowcast_imports_no_torch_and_places_the_geotiff(tmp_path):
+def test_persistence_nowcast_imports_no_torch_nor_h5py_and_places_the_geotiff(tmp_path):
     rasterio = pytest.importorskip("rasterio")
     frames(tmp_path / "in")
     out = tmp_path / "now.tif"
@@ -55,11 +55,11 @@ def test_persistence_nowcast_imports_no_torch_and_places_the_geotiff(tmp_path):
         " '4000000,3000000,4048000,3048000', '--leads', '3'], prog_name='radarcast')\n"
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+        "print([m for m in ('torch', 'h5py') if m in sys.modules])\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().endswith("NO-TORCH"), r.stdout
+    assert r.stdout.strip().endswith("[]"), r.stdout  # raw files → GeoTIFF: no HDF5 either
     with rasterio.open(out) as src:
         assert src.count == 3 and src.crs.to_epsg() == 3035
         assert tuple(src.transform)[:6] == (1000.0, 0.0, 4000000.0, 0.0, -1000.0, 3048000.0)

@@ -201,7 +201,7 @@ def nowcast(
         )
     if not files or output is None:
         raise RadarcastError("give input FILES and --output (or --watch DIR --out-dir OUT)")
-    from radarcast.data.store import check_output
+    from radarcast.data.schema import check_output
     from radarcast.nowcast import check_output_suffix
 
     check_output_suffix(output)
@@ -209,7 +209,7 @@ def nowcast(
         check_output(output, overwrite)
     make = _Maker(method, leads, members, device, units, read_cfg, overwrite, flow)
     path, t0 = make(files, output)
-    from radarcast.data.store import format_time
+    from radarcast.data.schema import format_time
 
     steps = ", ".join(f"{k} {v:.2f} s" for k, v in make.timings.items())
     console.print(f"{make.method} nowcast from {format_time(t0)}, {leads} leads → {path} ({steps})")

@@ -30,8 +30,8 @@ from radarcast.data.readers import (
     get_reader,
     resolve_inputs,
 )
+from radarcast.data.schema import ProgressFn, parse_time
 from radarcast.data.split_check import check_windows
-from radarcast.data.store import DatasetWriter, ProgressFn, parse_time
 from radarcast.data.units import describe_zr
 from radarcast.errors import RadarcastError
 
@@ -273,6 +273,8 @@ def preprocess(
     problem that does not stop the run (a requested split without a window). ``decoder``
     replaces :func:`decode_frames` (radarcast.parallel decodes on worker processes).
     """
+    from radarcast.data.store import DatasetWriter  # h5py: not for readers of raw files
+
     config.check()
     kind, importer, paths, opts = _read_plan(inputs, config)
     target = opts.target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from radarcast.data.store import DEFAULT_FRACTIONS
+from radarcast.data.schema import DEFAULT_FRACTIONS
 from radarcast.data.units import PYSTEPS_SERVICES, Units, get_preset
 from radarcast.errors import RadarcastError, check_size
 

@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from radarcast.data.store import SPLITS, assign_splits, segment_ids
+from radarcast.data.schema import SPLITS, assign_splits, segment_ids
 from radarcast.errors import RadarcastError
 
 GRID = 0.05  # step of the fractions tried for a suggestion
@@ -24,7 +24,7 @@ def windows_per_split(segment: np.ndarray, split: np.ndarray, length: int) -> di
     Parameters
     ----------
     segment, split
-        (T,) segment ids and split codes, as :func:`~radarcast.data.store.assign_splits`
+        (T,) segment ids and split codes, as :func:`~radarcast.data.schema.assign_splits`
         returns them.
     """
     out = dict.fromkeys(SPLITS, 0)

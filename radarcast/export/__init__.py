@@ -79,7 +79,7 @@ def writer_for(output: str | os.PathLike) -> Callable[[Cube, Path], None]:
 
 def check_target(output: str | os.PathLike, overwrite: bool) -> Path:
     """Refuse an existing output unless ``overwrite`` (a Zarr output is a folder)."""
-    from radarcast.data.store import check_output
+    from radarcast.data.schema import check_output
 
     output = Path(output)
     writer_for(output)
@@ -94,7 +94,7 @@ def select_time(cube: Cube, time: str | None) -> Cube:
     """The rows whose (analysis or valid) time is ``time`` (ISO 8601); all when None."""
     if time is None:
         return cube
-    from radarcast.data.store import parse_time
+    from radarcast.data.schema import parse_time
 
     t = parse_time(time)
     rows = np.flatnonzero(cube.times == t)
@@ -105,7 +105,7 @@ def select_time(cube: Cube, time: str | None) -> Cube:
 
 def write_cube(cube: Cube, output: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``cube`` to ``output`` atomically (a temporary sibling, then a rename)."""
-    from radarcast.data.store import place, temporary_path
+    from radarcast.data.schema import place, temporary_path
 
     output = check_target(output, overwrite)
     write = writer_for(output)

@@ -124,7 +124,7 @@ def open_cube(
     geo-reference) takes it from ``dataset`` (default: the dataset it names).
     """
     from radarcast.data.forecast_file import FORECAST_SCHEMA
-    from radarcast.data.store import SCHEMA
+    from radarcast.data.schema import SCHEMA
 
     path = Path(path)
     schema = file_schema(path)

@@ -17,7 +17,7 @@ NO_CRS = "no CRS — use --crs/--bounds at preprocess"
 
 def _bands(cube: Cube) -> tuple[np.ndarray, list[str]]:
     """(bands, H, W) float32 and a description of each band."""
-    from radarcast.data.store import format_time
+    from radarcast.data.schema import format_time
 
     if cube.kind == "observation":
         data = np.stack([cube.read(i) for i in range(len(cube.times))])

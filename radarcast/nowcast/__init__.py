@@ -232,7 +232,7 @@ def write_nowcast(
     nowcast: Nowcast, output: str | os.PathLike, units: str = "mm/h", overwrite: bool = False
 ) -> Path:
     """Write ``nowcast`` atomically in the format of ``output``'s suffix."""
-    from radarcast.data.store import check_output
+    from radarcast.data.schema import check_output
 
     suffix = check_output_suffix(output)
     if suffix == ".h5":
