@@ -107,6 +107,17 @@ def test_rover_ensemble_nowcast_runs_on_the_default_device(tmp_path):
         assert f.members == 3 and f.shape[-2:] == (48, 48)
 
 
+def test_ensemble_on_the_numpy_device_is_refused_in_its_own_words(tmp_path):
+    paths = frames(tmp_path / "in")
+    r = invoke(*paths, "-o", tmp_path / "e.h5", "--method", "rover", "--members", "3",
+               "--device", "numpy", "--leads", "2", "--time-pattern", PATTERN)
+    assert r.exit_code == 1
+    line = r.output.strip()
+    assert len(line.splitlines()) == 1 and "--device numpy makes deterministic" in line, line
+    assert "makes no ensemble" not in line, line  # not wrapped in a claim about rover
+    assert not (tmp_path / "e.h5").exists()
+
+
 def test_png_and_gif_outputs(tmp_path):
     paths = frames(tmp_path / "in", size=320)  # wide enough for each panel's title
     for name in ("s.png", "a.gif"):

@@ -74,8 +74,8 @@ class _Maker:
             try:
                 fc = resolve(self.method, inputs, n_out=self.leads, options=self.options)
             except RadarcastError as e:
-                if "members" not in self.options:
-                    raise
+                if "members" not in self.options or "--members" in str(e):
+                    raise  # the method's own words already name the option
                 raise RadarcastError(f"--members: {self.method} makes no ensemble ({e})") from None
             if "members" in self.options and not getattr(fc, "members", None):
                 raise RadarcastError(f"--members: {self.method} makes no ensemble")
