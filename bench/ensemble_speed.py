@@ -21,6 +21,10 @@ thresholds × scales 1, 2, 4, 8, 16, 32). Peak RSS: a child process streams 20 m
 leads on the OPERA grid into an HDF5 ensemble file with radarcast's ForecastWriter layout.
 
     python bench/ensemble_speed.py [--sources mch,fmi] [--threads 1] [--skip-opera]
+                                   [--windows middle|start,end]
+
+``--windows start,end`` scores the windows at the start and end of each event instead of
+the middle one on which the ensemble's defaults were chosen (out of sample).
 
 ``--sources ''`` runs the OPERA memory child alone and merges its entry (and an
 ``opera_memory_measured_at`` note) into the existing ``--out`` file.
@@ -128,7 +132,18 @@ def fss_speed(fields: np.ndarray, obs: np.ndarray) -> dict:
             "max_abs_difference": float(agree)}  # fmt: skip
 
 
-def bench_source(name: str, threads: int) -> dict:
+WINDOWS = {"start": 0.0, "middle": 0.5, "end": 1.0}
+"""Where in each event a window starts, as a fraction of the latest possible start. The
+defaults were chosen on the middle windows; the start and end windows' observed frames do
+not overlap the middle ones' (40-frame events, 15-frame windows): an out-of-sample check."""
+
+
+def window_starts(n_frames: int, positions: list[str]) -> list[int]:
+    last = n_frames - N_IN - N_OUT
+    return [round(WINDOWS[p] * last) if p != "middle" else last // 2 for p in positions]
+
+
+def bench_source(name: str, threads: int, positions: tuple[str, ...] = ("middle",)) -> dict:
     # radarcast's own scale for the product (radarcast.data.units.PRESETS), whose rain rates
     # are mm/h: rover_skill_speed's MeteoSwiss scale gives mm per 5 min (× 12 afterwards),
     # which put the ensemble's rain threshold at 1.2 mm/h instead of 0.1 (session 6, #18).
@@ -139,9 +154,10 @@ def bench_source(name: str, threads: int) -> dict:
     }
     times: dict[str, list[float]] = {"rc": [], "steps": []}
     fss = None
-    for event, files in rss.events(pattern).items():
+    runs = [(event, files, s) for event, files in rss.events(pattern).items()
+            for s in window_starts(len(files), positions)]  # fmt: skip
+    for event, files, s in runs:
         frames = np.stack([rss.read_dn(f) for f in files])
-        s = (len(frames) - N_IN - N_OUT) // 2  # one window in the middle of the event
         x, y = frames[s : s + N_IN], frames[s + N_IN : s + N_IN + N_OUT]
         obs = factor * units.pixel_to_rain(y)
         rc, dt = run_radarcast(x, units, factor, threads)
@@ -156,10 +172,12 @@ def bench_source(name: str, threads: int) -> dict:
         if fss is None:
             fss = fss_speed(np.where(valid, rc.mean(0), np.nan), np.where(valid, obs, np.nan))
         rc_s, st_s = times["rc"][-1], times["steps"][-1]
-        print(f"  {name} {event}: radarcast {rc_s:.1f} s, STEPS {st_s:.1f} s", flush=True)
+        print(f"  {name} {event} frame {s}: radarcast {rc_s:.1f} s, STEPS {st_s:.1f} s",
+              flush=True)  # fmt: skip
     sec = {m: float(np.median(v)) for m, v in times.items()}
     return {
         "nowcasts": len(times["rc"]),
+        "windows": [f"{event} frame {s}" for event, _, s in runs],
         "grid": list(frames.shape[1:]),
         "seconds_per_nowcast": {"radarcast": sec["rc"], "pysteps_steps": sec["steps"]},
         "speedup": sec["steps"] / sec["rc"],
@@ -238,6 +256,8 @@ def main() -> None:
     ap.add_argument("--sources", default="mch,fmi")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (STEPS uses one)")
     ap.add_argument("--skip-opera", action="store_true")
+    ap.add_argument("--windows", default="middle",
+                    help="where in each event: middle (default), start, end; comma-separated")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ensemble_speed.json"))
     args = ap.parse_args()
     if not DATA.exists():
@@ -247,7 +267,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     sources = [name for name in args.sources.split(",") if name]
-    results = {name: bench_source(name, args.threads) for name in sources}
+    positions = tuple(p for p in args.windows.split(",") if p)
+    if not positions or set(positions) - set(WINDOWS):
+        sys.exit(f"--windows takes {', '.join(WINDOWS)}, got {args.windows!r}")
+    results = {name: bench_source(name, args.threads, positions) for name in sources}
     if not args.skip_opera:
         results["opera_memory"] = opera_memory(args.threads)
     for name in sources:
@@ -264,7 +287,7 @@ def main() -> None:
         print("OPERA 20 members:", results["opera_memory"])
     payload = {
         "members": MEMBERS, "n_in": N_IN, "n_out": N_OUT, "thresholds_mmh": THRESHOLDS,
-        "fss_scales_px": DEFAULT_SCALES,
+        "fss_scales_px": DEFAULT_SCALES, "windows": list(positions), "commit": _commit(),
         "timing": "median wall seconds per nowcast (motion + 20 members × 12 leads)",
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version(), "torch": torch.__version__,
