@@ -151,6 +151,24 @@ def test_fss_of_a_perfect_forecast_is_one_and_probabilities_reduce_to_binary():
     np.testing.assert_allclose(single.fss(), det.fss(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("top", [3, 255, 1024, 20480, 2**16 - 1, 2**20])
+def test_fss_integer_dot_is_exact_at_every_width_of_type(top):
+    # _dot sums rows in uint16/uint32 when a row's sum fits: arrays at their largest value,
+    # and wide enough that a row's sum crosses each type's limit, against Python integers
+    from radarcast.verification.spatial import _dot
+
+    rng = np.random.default_rng(top)
+    dtype = np.uint16 if top < 2**16 else np.uint32
+    for width in (1, 7, 2**16 // (top * top) + 1, 2**32 // (top * top) + 1, 700):
+        width = int(min(width, 5000))
+        a = np.full((3, width), top, dtype)
+        b = rng.integers(0, top + 1, (3, width)).astype(dtype)
+        b[0] = top
+        exact = sum(int(x) * int(y) for x, y in zip(a.ravel(), b.ravel(), strict=True))
+        assert _dot(a, b, top) == exact, (top, width)
+        assert _dot(a[:, ::2], a[:, ::2], top) == top * top * a[:, ::2].size  # a strided view
+
+
 def test_fss_scale_larger_than_the_grid_is_refused():
     with pytest.raises(ValueError, match="larger than the 20x30 grid"):
         check_scales((1, 21), (20, 30))
