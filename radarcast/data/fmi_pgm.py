@@ -18,7 +18,7 @@ import numpy as np
 
 from radarcast.data.images import _PGM_HEADER, read_image
 from radarcast.data.inputs import times_from_names
-from radarcast.data.pysteps_reader import metadata_georef, pysteps_to_pixels
+from radarcast.data.pysteps_reader import metadata_georef, table_to_pixels
 from radarcast.data.raw import RawFrame, ReadOptions
 from radarcast.errors import RadarcastError
 
@@ -74,10 +74,11 @@ def read_fmi_pgm(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
     georefs: dict = {}
     for p, t in zip(paths, times, strict=True):
         keys, missing = header(p)
-        grid = read_image(p)
-        dbz = (grid.astype(np.float64) - 64.0) / 2.0
-        dbz[grid == missing] = np.nan
+        grid = read_image(p)  # uint8: the header says 8-bit
+        dbz = (np.arange(256, dtype=np.float64) - 64.0) / 2.0
+        if missing < 256:
+            dbz[missing] = np.nan
         metadata = {**geodata(keys, str(p)), "unit": "dBZ", "transform": "dB"}
-        frame, valid = pysteps_to_pixels(dbz, metadata, opts.target, str(p))
+        frame, valid = table_to_pixels(grid, dbz, metadata, opts.target, str(p))
         georef = metadata_georef(metadata, georefs, str(p))
         yield RawFrame(frame, t, None if valid.all() else valid, False, str(p), georef)

@@ -17,7 +17,7 @@ import numpy as np
 
 from radarcast.data.images import read_image
 from radarcast.data.inputs import times_from_names
-from radarcast.data.pysteps_reader import metadata_georef, pysteps_to_pixels
+from radarcast.data.pysteps_reader import metadata_georef, table_to_pixels
 from radarcast.data.raw import RawFrame, ReadOptions
 
 PRODUCTS = ("AQC", "CPC")
@@ -54,17 +54,12 @@ def is_native(paths: list[Path]) -> bool:
 
 
 def read_mch_gif(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
-    """AQC/CPC GIFs, one frame each, on ``opts.target``'s scale (as read_pysteps would).
-
-    The conversion is a function of the palette index alone, so it is done once, on the
-    256 indices, and each frame is a lookup: the same pixels as converting its depths."""
+    """AQC/CPC GIFs, one frame each, on ``opts.target``'s scale (as read_pysteps would)."""
+    table = depth_table()
     metadata = {**CCS4, "unit": "mm", "accutime": 5.0}
-    pixels, known = pysteps_to_pixels(depth_table()[None], metadata, opts.target, "palette")
-    pixels, known = pixels[0], known[0]
     times = times_from_names(paths, opts.time_pattern)
     georefs: dict = {}
     for p, t in zip(paths, times, strict=True):
-        index = read_image(p)
-        frame, valid = pixels[index], known[index]
+        frame, valid = table_to_pixels(read_image(p), table, metadata, opts.target, str(p))
         georef = metadata_georef(metadata, georefs, str(p))
         yield RawFrame(frame, t, None if valid.all() else valid, False, str(p), georef)

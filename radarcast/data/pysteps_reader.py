@@ -54,6 +54,15 @@ def pysteps_to_pixels(values: np.ndarray, metadata: dict, target: Units, name: s
     return pixels, valid
 
 
+def table_to_pixels(codes: np.ndarray, table: np.ndarray, metadata: dict, target: Units,
+                    name: str):
+    """:func:`pysteps_to_pixels` of ``table[codes]`` for 8-bit ``codes`` (a palette index, a
+    product's byte): the conversion is done once on the 256 values of ``table`` and looked
+    up, which gives the same pixels and mask at a fraction of the cost."""
+    pixels, known = pysteps_to_pixels(table[None], metadata, target, name)
+    return pixels[0][codes], known[0][codes]
+
+
 def read_pysteps(paths: list[Path], opts: ReadOptions) -> Iterator[RawFrame]:
     """Radar products through a pysteps importer; frames come out on ``opts.target``'s scale."""
     try:
