@@ -25,6 +25,7 @@ __all__ = [
     "METHODS",
     "Forecaster",
     "check_window_lengths",
+    "ensemble_options",
     "plan_windows",
     "read_inputs",
     "resolve",
@@ -86,6 +87,39 @@ METHODS: dict[str, Callable[..., Forecaster]] = {
     **{f"pysteps:{k}": _pysteps(k) for k in ("extrapolation", "sprog", "steps", "anvil")},
 }
 """Forecasters by name; anything else that names an existing file is a checkpoint."""
+
+
+ENSEMBLE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "rover": ("members", "centre"),
+    "pysteps:steps": ("members",),
+}
+"""The methods that make ensembles, and the ensemble options each takes."""
+
+
+def ensemble_options(
+    method: str, members: int | None, seed: int | None = None, centre: str | None = None
+) -> dict:
+    """``--members``/``--seed``/``--centre`` as ``method``'s options (empty when neither
+    ``members`` nor ``centre`` is given); RadarcastError where the method makes no ensemble
+    or takes no such option, or ``members`` < 1."""
+    given = [name for name, v in (("members", members), ("centre", centre)) if v is not None]
+    if not given:
+        return {}
+    takes = ENSEMBLE_OPTIONS.get(method, ())
+    refused = [name for name in given if name not in takes]
+    if refused:
+        makers = ", ".join(f"{m} ({'/'.join('--' + o for o in opts)})"
+                           for m, opts in ENSEMBLE_OPTIONS.items())  # fmt: skip
+        what = "makes no ensemble" if not takes else f"takes no --{refused[0]}"
+        raise RadarcastError(f"--{refused[0]}: {method} {what}; ensembles come from {makers}")
+    if members is not None and members < 1:
+        raise RadarcastError(f"--members must be a whole number ≥ 1, got {members}")
+    out: dict = {"members": members}
+    if seed is not None:
+        out["seed"] = seed
+    if centre is not None:
+        out["centre"] = str(centre)
+    return out
 
 
 def resolve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -45,7 +46,28 @@ def test_zero_or_negative_members_refused_and_nothing_written(tiny_dataset, tmp_
 def test_members_for_a_deterministic_method_is_refused(tiny_dataset, tmp_path):
     r = _run("forecast", tiny_dataset, "--method", "persistence", "--members", 3,
              "-o", tmp_path / "x.h5")  # fmt: skip
-    assert r.returncode == 1 and "--members/--centre are for --method rover" in r.stderr + r.stdout
+    line = (r.stderr + r.stdout).strip()
+    assert r.returncode == 1 and "--members: persistence makes no ensemble" in line, line
+    assert "rover (--members/--centre), pysteps:steps (--members)" in line, line
+
+
+@pytest.mark.parametrize(
+    ("method", "members", "centre", "words"),
+    [
+        ("pysteps:sprog", 3, None, "--members: pysteps:sprog makes no ensemble"),
+        ("pysteps:steps", None, "RUN/best.pt", "--centre: pysteps:steps takes no --centre"),
+        ("RUN/best.pt", 2, None, "--members: RUN/best.pt makes no ensemble"),
+    ],
+)
+def test_the_registry_says_which_methods_take_ensemble_options(method, members, centre, words):
+    from radarcast.errors import RadarcastError
+    from radarcast.forecasters import ensemble_options
+
+    with pytest.raises(RadarcastError, match=re.escape(words)):
+        ensemble_options(method, members, 0, centre)
+    assert ensemble_options("rover", 4, 7, "c.pt") == {"members": 4, "seed": 7, "centre": "c.pt"}
+    assert ensemble_options("pysteps:steps", 5) == {"members": 5}
+    assert ensemble_options("persistence", None, 3) == {}
 
 
 def test_evaluate_scores_an_ensemble_file_and_fss(tiny_dataset, tmp_path):

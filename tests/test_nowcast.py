@@ -118,6 +118,16 @@ def test_ensemble_on_the_numpy_device_is_refused_in_its_own_words(tmp_path):
     assert not (tmp_path / "e.h5").exists()
 
 
+def test_members_for_a_deterministic_method_is_refused_before_reading(tmp_path):
+    paths = frames(tmp_path / "in")
+    r = invoke(*paths, "-o", tmp_path / "p.h5", "--method", "persistence", "--members", "3",
+               "--time-pattern", PATTERN)  # fmt: skip
+    assert r.exit_code == 1
+    line = r.output.strip()
+    assert len(line.splitlines()) == 1 and "--members: persistence makes no ensemble" in line
+    assert not (tmp_path / "p.h5").exists()
+
+
 def test_png_and_gif_outputs(tmp_path):
     paths = frames(tmp_path / "in", size=320)  # wide enough for each panel's title
     for name in ("s.png", "a.gif"):

@@ -10,7 +10,6 @@ import typer
 
 from radarcast.cli._app import ThreadsOpt, apply_threads, at_least, command, console, progress
 from radarcast.cli._parallel import SchedulerOpt, WorkersOpt, lazy_bar, sharded
-from radarcast.errors import RadarcastError
 
 DatasetArg = Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Forecast file to write (.h5).")]
@@ -46,21 +45,10 @@ CentreOpt = Annotated[
 def ensemble_options(method: str, members: int | None, seed: int, centre: Path | None) -> dict:
     """--members/--seed/--centre as method options; refused where the method has none."""
     from radarcast.cli.data import check_seed
+    from radarcast.forecasters import ensemble_options as options
 
     check_seed(seed)
-    if members is None and centre is None:
-        return {}
-    if method != "rover" and not (method == "pysteps:steps" and centre is None):
-        raise RadarcastError(
-            f"--members/--centre are for --method rover (and --members for pysteps:steps), "
-            f"not {method}"
-        )
-    if members is not None and members < 1:
-        raise RadarcastError(f"--members must be a whole number ≥ 1, got {members}")
-    out: dict = {"members": members, "seed": seed}
-    if centre is not None:
-        out["centre"] = str(centre)
-    return out
+    return options(method, members, seed, None if centre is None else str(centre))
 
 
 def _run(dataset_path: Path, spec: str, options: dict, output: Path, **kw) -> None:

@@ -57,29 +57,21 @@ class _Maker:
             if method != "rover":
                 raise RadarcastError(f"--flow-downsample belongs to rover, not {method}")
             self.options["downsample"] = flow_downsample
-        if members is not None:
-            self.options["members"] = members
+        from radarcast.forecasters import ensemble_options
+
+        self.options.update(ensemble_options(method, members))
         self.overwrite = overwrite
         self.n = frames_needed(method, leads, self.options)
         self._cache: dict = {}
         self.timings: dict[str, float] = {}
 
     def forecaster(self, inputs):
-        from radarcast.errors import RadarcastError
         from radarcast.forecasters import resolve
 
         key = (inputs.shape[1:], inputs.units)
         if key not in self._cache:
             self._cache.clear()
-            try:
-                fc = resolve(self.method, inputs, n_out=self.leads, options=self.options)
-            except RadarcastError as e:
-                if "members" not in self.options or "--members" in str(e):
-                    raise  # the method's own words already name the option
-                raise RadarcastError(f"--members: {self.method} makes no ensemble ({e})") from None
-            if "members" in self.options and not getattr(fc, "members", None):
-                raise RadarcastError(f"--members: {self.method} makes no ensemble")
-            self._cache[key] = fc
+            self._cache[key] = resolve(self.method, inputs, n_out=self.leads, options=self.options)
         return self._cache[key]
 
     def __call__(self, files: list[str], output: Path):
