@@ -86,6 +86,39 @@ def test_shifted_larger_grid_reprojects_exactly_to_the_cropped_one(dataset, tmp_
     np.testing.assert_array_equal(got, want)
 
 
+def shifted_swiss(east_m: float) -> str:
+    """The dataset's Swiss CRS (EPSG:21781) as a PROJ string, its false easting moved by
+    ``east_m``: the same x/y numbers then name points ``east_m`` farther west."""
+    return ("+proj=somerc +lat_0=46.9524055555556 +lon_0=7.43958333333333 +k_0=1 "
+            f"+x_0={600000 + east_m:g} +y_0=200000 +ellps=bessel +units=m +no_defs")  # fmt: skip
+
+
+def test_the_dataset_x_y_in_another_crs_are_another_grid(dataset, tmp_path):
+    rng = np.random.default_rng(1)
+    values = rng.uniform(0, 60, SHAPE)
+    x, y = swiss_axes(0, 0, SHAPE[1], SHAPE[0])  # the dataset's own pixel-centre numbers
+    path = write_nc(tmp_path / "shifted.nc", shifted_swiss(2e4), x, y, values)
+    with CFForecast(path) as fc, pytest.raises(RadarcastError, match="in another CRS"):
+        fc.check_matches(dataset)
+    # reprojected, each dataset pixel takes the forecast pixel two columns east of it
+    plain = write_nc(tmp_path / "plain.nc", SWISS, x, y, values)
+    with CFForecast(path, reproject=True) as fc, CFForecast(plain) as ref:
+        fc.check_matches(dataset)
+        ref.check_matches(dataset)
+        got, want = fc.pred(fc.row_of(0)), ref.pred(ref.row_of(0))
+    assert "reprojected" in fc.config and "reprojected" not in ref.config
+    np.testing.assert_array_equal(got[..., :-2], want[..., 2:])
+    assert np.isnan(got[..., -2:]).all()
+
+
+def test_the_same_crs_written_another_way_is_the_same_grid(dataset, tmp_path):
+    x, y = swiss_axes(0, 0, SHAPE[1], SHAPE[0])
+    path = write_nc(tmp_path / "proj4.nc", shifted_swiss(0.0), x, y, np.zeros(SHAPE))
+    with CFForecast(path) as fc:
+        fc.check_matches(dataset)  # a PROJ string, not the EPSG WKT: still the same places
+        assert "reprojected" not in fc.config
+
+
 def test_another_projection_lands_where_pyproj_puts_it(dataset, tmp_path):
     """A forecast on the European LAEA grid (EPSG:3035, 10 km) of a field that is a function
     of longitude and latitude: after reprojection each dataset pixel holds the field at its

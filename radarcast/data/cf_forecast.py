@@ -6,8 +6,9 @@ Two layouts are understood: radarcast's own export (``time`` = analysis times, a
 variable is the one on (y, x) with units mm/h (``mm h-1``), dBZ or pixel. It is matched to a
 dataset in :meth:`CFForecast.check_matches`: each forecast answers the window whose last
 input frame is at its analysis time; lead times must be the dataset's time steps; the grid
-must be the dataset's (same pixel-centre x/y where both are geo-referenced, same shape
-otherwise), unless reprojection is asked for (``CFForecast(path, reproject=True)``, the CLI's
+must be the dataset's (where both are geo-referenced: the same pixel-centre x/y, which the
+forecast's CRS, if it names one, places where the dataset's does; else the same shape),
+unless reprojection is asked for (``CFForecast(path, reproject=True)``, the CLI's
 ``--reproject``): then a forecast on another grid or projection (its CRS from the
 grid-mapping variable: ``crs_wkt``, ``spatial_ref`` or CF projection parameters) is
 sampled at each dataset pixel centre, by nearest neighbour through pyproj, NaN where it
@@ -167,7 +168,31 @@ class CFForecast:
             y = y[::-1]
         if not (np.allclose(x, georef.x(w), atol=tol) and np.allclose(y, georef.y(h), atol=tol)):
             return "its x/y grid is not the dataset's"
+        other = self._other_crs(georef, h, w)
+        if other is not None:
+            return f"its x/y values are the dataset's but in another CRS ({other})"
         return None
+
+    def _other_crs(self, georef, h: int, w: int) -> str | None:
+        """The forecast CRS's name where it places the dataset's pixel centres elsewhere than
+        the dataset's CRS does (corners and centre compared, to 1/100 pixel); None where
+        they agree or the forecast names no CRS to compare."""
+        if not (self._var.attrs.get("grid_mapping") or self._var.encoding.get("grid_mapping")):
+            return None
+        from radarcast.data.georef import _pyproj
+
+        crs, own = self._crs(), georef.crs()
+        if crs.equals(own, ignore_axis_order=True):
+            return None
+        rows, cols = np.array([0, 0, h - 1, h - 1, h // 2]), np.array([0, w - 1, 0, w - 1, w // 2])
+        x, y = georef.x(w)[cols], georef.y(h)[rows]
+        fx, fy = _pyproj().Transformer.from_crs(own, crs, always_xy=True).transform(x, y)
+        tol = 0.01 * min(georef.xpixelsize, georef.ypixelsize)
+        with np.errstate(invalid="ignore"):
+            same = np.all(np.abs(np.asarray(fx) - x) <= tol) and np.all(
+                np.abs(np.asarray(fy) - y) <= tol
+            )
+        return None if same else crs.name
 
     def _crs(self):
         """The forecast's CRS, from the data variable's grid-mapping variable."""
