@@ -293,6 +293,45 @@ def test_grib2_of_an_fmi_nowcast_reads_back_with_eccodes(tmp_path):
     np.testing.assert_allclose(values[ok] * 3600.0, nc[ok], atol=1e-3)  # kg m-2 s-1 → mm/h
 
 
+def test_grib2_on_the_opera_laea_grid_lands_where_pyproj_puts_it(tmp_path):
+    """OPERA's composite projection (Lambert azimuthal equal-area, the GRIB2 template 3.140):
+    ecCodes' own latitudes and longitudes of every pixel equal pyproj's, and the values come
+    back in rows south to north."""
+    eccodes = pytest.importorskip("eccodes")
+    from PIL import Image
+
+    from radarcast.data.georef import Georef
+
+    opera = "+proj=laea +lat_0=55 +lon_0=10 +x_0=1950000 +y_0=-2100000 +ellps=WGS84 +units=m"
+    h, w = 30, 40  # 2 km pixels around central Europe
+    bounds = (1_900_000.0, -2_300_000.0, 1_980_000.0, -2_240_000.0)
+    rng = np.random.default_rng(3)
+    paths = []
+    for m in (0, 5, 10):
+        paths.append(tmp_path / f"r_20240101T00{m:02d}.png")
+        Image.fromarray(rng.integers(0, 200, (h, w), np.uint8)).save(paths[-1])
+    out = tmp_path / "n.grib2"
+    r = CliRunner().invoke(app, ["nowcast", *map(str, paths), "--time-pattern", "r_%Y%m%dT%H%M",
+                                 "--crs", opera, "--bounds", ",".join(map(str, bounds)),
+                                 "--method", "persistence", "--leads", "2", "--units", "dBZ",
+                                 "-o", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    with open(out, "rb") as f:
+        g = eccodes.codes_grib_new_from_file(f)
+        try:
+            assert eccodes.codes_get(g, "gridType") == "lambert_azimuthal_equal_area"
+            lat = eccodes.codes_get_array(g, "latitudes").reshape(h, w)
+            lon = eccodes.codes_get_array(g, "longitudes").reshape(h, w)
+            values = eccodes.codes_get_values(g).reshape(h, w)
+        finally:
+            eccodes.codes_release(g)
+    want_lon, want_lat = Georef.from_bounds(opera, bounds, (h, w)).lonlat((h, w))
+    assert np.abs(lat - want_lat[::-1]).max() < 1e-5  # GRIB rows south to north
+    assert np.abs((lon - want_lon[::-1] + 180) % 360 - 180).max() < 1e-5
+    last = np.asarray(Image.open(paths[-1]), np.float64)  # persistence: the last frame
+    np.testing.assert_allclose(values, (70 * last / 255 - 10)[::-1], atol=0.01)  # HKO scale
+
+
 def test_grib2_refuses_the_swiss_projection(mch, tmp_path):
     pytest.importorskip("eccodes")
     r = CliRunner().invoke(app, ["export", str(mch[0] / "fc.h5"), "-o", str(tmp_path / "x.grib2")])
