@@ -117,7 +117,8 @@ class _PixelLookup:
     def __call__(self, p):
         p = np.asarray(p)
         if p.size and p.dtype == np.float32:
-            i = p.astype(np.int32)
+            with np.errstate(invalid="ignore"):  # NaN casts to anything: then not whole numbers
+                i = p.astype(np.int32)
             if i.min() >= 0 and i.max() <= 255 and np.array_equal(i, p):
                 return self.table[i]
         return self.fn(p)

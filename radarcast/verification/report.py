@@ -8,6 +8,7 @@ Z–R relation, else dBZ) and in pixels; probabilities, Brier, ROC area, FSS are
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,15 @@ import numpy as np
 
 from radarcast.verification.ensemble import EnsembleAccumulator, brier_sums
 from radarcast.verification.spatial import FSSAccumulator, ObsCache
+
+
+def _nanmean(a, axis=None):
+    """numpy's nanmean without its "Mean of empty slice" warning: a lead or threshold with
+    nothing to score is NaN (null in scores.json), which is the answer, not a fault."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
+
 
 CONVENTIONS = (
     "probabilities are k/M, the share of members at or above a threshold; CRPS is that of "
@@ -135,9 +145,9 @@ class ProbabilisticScores:
             "fss": {k: a.fss() for k, a in self.fss.items()},
         }  # fmt: skip
         mean = {
-            "crps": np.nanmean(e.crps()), "brier": np.nanmean(e.brier(), axis=0),
-            "roc_area": np.nanmean(area, axis=0), "rank_flatness": e.rank_flatness(),
-            "fss": {k: np.nanmean(a.fss(), axis=0) for k, a in self.fss.items()},
+            "crps": _nanmean(e.crps()), "brier": _nanmean(e.brier(), axis=0),
+            "roc_area": _nanmean(area, axis=0), "rank_flatness": e.rank_flatness(),
+            "fss": {k: _nanmean(a.fss(), axis=0) for k, a in self.fss.items()},
         }  # fmt: skip
         raw = {"sums": e.sums, "sum_columns": ["n", "crps_pixel", "crps", "se_mean", "var"],
                "probability_table": e.table, "rank_counts": e.ranks,
@@ -168,7 +178,7 @@ class ProbabilisticScores:
         for j, s in enumerate(scales if km else ()):  # the km each FSS scale stands for
             yield method, "", "", "km", f"fss_scale_{s}px_x", km["x"][j]
             yield method, "", "", "km", f"fss_scale_{s}px_y", km["y"][j]
-        yield method, "mean", "", value_unit, "crps", float(np.nanmean(crps))
+        yield method, "mean", "", value_unit, "crps", float(_nanmean(crps))
         yield method, "mean", "", "fraction", "rank_flatness", e.rank_flatness()
 
 
@@ -249,7 +259,7 @@ def plot_fss(methods: dict[str, ProbabilisticScores], labels, scales, path: Path
     fig, axes = plt.subplots(1, k, figsize=(3.2 * k + 1, 3.6), squeeze=False)
     for name, s in methods.items():
         for kind, acc in s.fss.items():
-            f = np.nanmean(acc.fss(), axis=0)  # (K, S)
+            f = _nanmean(acc.fss(), axis=0)  # (K, S)
             tag = name if kind == "deterministic" else f"{name} ({kind})"
             for j in range(k):
                 axes[0, j].plot(scales, f[j], marker=".", label=tag)
