@@ -1,9 +1,12 @@
 """A CF-netCDF nowcast written by another tool, read as if it were a radarcast forecast file.
 
-Two layouts are understood: radarcast's own export (``time`` = analysis times, a
-``lead_time`` dimension, optional ``member``) and pysteps' netCDF exporter (one forecast:
-``time`` = valid times in "seconds since ANALYSIS TIME", optional ``ens_number``). The data
-variable is the one on (y, x) with units mm/h (``mm h-1``), dBZ or pixel. It is matched to a
+The layouts understood: radarcast's own export (``time`` = analysis times, a ``lead_time``
+dimension, optional ``member``); one forecast on a ``lead_time`` (or ``forecast_period``)
+dimension with a ``forecast_reference_time``; one forecast over valid times along ``time``
+whose analysis time is its ``forecast_reference_time`` or, as pysteps' netCDF exporter
+writes it, the reference of the time units ("seconds since ANALYSIS TIME"). Members lie
+along ``member``, ``ens_number``, ``realization`` or ``sample``. The data variable is the
+one on (y, x) with units mm/h (``mm h-1``, ``mm/hr``, ...), dBZ or pixel. It is matched to a
 dataset in :meth:`CFForecast.check_matches`: each forecast answers the window whose last
 input frame is at its analysis time; lead times must be the dataset's time steps; the grid
 must be the dataset's (where both are geo-referenced: the same pixel-centre x/y, which the
@@ -29,8 +32,13 @@ import numpy as np
 from radarcast.config import count_or
 from radarcast.errors import RadarcastError
 
-UNITS = {"mm h-1": "mmh", "mm/h": "mmh", "mm hr-1": "mmh", "dbz": "dbz", "1": "pixel"}
-MEMBER_DIMS = ("member", "ens_number", "realization")
+UNITS = {
+    **dict.fromkeys(("mm h-1", "mm/h", "mm hr-1", "mm/hr", "mm h**-1", "mm hr**-1",
+                     "kg m-2 h-1"), "mmh"),
+    "dbz": "dbz",
+    "1": "pixel",
+}  # fmt: skip
+MEMBER_DIMS = ("member", "ens_number", "realization", "sample")
 
 
 class CFForecast:
@@ -82,18 +90,58 @@ class CFForecast:
             f"found {', '.join(seen) or 'none'}"
         )
 
+    def _coordinate(self, *names: str):
+        """The first coordinate or variable called, or with the standard name, ``names``."""
+        for name in names:
+            if name in self._ds.variables:
+                return self._ds[name]
+        for v in self._ds.variables.values():
+            if v.attrs.get("standard_name") in names:
+                return v
+        return None
+
     def _times(self) -> tuple[np.ndarray, np.ndarray]:
-        """(N,) analysis times and (L,) lead times, s."""
-        t = self._ds["time"].values.astype("datetime64[s]").astype(np.int64)
-        if "lead_time" in self._var.dims:
-            leads = self._ds["lead_time"].values.astype("timedelta64[s]").astype(np.int64)
-            return t, leads
+        """(N,) analysis times and (L,) lead times, s, of the layouts in the module doc:
+
+        - a ``lead_time`` (or ``forecast_period``) dimension: ``time`` along the forecasts
+          is their analysis time (radarcast's export), or there is one forecast whose
+          analysis time is ``forecast_reference_time``;
+        - ``time`` as the valid times of one forecast: its analysis time from
+          ``forecast_reference_time`` or, as pysteps' exporter writes it, the reference of
+          the time units ("seconds since ANALYSIS TIME")."""
+        self._forecast_dim = None  # the dimension along the forecasts (None: one forecast)
+        self._lead_dim = next((d for d in ("lead_time", "forecast_period") if d in self._var.dims),
+                              None)  # fmt: skip
+        frt = self._coordinate("forecast_reference_time")
+        if self._lead_dim is not None:
+            leads = _seconds(self._ds[self._lead_dim].values, self.path, self._lead_dim, delta=True)
+            if "time" in self._var.dims:
+                self._forecast_dim = "time"
+                return _seconds(self._ds["time"].values, self.path, "time"), leads
+            if frt is None or frt.size != 1:
+                raise RadarcastError(
+                    f"{self.path}: cannot tell the analysis time: {self._lead_dim} without a "
+                    "time dimension needs one forecast_reference_time"
+                )
+            return _seconds(np.ravel(frt.values), self.path, frt.name), leads
+        if "time" not in self._var.dims:
+            raise RadarcastError(
+                f"{self.path}: {self._var.name} has no time or lead_time dimension"
+            )
+        self._lead_dim = "time"
+        t = _seconds(self._ds["time"].values, self.path, "time")
+        if frt is not None:
+            if frt.size != 1:
+                raise RadarcastError(f"{self.path}: valid times along time need one "
+                                     f"forecast_reference_time, found {frt.size}")  # fmt: skip
+            t0 = _seconds(np.ravel(frt.values), self.path, frt.name)[0]
+            return np.array([t0], np.int64), t - t0
         units = str(self._ds["time"].encoding.get("units", ""))
-        m = re.match(r"\s*(seconds|minutes) since (.+)", units)
+        m = re.match(r"\s*(seconds|minutes|hours) since (.+)", units)
         if m is None:
             raise RadarcastError(
-                f"{self.path}: cannot tell the analysis time (time units "
-                f"{units!r}; expected 'seconds since ANALYSIS TIME')"
+                f"{self.path}: cannot tell the analysis time (no forecast_reference_time, and "
+                f"time units {units!r}, not 'seconds since ANALYSIS TIME')"
             )
         from radarcast.data.schema import parse_time
 
@@ -121,8 +169,8 @@ class CFForecast:
         step = dataset.timestep_s
         if not np.array_equal(self.leads, step * np.arange(1, self.n_out + 1)):
             raise RadarcastError(
-                f"{self.path}: lead times {list(self.leads // 60)} min are not "
-                f"the dataset's {step // 60}-minute steps"
+                f"{self.path}: lead times {', '.join(f'{v / 60:g}' for v in self.leads)} min "
+                f"are not the dataset's steps ({step / 60:g}, {2 * step / 60:g}, ... min)"
             )
         if n_out is not None and n_out > self.n_out:
             raise RadarcastError(f"{self.path} has {self.n_out} leads, {n_out} were asked for")
@@ -270,8 +318,8 @@ class CFForecast:
         """(n, [M,] n_out, H, W) float32 pixels of the dataset's scale, NaN where unknown."""
         out = []
         for r in np.atleast_1d(np.asarray(rows, dtype=np.int64)):
-            v = self._var.isel(time=int(r)) if "lead_time" in self._var.dims else self._var
-            dims = [d for d in ("member", "ens_number", "realization") if d in v.dims]
+            v = self._var if self._forecast_dim is None else self._var.isel(time=int(r))
+            dims = [d for d in MEMBER_DIMS if d in v.dims]
             v = v.transpose(*dims, *[d for d in v.dims if d not in dims]).values  # ([M,] L, H, W)
             if self._take is not None:  # nearest forecast pixel of each dataset pixel
                 rows_, cols_, inside = self._take
@@ -294,3 +342,16 @@ class CFForecast:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _seconds(values, path, name: str, delta: bool = False) -> np.ndarray:
+    """Datetimes (or, ``delta``, durations) as int64 seconds; RadarcastError for numbers
+    xarray could not decode as such."""
+    values = np.asarray(values)
+    kind = "m" if delta else "M"
+    if values.dtype.kind != kind:
+        what = "duration" if delta else "time"
+        raise RadarcastError(f"{path}: {name} is not a {what} coordinate (CF units such as "
+                             "'minutes' or 'seconds since ...')")  # fmt: skip
+    unit = "timedelta64[s]" if delta else "datetime64[s]"
+    return values.astype(unit).astype(np.int64)
