@@ -185,6 +185,10 @@ BAD = {
     "unwritable": (lambda p: p, ["-o", "/proc/radarcast-test.h5"], "/proc/radarcast-test.h5"),
     "crs alone": (lambda p: p, ["--crs", "EPSG:3035"], "give --crs and --bounds together"),
     "no crs tif": (lambda p: p, ["-o", "x.tif"], "no CRS — use --crs/--bounds at preprocess"),
+    "degrees": (lambda p: p, ["--crs", "EPSG:4326", "--bounds", "5,45,12,51", "-o", "x.tif"],
+                "CRS 'WGS 84' is geographic (degrees)"),  # fmt: skip
+    "feet": (lambda p: p, ["--crs", "EPSG:2263", "--bounds", "0,0,4800,4800"],
+             "is not a projection in metres (axis units: US survey foot)"),  # fmt: skip
     "method": (lambda p: p, ["--method", "magic"], "unknown method 'magic'"),
     "scale": (lambda p: p, ["--method", "CKPT"], "trained on pixel scale"),
 }

@@ -51,6 +51,23 @@ def parse_crs(text: str):
         raise RadarcastError(f"--crs {text!r}: not a CRS pyproj knows ({e})") from None
 
 
+def _check_metres(crs) -> None:
+    """RadarcastError unless ``crs`` is projected with both axes in metres: a grid's edges,
+    pixel sizes, x/y coordinates and km scales are all metres."""
+    name = crs.name if crs.name and crs.name != "unknown" else crs.to_string()
+    if crs.is_geographic:
+        raise RadarcastError(
+            f"CRS {name!r} is geographic (degrees); radarcast grids are in projected metres: "
+            "give the product's projection (EPSG code or PROJ string) and --bounds in metres"
+        )
+    units = sorted({a.unit_name for a in crs.axis_info} - {"metre"})
+    if not crs.is_projected or units:
+        raise RadarcastError(
+            f"CRS {name!r} is not a projection in metres (axis units: "
+            f"{', '.join(units) or 'none'}); give one whose x and y are metres"
+        )
+
+
 @dataclass(frozen=True)
 class Georef:
     """Where a (H, W) grid lies: CRS and outer edges in projected metres.
@@ -104,6 +121,7 @@ class Georef:
         ``proj4`` keeps a PROJ string as the source gave it."""
         if isinstance(crs, str):
             crs = parse_crs(crs)
+        _check_metres(crs)
         if proj4:
             return cls(
                 crs.to_wkt(),
