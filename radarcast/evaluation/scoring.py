@@ -83,9 +83,35 @@ def _unique_names(sources: list[dict]) -> None:
         seen.add(s["name"])
 
 
-def _batches(ds: RadarDataset, starts: np.ndarray, length: int) -> list[np.ndarray]:
-    per = max(1, min(64, MEMORY_PER_BATCH // (length * ds.height * ds.width * 4)))
+def _batches(
+    ds: RadarDataset, starts: np.ndarray, length: int, members: int = 0, n_out: int = 0
+) -> list[np.ndarray]:
+    """Window starts in batches of at most 64 whose frames, and the ``members`` x ``n_out``
+    maps of the largest ensemble scored, take about MEMORY_PER_BATCH as float32."""
+    frame = ds.height * ds.width * 4
+    per = max(1, min(64, MEMORY_PER_BATCH // ((length + members * n_out) * frame)))
     return [starts[i : i + per] for i in range(0, len(starts), per)]
+
+
+def _largest_ensemble(ds: RadarDataset, sources, n_out: int) -> int:
+    """The most members of one forecast file among ``sources`` (0: none is an ensemble);
+    RadarcastError, before anything is read, where one window of them cannot be held."""
+    most = 0
+    for src in sources:
+        members = getattr(src.get("file"), "members", None) or 0
+        if not members:
+            continue
+        from radarcast.baselines.ensemble_forecaster import available_bytes
+
+        need, have = members * n_out * ds.height * ds.width * 4, available_bytes()
+        if need > have:
+            raise RadarcastError(
+                f"{src['file'].path}: one window of its {members} members, {n_out} leads on "
+                f"the {ds.height}x{ds.width} grid needs about {need / 2**30:.1f} GiB to score, "
+                f"only {have / 2**30:.1f} GiB is available"
+            )
+        most = max(most, members)
+    return most
 
 
 def _read_batch(ds: RadarDataset, starts: np.ndarray, n_in: int, n_out: int):
@@ -154,7 +180,8 @@ def _add_probabilistic(probs, enses, y, mask_y, starts, to_value) -> None:
 def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
     done = 0
     to_value = _value_fn(ds)
-    for batch in _batches(ds, starts, n_in + n_out):
+    members = _largest_ensemble(ds, sources, n_out)
+    for batch in _batches(ds, starts, n_in + n_out, members, n_out):
         x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
         probs, enses, held = [], [], 0
         for src, res in zip(sources, results, strict=True):
@@ -162,7 +189,7 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
                 pred = stored_pixels(forecasters.run_batched(src["forecaster"], x))
             else:
                 ff = src["file"]
-                pred = ff.pred([ff.row_of(int(s)) for s in batch])[:, :n_out]
+                pred = ff.pred([ff.row_of(int(s)) for s in batch])[..., :n_out, :, :]
             if pred.ndim == 5:  # (B, M, L, H, W): deterministic scores of the ensemble mean
                 ens, pred = pred, stored_pixels(pred.mean(axis=1))
             else:
