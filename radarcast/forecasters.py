@@ -95,16 +95,24 @@ ENSEMBLE_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 """The methods that make ensembles, and the ensemble options each takes."""
 
+ENSEMBLE_BY_DEFAULT = ("pysteps:steps",)
+"""The methods that make an ensemble without ``--members`` (STEPS: 20 members)."""
+
 
 def ensemble_options(
     method: str, members: int | None, seed: int | None = None, centre: str | None = None
 ) -> dict:
-    """``--members``/``--seed``/``--centre`` as ``method``'s options (empty when neither
-    ``members`` nor ``centre`` is given); RadarcastError where the method makes no ensemble
-    or takes no such option, or ``members`` < 1."""
+    """``--members``/``--seed``/``--centre`` as ``method``'s options: empty when none is
+    given; RadarcastError where the method makes no ensemble or takes no such option, where
+    a seed is given for a forecast that has no random draws, or ``members`` < 1."""
     given = [name for name, v in (("members", members), ("centre", centre)) if v is not None]
     if not given:
-        return {}
+        if seed is None:
+            return {}
+        if method in ENSEMBLE_BY_DEFAULT:
+            return {"seed": seed}
+        raise RadarcastError(f"--seed: {method} makes a deterministic forecast here; the seed "
+                             "is for an ensemble's random draws (--members N)")  # fmt: skip
     takes = ENSEMBLE_OPTIONS.get(method, ())
     refused = [name for name in given if name not in takes]
     if refused:
@@ -114,7 +122,9 @@ def ensemble_options(
         raise RadarcastError(f"--{refused[0]}: {method} {what}; ensembles come from {makers}")
     if members is not None and members < 1:
         raise RadarcastError(f"--members must be a whole number ≥ 1, got {members}")
-    out: dict = {"members": members}
+    out: dict = {}
+    if members is not None:
+        out["members"] = members
     if seed is not None:
         out["seed"] = seed
     if centre is not None:

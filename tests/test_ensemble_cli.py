@@ -67,7 +67,18 @@ def test_the_registry_says_which_methods_take_ensemble_options(method, members, 
         ensemble_options(method, members, 0, centre)
     assert ensemble_options("rover", 4, 7, "c.pt") == {"members": 4, "seed": 7, "centre": "c.pt"}
     assert ensemble_options("pysteps:steps", 5) == {"members": 5}
-    assert ensemble_options("persistence", None, 3) == {}
+    assert ensemble_options("rover", None, None, "c.pt") == {"centre": "c.pt"}  # 20 members
+    assert ensemble_options("pysteps:steps", None, 7) == {"seed": 7}  # STEPS: an ensemble
+    assert ensemble_options("persistence", None) == {}
+
+
+@pytest.mark.parametrize("method", ["rover", "persistence", "RUN/best.pt"])
+def test_a_seed_for_a_deterministic_forecast_is_refused(method):
+    from radarcast.errors import RadarcastError
+    from radarcast.forecasters import ensemble_options
+
+    with pytest.raises(RadarcastError, match=f"--seed: {re.escape(method)} makes a determ"):
+        ensemble_options(method, None, 3)
 
 
 def test_evaluate_scores_an_ensemble_file_and_fss(tiny_dataset, tmp_path):

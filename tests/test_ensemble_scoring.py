@@ -52,3 +52,18 @@ def test_a_file_whose_window_cannot_be_held_is_refused_before_reading(
     monkeypatch.setattr(ef, "available_bytes", lambda: 1000)
     with pytest.raises(RadarcastError, match=r"its 6 members, 4 leads on the 64x64 grid needs"):
         _scores(tiny_dataset, ensemble_file)
+
+
+def test_centre_alone_makes_the_default_ensemble_around_a_checkpoint(smoke, tmp_path):
+    """`--centre RUN/best.pt` without `--members`: the default 20 members (it read
+    'ensemble.members: expected int, got None')."""
+    from radarcast.data.forecast_file import open_forecast
+
+    out = tmp_path / "centred.h5"
+    r = run_cli("forecast", smoke / "data" / "day4__test.h5", "--method", "rover", "--centre",
+                smoke / "runs" / "main" / "convlstm-tiny" / "best.pt", "--limit", "1",
+                "--device", "cpu", "-o", out)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open_forecast(out) as f:
+        assert f.members == 20 and f.config["ensemble"]["members"] == 20
+        assert "centre" in str(f.config)

@@ -27,7 +27,7 @@ class EnsembleConfig:
     members
         Ensemble size M ≥ 1.
     seed
-        Seed of every random draw; a window's members depend on (seed, window start).
+        Seed of every random draw; a window's members depend on (seed, its input pixels).
     order
         1 or 2: AR order of each band's evolution (2 needs three input frames).
     bands

@@ -29,7 +29,10 @@ MembersOpt = Annotated[
         help="Ensemble members (rover, pysteps:steps); an ensemble file (docs/ensembles.md)."
     ),
 ]
-SeedOpt = Annotated[int, typer.Option(help="Seed of the ensemble's random draws.")]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(help="Seed of the ensemble's random draws (default 0).", show_default=False),
+]
 SpaceCheckOpt = Annotated[
     bool,
     typer.Option(
@@ -42,12 +45,15 @@ CentreOpt = Annotated[
 ]
 
 
-def ensemble_options(method: str, members: int | None, seed: int, centre: Path | None) -> dict:
+def ensemble_options(
+    method: str, members: int | None, seed: int | None, centre: Path | None
+) -> dict:
     """--members/--seed/--centre as method options; refused where the method has none."""
     from radarcast.cli.data import check_seed
     from radarcast.forecasters import ensemble_options as options
 
-    check_seed(seed)
+    if seed is not None:
+        check_seed(seed)
     return options(method, members, seed, None if centre is None else str(centre))
 
 
@@ -164,7 +170,7 @@ def forecast(
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
     members: MembersOpt = None,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = None,
     centre: CentreOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -229,7 +235,7 @@ def rover(
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
     members: MembersOpt = None,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = None,
     centre: CentreOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
