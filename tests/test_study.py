@@ -166,7 +166,8 @@ def test_unknown_key_is_named_with_the_valid_ones(tmp_path):
 
 def test_unknown_method_kind_is_named(tmp_path):
     line = refused(tmp_path, BASE + '[methods.x]\nkind = "pysteps"\n')
-    assert "'pysteps'" in line and "persistence, rover, model" in line
+    assert "'pysteps'" in line and "persistence, rover, pysteps:extrapolation" in line
+    assert line.endswith("pysteps:anvil, model")
 
 
 def test_rover_ensemble_keys_are_checked(tmp_path):
@@ -174,7 +175,7 @@ def test_rover_ensemble_keys_are_checked(tmp_path):
     assert "'member'" in line and "members" in line and "seeds" in line
     line = refused(tmp_path, BASE.replace('kind = "persistence"',
                                           'kind = "persistence"\nmembers = 3'))
-    assert "members is for kind 'rover'" in line
+    assert "members is for the kinds that make ensembles (rover, pysteps:steps)" in line
 
 
 def test_unknown_training_key_is_named(tmp_path):

@@ -16,8 +16,11 @@ from pathlib import Path
 
 from radarcast.config import from_dict, load_toml
 from radarcast.errors import RadarcastError
+from radarcast.forecasters import ENSEMBLE_OPTIONS, METHODS
 
-KINDS = ("persistence", "rover", "model")
+KINDS = (*METHODS, "model")  # the forecasters registry's names, and a trained model
+ENSEMBLES = tuple(k for k, opts in ENSEMBLE_OPTIONS.items() if "members" in opts)
+PYSTEPS_N_IN = 3  # the input frames radarcast.baselines.pysteps_methods' forecasters read
 SPLIT_MODES = ("fixed", "leave-one-event-out")
 ROLES = {"train": (1.0, 0.0, 0.0), "val": (0.0, 1.0, 0.0), "test": (0.0, 0.0, 1.0)}
 SECTIONS = ("study", "datasets", "methods", "cases")
@@ -71,11 +74,13 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method: ``kind`` persistence | rover | model. A model trains from ``preset`` for
-    ``steps`` steps (or ``minutes`` of training, probed) per seed in ``seeds``; ``train``
-    holds any other TrainConfig field; ``options`` go to the forecaster. A rover method with
-    ``members`` is the ROVER ensemble (``forecast --method rover --members N --seed S``), one
-    row per seed in ``seeds``, scored with CRPS/Brier beside its ensemble mean's CSI/HSS."""
+    """One method: ``kind`` a name of the forecasters registry (persistence, rover,
+    pysteps:extrapolation | sprog | steps | anvil) or model. A model trains from ``preset``
+    for ``steps`` steps (or ``minutes`` of training, probed) per seed in ``seeds``; ``train``
+    holds any other TrainConfig field; ``options`` go to the forecaster. A kind that makes
+    ensembles (:data:`ENSEMBLES`) with ``members`` is that ensemble (``forecast --method
+    KIND --members N --seed S``), one row per seed in ``seeds``, scored with CRPS/Brier
+    beside its ensemble mean's CSI/HSS."""
 
     name: str = ""
     kind: str = "model"
@@ -201,14 +206,21 @@ def _method(name: str, t: dict, where: str) -> MethodSpec:
     if spec.kind not in KINDS:
         raise RadarcastError(f"{where}: methods.{name}.kind {spec.kind!r} is unknown; "
                              f"valid kinds: {', '.join(KINDS)}")
+    if spec.kind.startswith("pysteps:") and pysteps_missing():
+        raise RadarcastError(f"{where}: methods.{name}.kind {spec.kind!r} needs pysteps: "
+                             "pip install 'radarcast[pysteps]'")
     if spec.kind == "model":
         if (spec.steps is None) == (spec.minutes is None):
             raise RadarcastError(f"{where}: methods.{name} needs one of steps or minutes")
-    if spec.members is not None and (spec.kind != "rover" or spec.members < 1):
-        raise RadarcastError(f"{where}: methods.{name}.members is for kind 'rover' (the ROVER "
-                             f"ensemble), a whole number ≥ 1; got {spec.members!r} for "
-                             f"kind {spec.kind!r}")
-    if spec.kind == "rover" and {"members", "seed"} & set(spec.options):
+    if spec.members is not None and (spec.kind not in ENSEMBLES or spec.members < 1):
+        raise RadarcastError(f"{where}: methods.{name}.members is for the kinds that make "
+                             f"ensembles ({', '.join(ENSEMBLES)}), a whole number ≥ 1; got "
+                             f"{spec.members!r} for kind {spec.kind!r}")
+    if "seeds" in t and spec.kind != "model" and spec.members is None:
+        raise RadarcastError(f"{where}: methods.{name}.seeds is for models and for "
+                             f"ensembles given members (kinds {', '.join(ENSEMBLES)}); "
+                             f"got seeds for kind {spec.kind!r} without members")
+    if spec.kind != "model" and {"members", "seed"} & set(spec.options):
         raise RadarcastError(f"{where}: methods.{name}: give members and seeds as keys of "
                              "the method, not in options")
     if not spec.seeds:
@@ -219,6 +231,13 @@ def _method(name: str, t: dict, where: str) -> MethodSpec:
         raise RadarcastError(f"{where}: methods.{name} is {spec.kind}: it takes no training "
                              "keys (preset, steps, minutes, train)")
     return spec
+
+
+def pysteps_missing() -> bool:
+    """Whether pysteps cannot be imported (found without importing it: it prints on import)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pysteps") is None
 
 
 # training keys that the study sets itself, per model
@@ -252,6 +271,10 @@ def check_study(study: Study) -> None:
         raise RadarcastError(f"{where}: no [methods.NAME] table")
     if s.n_in < 1 or s.n_out < 1 or s.bootstrap < 0 or s.parallel < 1:
         raise RadarcastError(f"{where}: n_in, n_out and parallel must be ≥ 1, bootstrap ≥ 0")
+    for m in study.methods.values():
+        if m.kind.startswith("pysteps:") and s.n_in < PYSTEPS_N_IN:
+            raise RadarcastError(f"{where}: methods.{m.name} ({m.kind}) needs n_in ≥ "
+                                 f"{PYSTEPS_N_IN} input frames; study.n_in is {s.n_in}")
     if s.reference not in study.methods and s.reference != "persistence":
         raise RadarcastError(f"{where}: study.reference {s.reference!r} is not a method; "
                              f"methods: {', '.join(study.methods)}")

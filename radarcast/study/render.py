@@ -126,10 +126,13 @@ def methods_section(doc: dict) -> str:
                 r["row"].startswith(f"{name}-s")]
         steps = ", ".join(str(r.get("steps")) for r in runs) or "–"
         secs = ", ".join(_f(r.get("train_s"), 0) for r in runs) or "–"
-        opts = json.dumps({**m["train"], **m["options"]}) if m["train"] or m["options"] else ""
-        rows.append([escape(name), m["kind"], escape(m["preset"] or ""), steps, secs,
-                     escape(",".join(str(x) for x in m["seeds"]) if m["kind"] == "model"
-                            else ""), escape(opts)])
+        members = {"members": m["members"]} if m.get("members") is not None else {}
+        settings = {**m["train"], **members, **m["options"]}
+        opts = json.dumps(settings) if settings else ""
+        seeded = m["kind"] == "model" or members  # a model, an ensemble
+        rows.append([escape(name), escape(m["kind"]), escape(m["preset"] or ""), steps, secs,
+                     escape(",".join(str(x) for x in m["seeds"]) if seeded else ""),
+                     escape(opts)])
     return "<h2>Methods</h2>" + _table(
         ["method", "kind", "preset", "steps", "training s", "seeds", "settings"], rows)
 

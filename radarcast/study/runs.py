@@ -39,7 +39,7 @@ def rows(study: Study) -> list[Row]:
     for m in study.methods.values():
         if m.kind == "persistence":
             continue
-        seeded = m.kind == "model" or m.members is not None  # a model, a ROVER ensemble
+        seeded = m.kind == "model" or m.members is not None  # a model, an ensemble
         if seeded and len(m.seeds) > 1:
             out.extend(Row(f"{m.name}-s{s}", m.name, s) for s in m.seeds)
         else:
@@ -205,7 +205,7 @@ def forecast_unit(study: Study, out: Path, fold, row: Row, name: str, files: dic
     else:
         model, spec_src = None, spec.kind
         options = {**({"device": device} if spec.kind == "rover" else {}), **spec.options}
-        if spec.members is not None:  # forecast --method rover --members N --seed S
+        if spec.members is not None:  # forecast --method KIND --members N --seed S
             options.update(members=spec.members, seed=row.seed)
     key = hash_json({"kind": spec.kind, "options": spec.options, "model": model, "data": data,
                      "n_in": s.n_in, "n_out": s.n_out,
@@ -216,9 +216,20 @@ def forecast_unit(study: Study, out: Path, fold, row: Row, name: str, files: dic
     emit(f"forecast {row.name} on {name} ({fold.name})")
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with open_dataset(files[name]) as ds:
+    with open_dataset(files[name]) as ds, _quiet(spec.kind):
         fc = resolve(spec_src, ds, n_in=s.n_in, n_out=s.n_out, options=options)
         fc = dataclasses.replace(fc, name=row.name)
         write_forecast(ds, fc, path, split="test", n_in=s.n_in, overwrite=True)
     m.finish(unit, key, [path], {"seconds": round(time.perf_counter() - t0, 2)})
     return path
+
+
+def _quiet(kind: str):
+    """pysteps prints its config path on import and its nowcasts print their settings and
+    progress for every window: kept off the study's stdout (the summary's)."""
+    import contextlib
+    import io
+
+    if kind.startswith("pysteps:"):
+        return contextlib.redirect_stdout(io.StringIO())
+    return contextlib.nullcontext()
