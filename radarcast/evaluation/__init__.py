@@ -77,7 +77,7 @@ def evaluate(
     split: str = "test", n_in: int | None = None, n_out: int | None = None,
     limit: int | None = None, bootstrap: int = 0, seed: int = 0, options: dict | None = None,
     progress: Progress | None = None, stride: int = 1, bootstrap_unit: str = "auto",
-    fss_scales=DEFAULT_SCALES, reproject: bool = False,
+    fss_scales=DEFAULT_SCALES, reproject: bool = False, pixels: str = "common",
 ) -> Scores:
     """Score methods (run live) and forecast files on the same windows of one dataset.
 
@@ -106,6 +106,11 @@ def evaluate(
     reproject
         Sample CF-netCDF forecasts on another grid or projection onto the dataset's grid
         (nearest neighbour, :class:`~radarcast.data.cf_forecast.CFForecast`); off: refused.
+    pixels
+        'common' (default): every method is scored on the pixels that all of them forecast
+        (a pixel one method leaves unknown, e.g. rain pysteps' extrapolation cannot say that
+        flows in from outside the grid, is scored for none); 'own': each method on the
+        pixels it forecasts.
     progress
         ``progress(done, total)`` called after each batch of windows.
     """
@@ -116,9 +121,17 @@ def evaluate(
         ds, methods, forecasts, thresholds=thresholds, units=units, preset=preset, split=split,
         n_in=n_in, n_out=n_out, limit=limit, options=options, stride=stride,
         bootstrap_unit=bootstrap_unit, fss_scales=fss_scales, reproject=reproject,
+        pixels=pixels,
     )
     results = score(plan, ds, plan.starts, sources, progress)
     return finish(plan, ds, results, bootstrap, seed)
+
+
+PIXEL_RULES = {
+    "common": "every method is scored on the same pixels: those valid in the truth that all "
+              "methods forecast (a pixel one method leaves unknown is scored for none)",
+    "own": "each method is scored on the pixels valid in the truth that it forecasts",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,7 @@ class EvaluationPlan:
     fss_scales: tuple[int, ...] = DEFAULT_SCALES
     fss_notes: tuple[str, ...] = ()  # "4km = 4 px (1 px = 1 km)" per scale given in km
     reproject: bool = False  # CF forecasts on another grid sampled onto the dataset's
+    pixels: str = "common"  # 'common': every method on the pixels all forecast; 'own'
 
 
 def plan_evaluation(
@@ -147,7 +161,7 @@ def plan_evaluation(
     thresholds=None, units: str | None = None, preset: str | None = None, split: str = "test",
     n_in: int | None = None, n_out: int | None = None, limit: int | None = None,
     options: dict | None = None, stride: int = 1, bootstrap_unit: str = "auto",
-    fss_scales=DEFAULT_SCALES, reproject: bool = False,
+    fss_scales=DEFAULT_SCALES, reproject: bool = False, pixels: str = "common",
 ) -> tuple[EvaluationPlan, list[dict]]:
     """Check every input of :func:`evaluate` (same parameters) and resolve its sources."""
     n_in, n_out = _lengths(ds, n_in, n_out)
@@ -155,6 +169,8 @@ def plan_evaluation(
         preset, thresholds = thresholds, None
     thr = resolve_thresholds(ds.units, preset, thresholds, units, where=str(ds.path))
     check_bootstrap_unit(bootstrap_unit)
+    if pixels not in PIXEL_RULES:
+        raise RadarcastError(f"--pixels {pixels!r}: choose one of {', '.join(PIXEL_RULES)}")
     try:
         scales, notes = scales_in_pixels(fss_scales, ds.georef)
         scales = check_scales(scales, (ds.height, ds.width))
@@ -168,7 +184,7 @@ def plan_evaluation(
     specs = [REFERENCE, *[s for s in specs if s != REFERENCE]]
     plan = EvaluationPlan(tuple(specs), tuple(str(f) for f in forecasts), dict(options or {}),
                           thr, split, n_in, n_out, starts, added, bootstrap_unit, coverage,
-                          scales, tuple(notes), reproject)
+                          scales, tuple(notes), reproject, pixels)
     return plan, open_sources(plan, ds, starts)
 
 
@@ -201,7 +217,8 @@ def score(
                          plan.fss_notes))
         for i, s in enumerate(sources)
     ]
-    _score_windows(ds, starts, plan.n_in, plan.n_out, sources, results, progress)
+    _score_windows(ds, starts, plan.n_in, plan.n_out, sources, results, progress,
+                   common=plan.pixels == "common")
     return results
 
 

@@ -177,23 +177,41 @@ def _add_probabilistic(probs, enses, y, mask_y, starts, to_value) -> None:
                          window=start, cache=cache)
 
 
-def _score_windows(ds, starts, n_in, n_out, sources, results, progress) -> None:
+def _predict(src: dict, x: np.ndarray, batch: np.ndarray, n_out: int):
+    """One source's (pred, ens) for a batch: pred (B, L, H, W) pixels (an ensemble's mean),
+    ens (B, M, L, H, W) its members (M = 1 for a deterministic forecast)."""
+    if "forecaster" in src:  # rounded as a forecast file stores it: same counts
+        pred = stored_pixels(forecasters.run_batched(src["forecaster"], x))
+    else:
+        ff = src["file"]
+        pred = ff.pred([ff.row_of(int(s)) for s in batch])[..., :n_out, :, :]
+    if pred.ndim == 5:  # (B, M, L, H, W): deterministic scores of the ensemble mean
+        return stored_pixels(pred.mean(axis=1)), pred
+    return pred, pred[:, None]
+
+
+def common_pixels(preds, mask_y: np.ndarray) -> np.ndarray:
+    """``mask_y`` (B, L, H, W) less the pixels some method leaves unknown (NaN in its
+    forecast or any of its members): every method is then scored on the same pixels."""
+    known = np.array(np.broadcast_to(mask_y, preds[0][0].shape))
+    for _, ens in preds:
+        known &= ~np.isnan(ens).any(axis=1)
+    return known
+
+
+def _score_windows(ds, starts, n_in, n_out, sources, results, progress, common=True) -> None:
+    """Score every window of ``starts`` for every source into ``results``; ``common``: on
+    the pixels every source forecasts (:func:`common_pixels`), else each on its own."""
     done = 0
     to_value = _value_fn(ds)
     members = _largest_ensemble(ds, sources, n_out)
     for batch in _batches(ds, starts, n_in + n_out, members, n_out):
         x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
+        preds = [_predict(src, x, batch, n_out) for src in sources]
+        if common and len(preds) > 1:
+            mask_y = common_pixels(preds, mask_y)
         probs, enses, held = [], [], 0
-        for src, res in zip(sources, results, strict=True):
-            if "forecaster" in src:  # rounded as a forecast file stores it: same counts
-                pred = stored_pixels(forecasters.run_batched(src["forecaster"], x))
-            else:
-                ff = src["file"]
-                pred = ff.pred([ff.row_of(int(s)) for s in batch])[..., :n_out, :, :]
-            if pred.ndim == 5:  # (B, M, L, H, W): deterministic scores of the ensemble mean
-                ens, pred = pred, stored_pixels(pred.mean(axis=1))
-            else:
-                ens = pred[:, None]
+        for (pred, ens), res in zip(preds, results, strict=True):
             res.acc.add(pred, y, mask_y, window_ids=batch)
             if res.prob is None:
                 continue
