@@ -122,3 +122,46 @@ def test_fss_scale_larger_than_the_grid_is_refused(tiny_dataset, tmp_path):
     r = _run("evaluate", tiny_dataset, "--fss-scales", "1,65", "--out", tmp_path / "s")
     assert r.returncode == 1 and "larger than the 64x64 grid" in r.stderr + r.stdout
     assert not (tmp_path / "s").exists()
+
+
+def test_evaluate_runs_a_live_rover_ensemble_with_members_and_seed(tiny_dataset, tmp_path):
+    from tests.conftest import run_cli
+
+    out = tmp_path / "scores"
+    r = run_cli("evaluate", tiny_dataset, "-m", "rover", "--members", 3, "--seed", 4,
+                "--split", "all", "--limit", 2, "--units", "pixel", "--thresholds", "40,120",
+                "--fss-scales", "1,4", "--out", out)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = __import__("json").loads((out / "scores.json").read_text())
+    by = {m["name"]: m for m in doc["methods"]}
+    prob = by["rover"]["probabilistic"]
+    assert prob["members"] == 3 and by["rover"]["config"]["ensemble"]["seed"] == 4
+    assert prob["deterministic_scores_of"].startswith("the ensemble mean")
+    assert "window mean of k/M" in prob["conventions"]["fss"]
+    text = " ".join(r.stdout.split())  # Rich wraps lines, long paths mid-name
+    wrote = "".join(r.stdout[r.stdout.index("wrote "):].split())
+    for name in ("scores.json", "scores.csv", "skill.png", "reliability.png",
+                 "rank_histogram.png", "fss.png"):  # fmt: skip
+        assert name in wrote and (out / name).exists(), name
+    assert "CRPS (mm/h)" in text and "rover (M = 3): its CSI, HSS" in text
+    assert "of its ensemble mean" in text
+
+
+@pytest.mark.parametrize(
+    ("methods", "words"),
+    [
+        (["-m", "persistence"], "--members: no live method makes an ensemble (-m persistence)"),
+        (["-m", "persistence", "-m", "pysteps:sprog"], "(-m persistence, pysteps:sprog)"),
+        (["-m", "rover", "--members", "0"], "--members must be a whole number ≥ 1, got 0"),
+    ],
+)
+def test_evaluate_members_without_an_ensemble_method_is_refused(tiny_dataset, tmp_path,
+                                                                methods, words):  # fmt: skip
+    from tests.conftest import run_cli
+
+    out = tmp_path / "scores"
+    args = [*methods] if "--members" in methods else [*methods, "--members", "3"]
+    r = run_cli("evaluate", tiny_dataset, *args, "--split", "all", "--out", out)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and words in lines[0], r.stderr
+    assert not out.exists()

@@ -237,3 +237,30 @@ def test_paired_bootstrap_resamples_windows_together():
                           "csi_minus_rover", "hss_minus_rover", "csi_per_lead"}
     np.testing.assert_array_equal(entry["csi_minus_rover"]["low"], 0.0)  # b − b
     assert "csi_minus_rover" not in out["methods"]["rover"]
+
+
+def test_csv_spells_units_one_way_and_json_states_probabilistic_conventions(tiny_dataset,
+                                                                           tmp_path):  # fmt: skip
+    scores = evaluate(tiny_dataset, ["persistence"], split="all", thresholds=[0.5, 5],
+                      units="mmh", limit=3, fss_scales=[1, 4])  # fmt: skip
+    paths = scores.write(tmp_path / "out")
+    with open(paths["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    with_threshold = {r["units"] for r in rows if r["threshold"] and r["method"] != "(threshold)"}
+    assert with_threshold == {"mm/h"}  # as the CRPS and MAE rows spell it, not "mmh"
+    assert {r["units"] for r in rows if r["metric"] in ("crps", "mae_mmh")} == {"mm/h", "pixel"}
+    assert "mmh" not in {r["units"] for r in rows}
+    mean = {(r["threshold"], r["units"], r["metric"]) for r in rows if r["lead_min"] == "mean"}
+    for metric in ("brier", "roc_area", "fss_deterministic_4px"):
+        assert ("5.0", "mm/h", metric) in mean, metric
+    assert ("", "ratio", "spread_skill") in mean
+    per_lead = {r["metric"] for r in rows if r["lead_min"] == "5.0"}
+    assert {"reliability_bin0_count", "reliability_bin9_observed_frequency",
+            "rank_0_count", "rank_1_frequency"} <= per_lead  # fmt: skip
+    doc = json.loads(paths["json"].read_text())
+    for key in ("crps", "brier", "reliability", "roc", "rank_histogram", "spread_skill", "fss"):
+        assert key in doc["conventions"], key
+        assert doc["methods"][0]["probabilistic"]["conventions"][key] == doc["conventions"][key]
+    assert doc["conventions"]["crps"].startswith("in mm/h")
+    assert "ties split uniformly at random" in doc["conventions"]["rank_histogram"]
+    assert doc["conventions"]["event"].startswith("value >= threshold")  # categorical kept

@@ -202,3 +202,59 @@ def test_report_rows_json_and_plots(tmp_path):
                      ("f.png", lambda p: plot_fss(scores, labels, (1, 4), p))):  # fmt: skip
         fn(tmp_path / name)
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ensemble_fss_of_identical_members_is_pysteps_fss_of_that_member():
+    # radarcast's ensemble FSS takes F = window mean of k/M; with M identical members k/M is
+    # 0 or 1, so it must be pysteps' deterministic FSS of the one member
+    ens, obs = _case(14, m=5, h=48, w=40)
+    member = ens[0].copy()
+    member[5, 7] = np.nan  # unknown where the observation is (both conventions agree there)
+    scales = (1, 3, 8)
+    acc = FSSAccumulator(1, THR, scales, obs.shape)
+    acc.add(0, np.repeat(member[None], 4, axis=0), obs)
+    expect = [[pv.spatialscores.fss(member, obs, t, s) for s in scales] for t in THR]
+    np.testing.assert_allclose(acc.fss()[0], expect, atol=1e-6)
+
+
+def test_probability_fss_is_not_pysteps_ensemble_skill_fss():
+    # pysteps' ensscores.ensemble_skill(metric="FSS") is the mean of per-member FSS; ours is
+    # the FSS of the probability field (docs/metrics.md): different numbers on a real spread
+    ens, obs = _case(11, h=48, w=40)
+    obs = np.nan_to_num(obs)
+    scales = (1, 4, 8)
+    acc = FSSAccumulator(1, THR, scales, obs.shape)
+    acc.add(0, ens, obs)
+    theirs = [[pv.ensscores.ensemble_skill(ens, obs, "FSS", thr=t, scale=s) for s in scales]
+              for t in THR]  # fmt: skip
+    assert np.all(np.abs(acc.fss()[0] - np.array(theirs)) > 1e-3)
+
+
+def test_report_rows_hold_reliability_rank_histogram_and_means():
+    from radarcast.verification.report import ProbabilisticScores
+
+    ens, obs = _case(15, m=4)
+    s = ProbabilisticScores.init(4, 2, THR, (1, 4), obs.shape, value_unit="mmh")
+    for lead in range(2):
+        s.add(lead, ens, obs, None, None, np.random.default_rng(lead))
+    rows = list(s.rows("ens", [5.0, 10.0], THR, "mm/h", "mm/h", (1, 4)))
+    get = {(r[1], r[2], r[3], r[4]): r[5] for r in rows}
+    doc = s.doc()
+    rel = doc["per_lead"]["reliability"]
+    for name in ("mean_probability", "observed_frequency", "count"):  # lead 2, threshold 2
+        got = [get[(10.0, THR[1], "mm/h", f"reliability_bin{b}_{name}")] for b in range(10)]
+        want = [np.nan if v is None else v for v in rel[name][1][1]]
+        np.testing.assert_allclose(np.array(got, dtype=float), want)
+    assert sum(get[(10.0, THR[1], "mm/h", f"reliability_bin{b}_count")] for b in range(10)) > 0
+    counts = doc["per_lead"]["rank_histogram"][0]
+    assert [get[(5.0, "", "count", f"rank_{r}_count")] for r in range(5)] == counts
+    freq = [get[(5.0, "", "fraction", f"rank_{r}_frequency")] for r in range(5)]
+    np.testing.assert_allclose(freq, np.array(counts) / sum(counts))
+    mean = doc["mean_over_leads"]
+    assert get[("mean", THR[2], "mm/h", "brier")] == pytest.approx(mean["brier"][2])
+    assert get[("mean", THR[0], "mm/h", "roc_area")] == pytest.approx(mean["roc_area"][0])
+    assert get[("mean", THR[1], "mm/h", "fss_probability_4px")] == pytest.approx(
+        mean["fss"]["probability"][1][1])
+    assert get[("mean", "", "ratio", "spread_skill")] == pytest.approx(mean["spread_skill"])
+    assert "in mm/h" in doc["conventions"]["crps"]
+    assert "window mean of k/M" in doc["conventions"]["fss"]

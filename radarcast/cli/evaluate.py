@@ -37,7 +37,11 @@ def evaluate(
     dataset: Annotated[Path, typer.Argument(help="A radarcast dataset (.h5).", show_default=False)],
     method: Annotated[
         list[str] | None,
-        typer.Option("--method", "-m", help="persistence | rover | RUN/best.pt (repeatable)."),
+        typer.Option(
+            "--method", "-m",
+            help="persistence, rover, pysteps:NAME (extrapolation, sprog, steps, anvil), or a "
+            "checkpoint RUN/best.pt, run live (repeatable).",
+        ),
     ] = None,
     forecast: Annotated[
         list[Path] | None,
@@ -71,7 +75,14 @@ def evaluate(
             "windows; auto: segments when there are ≥ 10, else blocks (docs/metrics.md)."
         ),
     ] = BootstrapUnit.auto,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+    members: Annotated[
+        int | None,
+        typer.Option(help="Ensemble members of the live methods that make ensembles (rover, "
+                     "pysteps:steps); scored as ensembles (docs/metrics.md)."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the bootstrap resampling and of live ensembles' draws.")
+    ] = 0,
     fss_scales: Annotated[
         str,
         typer.Option(help="Window sizes of the fractions skill score in pixels, e.g. 1,2,4,8, "
@@ -88,10 +99,12 @@ def evaluate(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Score forecasters on the same windows: CSI, HSS, POD, FAR, ETS, bias, MSE, B-MSE.
+    """Score forecasters on the same windows, per lead and threshold from pooled sums.
 
-    Per lead and threshold, from pooled counts; persistence is always scored as the
-    reference (docs/metrics.md).
+    Categorical: CSI, HSS, POD, FAR, ETS, bias; errors MSE, MAE, B-MSE; probabilistic
+    (ensembles, and single forecasts as one member): CRPS, Brier, reliability, ROC area,
+    rank histogram, spread–skill; FSS at --fss-scales. An ensemble's categorical scores are
+    of its ensemble mean. Persistence is always scored as the reference (docs/metrics.md).
     """
     apply_threads(threads)
     from radarcast.evaluation import evaluate as run_evaluate
@@ -104,9 +117,12 @@ def evaluate(
         from radarcast.errors import RadarcastError
 
         raise RadarcastError("give --preset or --thresholds, not both")
+    methods = method or ["persistence"]
+    options = _ensemble_options(methods, members, seed)
     output_paths(out, overwrite)  # refuse existing outputs before any work
     kw = dict(
-        methods=method or ["persistence"],
+        methods=methods,
+        options=options,
         forecasts=forecast or [],
         thresholds=values,
         units=units.value if values is not None else None,
@@ -136,7 +152,27 @@ def evaluate(
     render_scores(scores)
     if scores.coverage:
         console.print(f"[yellow]scored {scores.coverage} only[/]")
-    console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _ensemble_options(methods: list[str], members: int | None, seed: int) -> dict:
+    """--members/--seed as options of each live method that makes ensembles; --members with
+    none of them is refused (forecast files carry their own members)."""
+    from radarcast.cli.data import check_seed
+    from radarcast.errors import RadarcastError
+    from radarcast.forecasters import ENSEMBLE_OPTIONS, ensemble_options
+
+    if members is None:
+        return {}
+    check_seed(seed)
+    makers = [m for m in methods if "members" in ENSEMBLE_OPTIONS.get(m, ())]
+    if not makers:
+        names = ", ".join(dict.fromkeys(methods))
+        raise RadarcastError(
+            f"--members: no live method makes an ensemble (-m {names}); ensembles come from "
+            f"{', '.join(m for m, o in ENSEMBLE_OPTIONS.items() if 'members' in o)}"
+        )
+    return {m: ensemble_options(m, members, seed) for m in makers}
 
 
 def _check_numbers(values, units, **counts) -> None:
@@ -179,8 +215,42 @@ def render_scores(scores) -> None:
             skill = scores.csi_skill(m.name)[k]
             table.add_row(name, *map(_fmt, row), _fmt(r["mse_mean_over_leads"], ".3g"), _fmt(skill))
         console.print(table)
+    ensembles = [m for m in scores.methods if m.prob is not None and m.prob.members > 1]
+    for m in ensembles:
+        console.print(f"{m.name} (M = {m.prob.members}): its CSI, HSS, POD, FAR and MSE above "
+                      "are of its ensemble mean, rounded to whole pixels")
+    if ensembles:
+        _render_probabilistic(scores)
     if scores.bootstrap:
         _render_bootstrap(scores)
+
+
+def _render_probabilistic(scores) -> None:
+    """CRPS, Brier, ROC area (first threshold), rank flatness, spread–skill, mean over leads."""
+    from rich.table import Table
+
+    from radarcast.verification.report import UNIT_LABELS
+
+    probs = [m for m in scores.methods if m.prob is not None]
+    unit = UNIT_LABELS.get(probs[0].prob.value_unit, "pixel")
+    first = scores.thresholds.labels[0]
+    table = Table(title=f"probabilistic, mean over leads (Brier and ROC area ≥ {first}; every "
+                  "threshold in scores.csv)", title_justify="left")  # fmt: skip
+    cols = ("method", "M", f"CRPS ({unit})", "Brier", "ROC area", "rank flatness",
+            "spread–skill")  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col == "method" else "right",
+                         no_wrap=col == "method")  # fmt: skip
+    for m in probs:
+        mean = m.prob.doc()["mean_over_leads"]
+        ens = m.prob.members > 1
+        table.add_row(m.name, str(m.prob.members), _fmt(mean["crps"], ".4g"),
+                      _fmt(mean["brier"][0], ".4f"), _fmt(mean["roc_area"][0]),
+                      _fmt(mean["rank_flatness"] if ens else None),
+                      _fmt(mean["spread_skill"] if ens else None))  # fmt: skip
+    console.print(table)
+    console.print("M = 1: a single forecast as one member (CRPS = MAE, Brier of 0/1 "
+                  "probabilities); rank flatness 0 flat, 1 all in one bin (docs/metrics.md)")
 
 
 def _render_bootstrap(scores) -> None:

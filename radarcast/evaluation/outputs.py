@@ -15,7 +15,7 @@ import numpy as np
 from radarcast.errors import RadarcastError
 from radarcast.evaluation.thresholds import REFERENCE, Thresholds
 from radarcast.metrics import ScoreAccumulator
-from radarcast.verification.report import ProbabilisticScores, json_ready
+from radarcast.verification.report import UNIT_LABELS, ProbabilisticScores, json_ready
 
 
 @dataclass
@@ -81,7 +81,8 @@ class Scores:
 
     def write(self, out_dir, overwrite: bool = False) -> dict[str, Path]:
         """Write scores.json, scores.csv, skill.png (and, with ensemble scores,
-        reliability.png, rank_histogram.png, fss.png) into ``out_dir`` as one set.
+        reliability.png, rank_histogram.png, fss.png) into ``out_dir`` as one set; returns
+        the paths written, by key of :data:`OUTPUT_NAMES`.
 
         Every file is written to a hidden temporary first; then all are placed under their
         final names together (SIGINT/SIGTERM wait until the set is in place). A marker
@@ -111,7 +112,7 @@ class Scores:
         finally:
             for tmp in temps.values():
                 tmp.unlink(missing_ok=True)
-        return paths
+        return {key: paths[key] for key in writers}  # the files written, in writing order
 
 
 MARKER = ".scores.incomplete"
@@ -234,7 +235,8 @@ def _method_doc(m: MethodScores) -> dict:
     if m.prob is not None:
         doc["probabilistic"] = m.prob.doc()
         doc["probabilistic"]["deterministic_scores_of"] = (
-            "the ensemble mean" if m.prob.members > 1 else "itself")
+            "the ensemble mean, rounded to whole pixels as a forecast file stores it"
+            if m.prob.members > 1 else "itself")
     return doc
 
 
@@ -247,6 +249,18 @@ def _threshold_dbz(s: Scores) -> list[float]:
         np.asarray(s.thresholds.pixels, dtype=float))]
 
 
+def _conventions(s: Scores) -> dict[str, str]:
+    """CONVENTIONS and, where probabilistic scores were kept, theirs (each method's
+    ``probabilistic.conventions`` says the same next to its numbers)."""
+    from radarcast.verification.report import conventions
+
+    prob = [m.prob for m in s.methods if m.prob is not None]
+    if not prob:
+        return dict(CONVENTIONS)
+    extra = conventions(prob[0].value_unit)
+    return {**CONVENTIONS, **{k: v for k, v in extra.items() if k not in CONVENTIONS}}
+
+
 def _json_doc(s: Scores) -> dict:
     from radarcast import __version__
 
@@ -254,7 +268,7 @@ def _json_doc(s: Scores) -> dict:
         "schema": "radarcast-scores/1",
         "created_by": f"radarcast {__version__}: {' '.join(sys.argv)}",
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "conventions": CONVENTIONS,
+        "conventions": _conventions(s),
         "dataset": s.dataset,
         "split": s.split, "n_in": s.n_in, "n_out": s.n_out, "timestep_s": s.timestep_s,
         "window_starts": s.starts.tolist(),
@@ -278,7 +292,7 @@ _ERROR_UNITS = {"mse": "(pixel/255)^2", "mae": "pixel/255", "mse_mmh": "(mm/h)^2
 
 def _csv_rows(s: Scores):
     cells = ("hits", "misses", "false_alarms", "correct_negatives")
-    unit = s.thresholds.unit
+    unit = UNIT_LABELS.get(s.thresholds.unit, s.thresholds.unit)  # as the value units: mm/h
     zr = s.dataset.get("zr") or "none"
     for t, dbz in zip(s.thresholds.values, _threshold_dbz(s), strict=True):
         yield "(threshold)", "", t, unit, f"dbz ({zr})", dbz  # which dBZ the threshold became
@@ -299,7 +313,7 @@ def _csv_rows(s: Scores):
                 v = r[f"{score}_mean_over_leads"] if lead == "mean" else r[score][li]
                 yield m.name, lead, "", eu, score, v
         if m.prob is not None:
-            value_unit = {"mmh": "mm/h", "dbz": "dBZ"}.get(m.prob.value_unit, "pixel")
+            value_unit = UNIT_LABELS.get(m.prob.value_unit, "pixel")
             yield from m.prob.rows(m.name, s.lead_min, s.thresholds.values, unit, value_unit,
                                    m.prob.scales)
 

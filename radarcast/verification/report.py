@@ -26,16 +26,57 @@ def _nanmean(a, axis=None):
         return np.nanmean(a, axis=axis)
 
 
-CONVENTIONS = (
-    "probabilities are k/M, the share of members at or above a threshold; CRPS is that of "
-    "the ensemble's empirical distribution (Hersbach 2000, pairs i = j included; one member → "
-    "MAE); Brier = mean (p − o)²; reliability: 10 bins as pysteps' reldiag; ROC area: "
-    "trapezoid over p ≥ k/M, k = 0 … M; rank histogram: ties split at random, pixels where "
-    "truth and all members are below the lowest threshold left out; spread–skill = "
-    "sqrt(mean variance, ddof 1) / RMSE of the ensemble mean; FSS (Roberts & Lean 2008): "
-    "windows as scipy uniform_filter(mode='constant'), an ensemble's F from k/M; all sums "
-    "pooled over windows per lead; pixels count where the truth and every member are valid"
-)
+UNIT_LABELS = {"mmh": "mm/h", "dbz": "dBZ", "pixel": "pixel"}
+"""How scores.csv and the console spell a unit (``--units`` takes the keys)."""
+
+RELIABILITY_BINS, RELIABILITY_MIN_COUNT = 10, 10  # pysteps' reldiag: bins, least pixels
+
+
+def conventions(value_unit: str = "pixel") -> dict[str, str]:
+    """What every probabilistic and spatial number means, as scores.json writes it next to
+    them; ``value_unit`` ('mmh', 'dbz' or 'pixel') is the unit of the CRPS column."""
+    unit = UNIT_LABELS.get(value_unit, value_unit)
+    return {
+        "probability": "k/M: the share of the M members at or above a threshold (event: value "
+                       ">= threshold, as for the counts); a single forecast (M = 1) gives 0 or 1",
+        "ensemble_pixels": "a pixel counts where the truth mask is set and the truth and every "
+                           "member are finite; every sum is pooled over windows per lead, "
+                           "scores from the pooled sums",
+        "crps": f"in {unit} (per_lead.crps) and in pixels (crps_pixel): the CRPS of the "
+                "ensemble's empirical distribution, mean |X - y| - 1/2 mean |X - X'| over all "
+                "member pairs, i = j included (Hersbach 2000, pysteps' probscores.CRPS; not "
+                "the fair CRPS); identical members (or one) give the MAE",
+        "brier": "mean (k/M - o)^2 over pixels, o = 1 where the truth is an event; unitless",
+        "reliability": f"{RELIABILITY_BINS} bins of k/M, bin b from edge b (exclusive) to "
+                       f"edge b + 1 (inclusive) of linspace(-1e-6, 1 + 1e-6, "
+                       f"{RELIABILITY_BINS + 1}) as pysteps' reldiag; per lead, threshold and "
+                       "bin: mean forecast probability, observed frequency and pixel count; "
+                       "probability and "
+                       f"frequency null in a bin of fewer than {RELIABILITY_MIN_COUNT} pixels "
+                       "(reliability.png pools the leads first)",
+        "roc": "POFD and POD at probability thresholds k/M, k = 0 ... M, 'yes' where p >= k/M; "
+               "area by pysteps' trapezoid rule through (0, 0) and (1, 1)",
+        "rank_histogram": "rank of the truth = members below it, ties split uniformly at "
+                          "random (seeded per window and lead); pixels where the truth and "
+                          "every member are below the lowest threshold left out, values below "
+                          "it tie (pysteps' rankhist with X_min); counts per lead, M + 1 bins",
+        "rank_flatness": "sum |f_r - 1/(M+1)| / (2 (1 - 1/(M+1))) of the rank frequencies "
+                         "pooled over leads: 0 flat, 1 every truth in one bin",
+        "spread_skill": "sqrt(mean ensemble variance, ddof 1) / RMSE of the ensemble mean, "
+                        "pooled over pixels; about sqrt(M/(M+1)) for a reliable ensemble; "
+                        "null for one member",
+        "fss": "1 - sum (F - O)^2 / (sum F^2 + sum O^2) (Roberts & Lean 2008), O and F the "
+               "fractions of event pixels in n x n windows as scipy uniform_filter(size=n, "
+               "mode='constant') (zeros outside the grid, divided by n^2); F of a single "
+               "forecast from its events ('deterministic'); of an ensemble F = window mean of "
+               "k/M ('probability') and of its ensemble mean ('mean'), not pysteps' "
+               "ensemble_skill FSS (a mean of per-member FSS); a pixel unknown in either "
+               "field is a non-event in both; n in pixels (fss_scales_px), a km scale "
+               "rounded to whole pixels (fss_scale_conversion)",
+        "mean_over_leads": "NaN-skipping mean of the per-lead scores (rank_flatness: of the "
+                           "ranks pooled over leads)",
+        "docs": "docs/metrics.md, Probabilistic and spatial scores",
+    }  # fmt: skip
 
 
 @dataclass
@@ -135,7 +176,7 @@ class ProbabilisticScores:
         """JSON-ready per-lead arrays (NaN → None) and the raw sums they come from."""
         e = self.ens
         pofd, pod, area = e.roc()
-        rel_p, rel_o, rel_n = e.reliability()
+        rel_p, rel_o, rel_n = e.reliability(RELIABILITY_BINS, RELIABILITY_MIN_COUNT)
         per_lead = {
             "crps": e.crps(), "crps_pixel": e.crps(value_unit=False),
             "spread_skill": e.spread_skill(), "rmse_ensemble_mean": e.rmse_mean(),
@@ -145,40 +186,78 @@ class ProbabilisticScores:
             "fss": {k: a.fss() for k, a in self.fss.items()},
         }  # fmt: skip
         mean = {
-            "crps": _nanmean(e.crps()), "brier": _nanmean(e.brier(), axis=0),
+            "crps": _nanmean(e.crps()), "crps_pixel": _nanmean(e.crps(value_unit=False)),
+            "spread_skill": _nanmean(e.spread_skill()), "brier": _nanmean(e.brier(), axis=0),
             "roc_area": _nanmean(area, axis=0), "rank_flatness": e.rank_flatness(),
             "fss": {k: _nanmean(a.fss(), axis=0) for k, a in self.fss.items()},
         }  # fmt: skip
         raw = {"sums": e.sums, "sum_columns": ["n", "crps_pixel", "crps", "se_mean", "var"],
                "probability_table": e.table, "rank_counts": e.ranks,
                "fss_sums": {k: a.sums for k, a in self.fss.items()}}  # fmt: skip
-        return {"members": self.members, "fss_scales_px": list(self.scales),
+        return {"members": self.members, "conventions": conventions(self.value_unit),
+                "value_unit": UNIT_LABELS.get(self.value_unit, self.value_unit),
+                "fss_scales_px": list(self.scales),
                 "fss_scales_km": self.scales_km(), "fss_scale_conversion": list(self.scale_notes),
                 "per_lead": json_ready(per_lead),
                 "mean_over_leads": json_ready(mean), "raw": json_ready(raw)}  # fmt: skip
 
     def rows(self, method: str, lead_min, thresholds, threshold_unit: str, value_unit: str,
              scales):  # fmt: skip
-        """Tidy rows (method, lead_min, threshold, units, metric, value)."""
+        """Tidy rows (method, lead_min, threshold, units, metric, value): per lead, then the
+        km of each FSS scale, then ``lead_min = "mean"`` (mean over leads). ``units`` is the
+        threshold's on rows with a threshold, else the value's."""
         e = self.ens
-        crps, crps_px, ss = e.crps(), e.crps(value_unit=False), e.spread_skill()
-        brier, area = e.brier(), e.roc()[2]
+        v = {"crps": e.crps(), "crps_px": e.crps(value_unit=False), "ss": e.spread_skill(),
+             "brier": e.brier(), "roc": e.roc()[2], "ranks": e.rank_histogram(False),
+             "rel": e.reliability(RELIABILITY_BINS, RELIABILITY_MIN_COUNT),
+             "fss": {kind: acc.fss() for kind, acc in self.fss.items()}}  # fmt: skip
         for li, lead in enumerate(lead_min):
-            yield method, lead, "", value_unit, "crps", crps[li]
-            yield method, lead, "", "pixel", "crps", crps_px[li]
-            yield method, lead, "", "ratio", "spread_skill", ss[li]
-            for k, t in enumerate(thresholds):
-                yield method, lead, t, threshold_unit, "brier", brier[li, k]
-                yield method, lead, t, threshold_unit, "roc_area", area[li, k]
-                for kind, acc in self.fss.items():
-                    f = acc.fss()
-                    for j, s in enumerate(scales):
-                        yield method, lead, t, threshold_unit, f"fss_{kind}_{s}px", f[li, k, j]
+            yield from self._lead_rows(method, li, lead, v, thresholds, threshold_unit,
+                                       value_unit, scales)  # fmt: skip
         km = self.scales_km()
         for j, s in enumerate(scales if km else ()):  # the km each FSS scale stands for
             yield method, "", "", "km", f"fss_scale_{s}px_x", km["x"][j]
             yield method, "", "", "km", f"fss_scale_{s}px_y", km["y"][j]
-        yield method, "mean", "", value_unit, "crps", float(_nanmean(crps))
+        yield from self._mean_rows(method, thresholds, threshold_unit, value_unit, scales)
+
+    @staticmethod
+    def _lead_rows(method, li, lead, v, thresholds, threshold_unit, value_unit, scales):
+        """One lead's rows from ``v``, the per-lead arrays :meth:`rows` computed once."""
+        yield method, lead, "", value_unit, "crps", v["crps"][li]
+        yield method, lead, "", "pixel", "crps", v["crps_px"][li]
+        yield method, lead, "", "ratio", "spread_skill", v["ss"][li]
+        names = ("mean_probability", "observed_frequency", "count")
+        for k, t in enumerate(thresholds):
+            yield method, lead, t, threshold_unit, "brier", v["brier"][li, k]
+            yield method, lead, t, threshold_unit, "roc_area", v["roc"][li, k]
+            for b in range(RELIABILITY_BINS):
+                for name, values in zip(names, v["rel"], strict=True):
+                    x = values[li, k, b]
+                    yield (method, lead, t, threshold_unit, f"reliability_bin{b}_{name}",
+                           int(x) if name == "count" else x)  # fmt: skip
+            for kind, f in v["fss"].items():
+                for j, s in enumerate(scales):
+                    yield method, lead, t, threshold_unit, f"fss_{kind}_{s}px", f[li, k, j]
+        counts = v["ranks"][li]
+        total = counts.sum()
+        for r, c in enumerate(counts):
+            yield method, lead, "", "count", f"rank_{r}_count", int(c)
+            yield method, lead, "", "fraction", f"rank_{r}_frequency", (
+                c / total if total else float("nan"))  # fmt: skip
+
+    def _mean_rows(self, method, thresholds, threshold_unit, value_unit, scales):
+        e = self.ens
+        yield method, "mean", "", value_unit, "crps", float(_nanmean(e.crps()))
+        yield method, "mean", "", "pixel", "crps", float(_nanmean(e.crps(value_unit=False)))
+        yield method, "mean", "", "ratio", "spread_skill", float(_nanmean(e.spread_skill()))
+        brier, area = _nanmean(e.brier(), axis=0), _nanmean(e.roc()[2], axis=0)
+        fss = {kind: _nanmean(acc.fss(), axis=0) for kind, acc in self.fss.items()}
+        for k, t in enumerate(thresholds):
+            yield method, "mean", t, threshold_unit, "brier", brier[k]
+            yield method, "mean", t, threshold_unit, "roc_area", area[k]
+            for kind, f in fss.items():
+                for j, s in enumerate(scales):
+                    yield method, "mean", t, threshold_unit, f"fss_{kind}_{s}px", f[k, j]
         yield method, "mean", "", "fraction", "rank_flatness", e.rank_flatness()
 
 
@@ -208,12 +287,12 @@ def plot_reliability(methods: dict[str, ProbabilisticScores], labels, path: Path
     k = len(labels)
     fig, axes = plt.subplots(1, k, figsize=(3.2 * k + 1, 3.6), squeeze=False)
     for name, s in methods.items():
-        p, o, n = s.ens.reliability(10, 1)
+        p, o, n = s.ens.reliability(RELIABILITY_BINS, 1)
         for j in range(k):
             nn = n[:, j].sum(0)
             pp = np.nansum(np.nan_to_num(p[:, j]) * n[:, j], 0)
             oo = np.nansum(np.nan_to_num(o[:, j]) * n[:, j], 0)
-            ok = nn >= 10
+            ok = nn >= RELIABILITY_MIN_COUNT
             axes[0, j].plot(pp[ok] / nn[ok], oo[ok] / nn[ok], marker=".", label=name)
     for j, label in enumerate(labels):
         ax = axes[0, j]
