@@ -40,3 +40,20 @@ def test_an_unknown_pixel_rule_is_refused(tiny_dataset):
 
     with pytest.raises(RadarcastError, match="--pixels 'mine': choose one of common, own"):
         evaluate(tiny_dataset, ["persistence"], split="all", limit=1, pixels="mine")
+
+
+@pytest.mark.parametrize("rule", ["common", "own"])
+def test_the_cli_states_the_pixel_rule_next_to_the_numbers(tiny_dataset, tmp_path, rule):
+    import json
+
+    from tests.conftest import run_cli
+
+    out = tmp_path / rule
+    r = run_cli("evaluate", tiny_dataset, "-m", "persistence", "-m", "pysteps:extrapolation",
+                "--split", "all", "--limit", "2", "--pixels", rule, "--out", out)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads((out / "scores.json").read_text())
+    assert doc["conventions"]["pixels"].startswith(
+        "every method is scored on the same pixels" if rule == "common" else "each method")
+    ours, theirs = (m["per_lead"]["n_valid_pixels"] for m in doc["methods"])
+    assert (ours == theirs) == (rule == "common")

@@ -19,6 +19,11 @@ class UnitChoice(str, Enum):
     pixel = "pixel"
 
 
+class Pixels(str, Enum):
+    common = "common"
+    own = "own"
+
+
 class BootstrapUnit(str, Enum):
     auto = "auto"
     segment = "segment"
@@ -94,6 +99,11 @@ def evaluate(
                      "the dataset's grid (nearest neighbour through pyproj; scores.json says "
                      "so); without it such a file is refused."),
     ] = False,
+    pixels: Annotated[
+        Pixels,
+        typer.Option(help="common: every method on the pixels all of them forecast (a pixel "
+                     "one leaves unknown is scored for none); own: each on its own pixels."),
+    ] = Pixels.common,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     threads: ThreadsOpt = None,
     workers: WorkersOpt = None,
@@ -137,6 +147,7 @@ def evaluate(
         seed=seed,
         fss_scales=[v.strip() for v in fss_scales.split(",") if v.strip()],
         reproject=reproject,
+        pixels=pixels.value,
     )
     with ExitStack() as stack:
         on_step = lazy_bar(stack, "scoring windows")

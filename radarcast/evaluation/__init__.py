@@ -28,6 +28,7 @@ from radarcast.evaluation.outputs import (  # noqa: F401  (re-exported: the old 
     CONVENTIONS,
     CSV_COLUMNS,
     OUTPUT_NAMES,
+    PIXEL_RULES,
     MethodScores,
     Scores,
     _atomic_write,
@@ -125,13 +126,6 @@ def evaluate(
     )
     results = score(plan, ds, plan.starts, sources, progress)
     return finish(plan, ds, results, bootstrap, seed)
-
-
-PIXEL_RULES = {
-    "common": "every method is scored on the same pixels: those valid in the truth that all "
-              "methods forecast (a pixel one method leaves unknown is scored for none)",
-    "own": "each method is scored on the pixels valid in the truth that it forecasts",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -233,7 +227,7 @@ def finish(
                  "zr": describe_zr(ds.units), "zr_source": str(ds.attrs.get("zr_source", ""))},
         split=plan.split, n_in=plan.n_in, n_out=plan.n_out, timestep_s=ds.timestep_s,
         starts=starts, thresholds=plan.thresholds, methods=results,
-        reference_added=plan.reference_added, coverage=plan.coverage,
+        reference_added=plan.reference_added, coverage=plan.coverage, pixels=plan.pixels,
     )
     if bootstrap:
         scores.bootstrap = bootstrap_intervals(

@@ -48,6 +48,7 @@ class Scores:
     reference_added: bool = False
     bootstrap: dict = field(default_factory=dict)
     coverage: str = ""  # when forecast files cover fewer windows: "K of N windows (...)"
+    pixels: str = "common"  # the rule of PIXEL_RULES the methods were scored under
 
     @property
     def lead_min(self) -> list[float]:
@@ -207,6 +208,13 @@ CONVENTIONS = {
 }
 
 
+PIXEL_RULES = {
+    "common": "every method is scored on the same pixels: those valid in the truth that all "
+              "methods forecast (a pixel one method leaves unknown is scored for none)",
+    "own": "each method is scored on the pixels valid in the truth that it forecasts",
+}  # fmt: skip
+
+
 def _atomic_write(path, write: Callable[[Path], None], overwrite: bool = True) -> Path:
     from radarcast.data.store import place, temporary_path
 
@@ -254,11 +262,12 @@ def _conventions(s: Scores) -> dict[str, str]:
     ``probabilistic.conventions`` says the same next to its numbers)."""
     from radarcast.verification.report import conventions
 
+    out = {**CONVENTIONS, "pixels": PIXEL_RULES[s.pixels]}
     prob = [m.prob for m in s.methods if m.prob is not None]
     if not prob:
-        return dict(CONVENTIONS)
+        return out
     extra = conventions(prob[0].value_unit)
-    return {**CONVENTIONS, **{k: v for k, v in extra.items() if k not in CONVENTIONS}}
+    return {**out, **{k: v for k, v in extra.items() if k not in out}}
 
 
 def _json_doc(s: Scores) -> dict:
