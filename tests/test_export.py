@@ -117,7 +117,7 @@ def test_zarr_round_trip(mch):
     )
     assert r.exit_code == 0, r.output
     with (
-        xr.open_zarr(tmp / "fc.zarr", consolidated=False) as z,
+        xr.open_zarr(tmp / "fc.zarr", consolidated=True) as z,  # written consolidated
         xr.open_dataset(tmp / "fc.nc") as nc,
     ):
         assert z["reflectivity"].attrs["units"] == "dBZ"

@@ -320,18 +320,34 @@ def write_netcdf(cube: Cube, tmp: Path, level: int = LEVEL) -> None:
     A cube that fits in memory is written with netCDF4 alone, in the layout xarray gives
     (:func:`to_xarray`, :func:`encoding`) without importing xarray and dask (~0.5 s of a
     live nowcast); larger ones stream through xarray and dask."""
-    if cube.nbytes() > IN_MEMORY_BYTES:
-        ds = to_xarray(cube)
-        _compute(lambda: ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding(ds, cube, level)))
-        return
-    import netCDF4
+    try:
+        if cube.nbytes() > IN_MEMORY_BYTES:
+            ds = to_xarray(cube)
+            enc = encoding(ds, cube, level)
+            _compute(lambda: ds.to_netcdf(tmp, engine="netcdf4", encoding=enc))
+            return
+        import netCDF4
 
-    dims, order = _dims(cube)
-    values = _values(cube)
-    if order is not None:
-        values = values.transpose(order)
-    with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-        _write_netcdf4(nc, cube, dims, values, level)
+        dims, order = _dims(cube)
+        values = _values(cube)
+        if order is not None:
+            values = values.transpose(order)
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+            _write_netcdf4(nc, cube, dims, values, level)
+    except RuntimeError as e:
+        raise _netcdf_write_error(e, tmp) from None
+
+
+def _netcdf_write_error(e: RuntimeError, tmp: Path) -> BaseException:
+    """netCDF4 raises a failed write (a full disk, a file size limit) as RuntimeError
+    'NetCDF: HDF error' without the system's errno: an OSError naming ``tmp``. Other
+    RuntimeErrors, with space left, are bugs and stay as they are."""
+    from radarcast.export.failure import LOW_SPACE, free_bytes, write_error
+
+    free = free_bytes(tmp)
+    if "HDF error" in str(e) or (free is not None and free < LOW_SPACE):
+        return write_error(tmp, str(e))
+    return e
 
 
 def _write_netcdf4(nc, cube: Cube, dims: tuple[str, ...], values: np.ndarray, level: int):
@@ -384,7 +400,9 @@ def _write_netcdf4(nc, cube: Cube, dims: tuple[str, ...], values: np.ndarray, le
 
 
 def write_zarr(cube: Cube, tmp: Path) -> None:
-    """Write ``cube`` as a Zarr store (a folder) at ``tmp``."""
+    """Write ``cube`` as a Zarr store (a folder) at ``tmp``, its metadata consolidated (Zarr
+    format 3: one ``zarr.json`` at the top that holds every array's), so that
+    ``xarray.open_zarr`` opens it without a warning."""
     ds = to_xarray(cube)
     enc = encoding(ds, cube)
     name = VARIABLES[cube.unit][0]
@@ -392,7 +410,16 @@ def write_zarr(cube: Cube, tmp: Path) -> None:
     enc = {k: e for k, e in enc.items() if "zlib" not in e}  # zarr compresses by default
     enc[name] = {"chunks": v["chunksizes"], "_FillValue": v["_FillValue"], "dtype": "float32"}
     try:
-        _compute(lambda: ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=False))
+        with warnings.catch_warnings():  # consolidated on purpose: a plain open_zarr expects it
+            warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+            _compute(lambda: ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=True))
+    except OSError as e:
+        _stop_zarr_io()
+        if e.filename is not None:
+            raise
+        from radarcast.export.failure import write_error
+
+        raise write_error(tmp, e.strerror or str(e)) from None  # zarr's chunk writes name no file
     except BaseException:
         _stop_zarr_io()
         raise
