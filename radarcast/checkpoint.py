@@ -196,8 +196,8 @@ def load_forecaster(
         ) from None
     if dataset is not None and _scale(dataset.units) != _scale(units):
         raise RadarcastError(
-            f"{path}: trained on pixel scale {_scale(units)}, "
-            f"but {dataset.path} uses {_scale(dataset.units)}"
+            f"{path}: trained on pixel scale {describe_scale(units)}, "
+            f"but {dataset.path} uses {describe_scale(dataset.units)}"
         )
     dev = _pick_device(str(device))
     model = model_from_checkpoint(data, path).to(dev).eval()
@@ -231,6 +231,15 @@ def _scale(u: Units) -> tuple:
         None if v is None else round(float(v), 6)
         for v in (u.dbz_gain, u.dbz_offset, u.zr_a, u.zr_b)
     )
+
+
+def describe_scale(u: Units) -> str:
+    """'dBZ = 0.5·p − 32, Z = 223·R^1.53' (p the pixel value): the four numbers that
+    :func:`_scale` compares, named."""
+    gain, offset, a, b = _scale(u)
+    sign = "−" if offset < 0 else "+"
+    zr = "no Z–R" if a is None else f"Z = {a:g}·R^{b:g}"
+    return f"dBZ = {gain:g}·p {sign} {abs(offset):g}, {zr}"
 
 
 def model_config_dict(model) -> dict:

@@ -190,7 +190,20 @@ BAD = {
     "feet": (lambda p: p, ["--crs", "EPSG:2263", "--bounds", "0,0,4800,4800"],
              "is not a projection in metres (axis units: US survey foot)"),  # fmt: skip
     "method": (lambda p: p, ["--method", "magic"], "unknown method 'magic'"),
-    "scale": (lambda p: p, ["--method", "CKPT"], "trained on pixel scale"),
+    "scale": (
+        lambda p: p,
+        ["--method", "CKPT"],
+        (  # the four numbers named, not a bare tuple (0.5, -32.0, 223.0, 1.53)
+            "trained on pixel scale dBZ = 0.5·p − 32, Z = 223·R^1.53, but",
+            "radar_20240101T0010.png uses dBZ = 0.27451·p − 10, Z = 58.53·R^1.56",
+        ),
+    ),
+    "crs for pysteps": (
+        lambda p: p,
+        ["--format", "pysteps:mch_gif", "--crs", "EPSG:3035", "--bounds", "0,0,48000,48000"],
+        "--crs/--bounds are for plain images; --format pysteps:mch_gif takes the "
+        "geo-reference from the product",
+    ),
 }
 
 
@@ -212,9 +225,18 @@ def test_bad_input_one_line_exit_1_nothing_written(case, tmp_path):
         cwd=tmp_path,
     )
     assert r.returncode == 1, r.stderr
-    assert message in " ".join(r.stderr.split()), r.stderr
+    for part in message if isinstance(message, tuple) else (message,):
+        assert part in " ".join(r.stderr.split()), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert set(tmp_path.rglob("*")) == before
+
+
+def test_scale_refusal_names_a_missing_zr():
+    from radarcast.checkpoint import describe_scale
+    from radarcast.data.units import Units
+
+    assert describe_scale(Units(0.5, -32.0, None, None)) == "dBZ = 0.5·p − 32, no Z–R"
+    assert describe_scale(Units(0.5, 3.25, 200.0, 1.6)) == "dBZ = 0.5·p + 3.25, Z = 200·R^1.6"
 
 
 def test_watch_mode_partial_corrupt_good_late(tmp_path):
@@ -316,3 +338,4 @@ def test_watch_once_for_cron(tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["nowcast_20240101T0010Z.h5"]
     r = invoke(*args)  # a second run finds the newest file done
     assert r.exit_code == 0 and "stopped after 0 nowcast(s)" in r.output
+

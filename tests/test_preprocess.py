@@ -143,6 +143,12 @@ def test_cli_synth_preprocess_info(tmp_path):
         ("cikm", ["in/c.txt"], "line 1"),
         ("sizes", ["in"], "earlier frames"),
         (None, ["in", "--format", "pysteps:nope"], "pysteps"),
+        (  # they silently replaced the product's own geo-reference
+            None,
+            ["in", "--format", "pysteps:fmi_pgm", "--crs", "EPSG:3067", "--bounds", "0,0,4,6"],
+            "--crs/--bounds are for plain images; --format pysteps:fmi_pgm takes the "
+            "geo-reference from the product",
+        ),
     ],
 )
 def test_cli_bad_input_one_line_exit_1_no_output(tmp_path, setup, args, message):
@@ -207,3 +213,39 @@ def test_name_order_times_from_start_and_timestep(tmp_path):
     ds = open_dataset(preprocess([tmp_path], tmp_path / "d.h5", cfg))
     assert ds.frames(0, 3)[:, 0, 0].tolist() == [ord("a"), ord("b"), ord("c")]
     assert (ds.times - 1622548800).tolist() == [0, 600, 1200]
+
+
+def test_meteoswiss_folder_with_a_checksum_and_its_grid_line(tmp_path):
+    # pysteps formats read every file of a folder (the .md5 and README.txt too); and info's
+    # grid line called MeteoSwiss' unnamed somerc CRS "unknown", which reads as no grid
+    import shutil
+
+    src = sorted(require_shared("radar", "mch", "20150515").glob("AQC*.gif"))[:3]
+    (tmp_path / "in").mkdir()
+    for p in src:
+        shutil.copy(p, tmp_path / "in" / p.name)
+    (tmp_path / "in" / f"{src[-1].name}.md5").write_text("0\n")
+    (tmp_path / "in" / "README.txt").write_text("AQC\n")
+    r = run_cli("preprocess", tmp_path / "in", "--format", "pysteps:mch_gif", "--time-pattern",
+                "AQC%y%j%H%M?_", "--n-in", 1, "--n-out", 1, "--split", "1,0,0",
+                "-o", tmp_path / "d.h5")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    with open_dataset(tmp_path / "d.h5") as ds:
+        assert ds.shape == (3, 640, 710)
+    from radarcast.data.info import summarize
+
+    grid = dict(summarize(tmp_path / "d.h5")["rows"])["grid"]
+    assert grid.startswith("CRS +proj=somerc +lon_0=7.4395") and "(unnamed);" in grid, grid
+    assert "unknown" not in grid, grid
+
+
+def test_grid_line_names_a_named_crs():
+    pytest.importorskip("pyproj")
+    from radarcast.data.georef import Georef
+    from radarcast.data.info import crs_name
+
+    named = Georef.from_bounds("EPSG:3035", (4e6, 3e6, 4.048e6, 3.048e6), (48, 48))
+    assert crs_name(named).startswith("CRS ETRS89-extended / LAEA Europe (+proj=laea"), named
+    bare = Georef.from_bounds("+proj=somerc +lat_0=46.95 +lon_0=7.44 +units=m", (0, 0, 4, 4),
+                              (4, 4))  # fmt: skip
+    assert crs_name(bare).startswith("CRS +proj=somerc") and crs_name(bare).endswith("(unnamed)")

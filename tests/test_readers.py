@@ -248,3 +248,31 @@ def test_pysteps_values_converted_to_target_pixels():
     assert valid.tolist() == [[True, True], [False, True]]
     dbz, _ = pysteps_to_pixels(np.array([[20.0]]), {"unit": "dBZ", "transform": "dB"}, hko, "x")
     assert dbz[0, 0] == round((20 + 10) * 255 / 70)
+
+
+def test_every_pysteps_importer_has_its_products_suffixes():
+    # pysteps formats had no suffixes: a folder gave every file, checksums and READMEs too
+    pytest.importorskip("pysteps")
+    import pysteps
+
+    from radarcast.data.raw import PYSTEPS_SUFFIXES
+
+    assert set(PYSTEPS_SUFFIXES) == set(pysteps.io.interface._importer_methods)
+    for name, source in pysteps.rcparams.data_sources.items():
+        suffixes = PYSTEPS_SUFFIXES.get(source["importer"], ())  # also NWP importers
+        if source["importer"] in PYSTEPS_SUFFIXES and suffixes is not None:
+            assert "." + source["fn_ext"] in suffixes, (name, source["fn_ext"])
+
+
+@pytest.mark.parametrize(
+    ("importer", "product"),
+    [("mch_gif", "AQC151351630F_00005.801.gif"), ("fmi_pgm", "201609281600_fmi.pgm.gz"),
+     ("opera_hdf5", "T_PAAH21_C_EUOC_20180824180000.hdf"), ("knmi_hdf5", "RAD_NL25.H5")],
+)  # fmt: skip
+def test_a_pysteps_folder_gives_only_its_products(tmp_path, importer, product):
+    from radarcast.data.readers import input_suffixes
+
+    for name in (product, product + ".md5", "README.txt", "index.json"):
+        (tmp_path / name).write_bytes(b"")
+    found = resolve_inputs([str(tmp_path)], input_suffixes("pysteps", importer))
+    assert found == [tmp_path / product]

@@ -180,17 +180,13 @@ def nowcast(
     if watch is None and once:
         raise RadarcastError("--once belongs to --watch")
     if watch is not None:
-        return _watch(
-            watch,
-            pattern,
-            out_dir,
-            out_format,
-            once,
-            settle,
-            poll,
-            time_pattern,
-            _Maker(method, leads, members, device, units, read_cfg, True, flow),
-        )
+        if output is not None:
+            raise RadarcastError("-o is for one nowcast; --watch writes into --out-dir")
+        if files:
+            raise RadarcastError("FILES are for one nowcast; --watch reads its folder")
+        cfg = _watch_config(watch, pattern, out_dir, out_format, once, settle, poll, fmt)
+        make = _Maker(method, leads, members, device, units, read_cfg, True, flow)
+        return _watch(cfg, time_pattern, make)
     if not files or output is None:
         raise RadarcastError("give input FILES and --output (or --watch DIR --out-dir OUT)")
     from radarcast.data.schema import check_output
@@ -207,20 +203,34 @@ def nowcast(
     console.print(f"{make.method} nowcast from {format_time(t0)}, {leads} leads → {path} ({steps})")
 
 
-def _watch(folder, pattern, out_dir, out_format, once, settle, poll, time_pattern, make) -> None:
-    from radarcast.data.readers import compile_time_pattern
+def _watch_config(folder, pattern, out_dir, out_format, once, settle, poll, fmt):
+    """The checked :class:`WatchConfig` of the watch flags (folders exist, the output type
+    is known), before anything is logged."""
     from radarcast.errors import RadarcastError
-    from radarcast.nowcast import check_output_suffix
-    from radarcast.nowcast.watch import Stopper, WatchConfig
-    from radarcast.nowcast.watch import watch as run
+    from radarcast.nowcast import OUTPUT_SUFFIXES, nowcast_suffixes
+    from radarcast.nowcast.watch import WatchConfig, check_folders
 
     if out_dir is None:
         raise RadarcastError("--watch needs --out-dir")
     suffix = "." + out_format.lower().lstrip(".")
-    check_output_suffix(f"x{suffix}")
-    make.suffix = suffix
+    if suffix not in OUTPUT_SUFFIXES:
+        choices = ", ".join(s.lstrip(".") for s in OUTPUT_SUFFIXES)
+        raise RadarcastError(
+            f"--out-format {out_format}: unknown output type; choose one of: {choices}"
+        )
+    inputs = nowcast_suffixes(fmt)
+    cfg = WatchConfig(Path(folder), pattern, Path(out_dir), suffix, settle, poll, once, inputs)
+    check_folders(cfg)
+    return cfg
+
+
+def _watch(cfg, time_pattern, make) -> None:
+    from radarcast.data.readers import compile_time_pattern
+    from radarcast.nowcast.watch import Stopper
+    from radarcast.nowcast.watch import watch as run
+
+    make.suffix = cfg.suffix
     parse = compile_time_pattern(time_pattern) if time_pattern else (lambda name: None)
-    cfg = WatchConfig(Path(folder), pattern, Path(out_dir), suffix, settle, poll, once)
 
     def log(kind: str, message: str) -> None:
         from rich.text import Text
@@ -233,7 +243,8 @@ def _watch(folder, pattern, out_dir, out_format, once, settle, poll, time_patter
             Text(f"{stamp} ") + Text(kind, style=style) + Text(f" {message}"), soft_wrap=True
         )
 
-    log("info", f"watching {folder}/{pattern} → {out_dir} (*{suffix}); Ctrl-C or SIGTERM stops")
+    where = f"{cfg.folder}/{cfg.pattern} → {cfg.out_dir} (*{cfg.suffix})"
+    log("info", f"watching {where}; Ctrl-C or SIGTERM stops")
     with Stopper() as stopper:
         n = run(cfg, make, parse, log, stopper.event)
     log("info", f"stopped after {n} nowcast(s)")

@@ -22,12 +22,12 @@ from radarcast.data.preprocess_config import (  # noqa: F401  (re-exported: the 
 )
 from radarcast.data.readers import (
     READERS,
-    SUFFIXES,
     RawFrame,
     ReadOptions,
     count_frames,
     detect_kind,
     get_reader,
+    input_suffixes,
     resolve_inputs,
 )
 from radarcast.data.schema import ProgressFn, parse_time
@@ -314,7 +314,7 @@ def _read_plan(inputs, config: PreprocessConfig) -> tuple[str, str, list[Path], 
     """The reader kind (``auto`` resolved), the pysteps importer, the input files and the
     readers' options for ``config``."""
     kind, importer = get_reader(config.format)
-    paths = resolve_inputs([str(p) for p in inputs], SUFFIXES.get(kind))
+    paths = resolve_inputs([str(p) for p in inputs], input_suffixes(kind, importer))
     if kind == "auto":
         kind = detect_kind(paths)
     opts = ReadOptions(

@@ -99,3 +99,9 @@ class PreprocessConfig:
             raise RadarcastError(f"--timestep must be positive, got {self.timestep_s}")
         if (self.crs is None) != (self.bounds is None):
             raise RadarcastError("give --crs and --bounds together")
+        if self.crs is not None and self.format.startswith("pysteps:"):
+            # they would replace the product's own geo-reference without a word
+            raise RadarcastError(
+                f"--crs/--bounds are for plain images; --format {self.format} takes the "
+                "geo-reference from the product"
+            )

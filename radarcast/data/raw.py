@@ -20,6 +20,25 @@ SUFFIXES = {
     "cikm": CIKM_SUFFIXES,
     "auto": IMAGE_SUFFIXES + NUMPY_SUFFIXES + CIKM_SUFFIXES,
 }
+HDF5_SUFFIXES = (".h5", ".hdf", ".hdf5")
+PYSTEPS_SUFFIXES: dict[str, tuple[str, ...] | None] = {
+    # each importer of pysteps.io: the suffixes of its products (pysteps' data sources in
+    # pystepsrc, e.g. mch .gif, fmi .pgm.gz, opera .hdf, knmi .h5); None where the
+    # products have no suffix of their own (RADOLAN binaries, Metranet's .801, .802, ...)
+    "bom_rf3": (".nc",),
+    "dwd_hdf5": HDF5_SUFFIXES,
+    "dwd_radolan": None,
+    "fmi_geotiff": (".tif", ".tiff"),
+    "fmi_pgm": (".pgm", ".pgm.gz"),
+    "knmi_hdf5": HDF5_SUFFIXES,
+    "mch_gif": (".gif",),
+    "mch_hdf5": HDF5_SUFFIXES,
+    "mch_metranet": None,
+    "mrms_grib": (".grib2", ".grb2", ".grib"),
+    "odim_hdf5": HDF5_SUFFIXES,
+    "opera_hdf5": HDF5_SUFFIXES,
+    "saf_crri": (".nc",),
+}
 CIKM_FRAMES, CIKM_LEVELS, CIKM_SIZE = 15, 4, 101
 PYSTEPS_INSTALL = "pip install 'radarcast[pysteps]'"
 
@@ -53,3 +72,12 @@ class ReadOptions:
     max_start_end_corr: float | None = None
     pysteps_importer: str = ""
     target: Units = Units()
+
+
+def input_suffixes(kind: str, importer: str = "") -> tuple[str, ...] | None:
+    """The file suffixes of a reader's kind (``pysteps`` with its ``importer``), which a
+    folder's files must end in to be read; None: every file (an importer whose products
+    have no suffix, or one radarcast does not know)."""
+    if kind == "pysteps":
+        return PYSTEPS_SUFFIXES.get(importer)
+    return SUFFIXES.get(kind)

@@ -48,6 +48,7 @@ from radarcast.data.raw import (  # noqa: F401  (re-exported: the old import pat
     SUFFIXES,
     RawFrame,
     ReadOptions,
+    input_suffixes,
 )
 from radarcast.errors import RadarcastError
 

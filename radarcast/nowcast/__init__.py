@@ -27,11 +27,12 @@ from radarcast.data.preprocess import (
     output_georef,
 )
 from radarcast.data.readers import (
+    IMAGE_SUFFIXES,
     READERS,
-    SUFFIXES,
     ReadOptions,
     detect_kind,
     get_reader,
+    input_suffixes,
     resolve_inputs,
     times_from_names,
 )
@@ -102,12 +103,21 @@ def select_newest(paths: list[Path], n: int, time_pattern: str | None) -> list[P
     return paths[-n:]
 
 
+def nowcast_suffixes(fmt: str) -> tuple[str, ...] | None:
+    """The suffixes of the files a nowcast in ``--format fmt`` reads from a folder (and
+    watch mode takes as frames): the reader's; images' for ``auto``, the only kind of one
+    frame per file that ``auto`` tells from a suffix. None: every file."""
+    kind, importer = get_reader(fmt)
+    return IMAGE_SUFFIXES if kind == "auto" else input_suffixes(kind, importer)
+
+
 def read_latest(files: list[str], n: int, config: PreprocessConfig) -> LiveInputs:
     """Read the ``n`` newest of ``files`` as preprocess would; RadarcastError when they are
-    fewer, of different products or grids, or not consecutive ``config.timestep_s`` apart."""
+    fewer, of different products or grids, or not consecutive ``config.timestep_s`` apart.
+    A folder gives only its files of the reader's kind (:func:`nowcast_suffixes`)."""
     config.check()
     kind, importer = get_reader(config.format)
-    paths = resolve_inputs(files, SUFFIXES.get(kind))
+    paths = resolve_inputs(files, nowcast_suffixes(config.format))
     if kind == "auto":
         kind = detect_kind(paths)
     if kind not in ("images", "pysteps"):

@@ -1,8 +1,9 @@
 """Live mode: a nowcast for every new complete radar file that arrives in a folder.
 
 A file counts as complete when its size and modification time have not changed for
-``settle_s`` seconds (a file still being written keeps changing); hidden files and
-``*.tmp``/``*.part`` names are never read. Each new file is the newest frame of one
+``settle_s`` seconds (a file still being written keeps changing); hidden files,
+``*.tmp``/``*.part`` names and files not of the reader's kind (a checksum ``X.gif.md5``
+beside ``X.gif``) are never read. Each new file is the newest frame of one
 nowcast, written atomically as ``OUT_DIR/nowcast_YYYYmmddTHHMMZ.SUFFIX``; an output that
 already exists marks its file as done, so a restart (or ``--once`` from cron) redoes
 nothing. A file that cannot be read, or that is older than the newest nowcast made
@@ -37,7 +38,8 @@ class WatchConfig:
     """Where to look, what to write and how patiently.
 
     ``pattern`` is a glob on file names; ``suffix`` the output format (.h5, .nc, ...);
-    ``settle_s`` how long a file must stay unchanged; ``poll_s`` the scan interval.
+    ``settle_s`` how long a file must stay unchanged; ``poll_s`` the scan interval;
+    ``inputs`` the suffixes of the reader's files (others are no frames), None: any.
     """
 
     folder: Path
@@ -47,6 +49,7 @@ class WatchConfig:
     settle_s: float = 2.0
     poll_s: float = 1.0
     once: bool = False
+    inputs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # a NaN or negative wait silently means "no wait", inf or 1e308 overflows select()
@@ -56,6 +59,14 @@ class WatchConfig:
                 raise RadarcastError(
                     f"{name} must be a number of seconds {low} and ≤ {MAX_WAIT_S} (a day), got {v}"
                 )
+
+
+def check_folders(cfg: WatchConfig) -> None:
+    """RadarcastError unless the watched folder and the output folder exist."""
+    if not cfg.folder.is_dir():
+        raise RadarcastError(f"--watch {cfg.folder}: no such folder")
+    if not cfg.out_dir.is_dir():
+        raise RadarcastError(f"--out-dir {cfg.out_dir}: no such folder")
 
 
 def output_name(out_dir: Path, analysis_time: int, suffix: str) -> Path:
@@ -126,7 +137,8 @@ class Stopper:
 
 
 def candidates(cfg: WatchConfig) -> dict[str, tuple[int, int]]:
-    """name → (size, mtime_ns) of every matching input file in the folder."""
+    """name → (size, mtime_ns) of every matching input file of the reader's kind in the
+    folder (others are left out without a word: sidecars arrive with every product)."""
     out = {}
     try:
         entries = list(os.scandir(cfg.folder))
@@ -137,6 +149,8 @@ def candidates(cfg: WatchConfig) -> dict[str, tuple[int, int]]:
         if name.startswith(".") or name.lower().endswith(IGNORED_SUFFIXES):
             continue
         if not fnmatch.fnmatch(name, cfg.pattern):
+            continue
+        if cfg.inputs is not None and not name.lower().endswith(cfg.inputs):
             continue
         try:
             st = e.stat()
@@ -160,10 +174,7 @@ def watch(
     ``files[-1]`` and returns (path, analysis time); ``time_of(name)`` is a file's valid
     time from its name (None when unknown, then files go by name order).
     """
-    if not cfg.folder.is_dir():
-        raise RadarcastError(f"--watch {cfg.folder}: no such folder")
-    if not cfg.out_dir.is_dir():
-        raise RadarcastError(f"--out-dir {cfg.out_dir}: no such folder")
+    check_folders(cfg)
     order = lambda n: (time_of(n) or 0, n)  # noqa: E731
     seen = candidates(cfg)  # the last listing: the settle check compares with it
     stable_since = dict.fromkeys(seen, time.monotonic())
