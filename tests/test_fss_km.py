@@ -61,7 +61,8 @@ def test_km_without_georef_or_garbage_refused(tiny_dataset, tmp_path, scales, me
 
 
 def test_km_scale_larger_than_the_grid_refused(tiny_dataset, tmp_path):
-    ds = _with_georef(tiny_dataset, (0, 0, 64000, 64000))  # 1 km pixels, 64 km grid
-    r = _cli("evaluate", ds, "--fss-scales", "1km,100km", "--out", tmp_path / "s")
-    assert r.exit_code == 1 and "100 px is larger than the 64x64 grid" in r.output
+    ds = _with_georef(tiny_dataset, (0, 0, 128000, 128000))  # 2 km pixels, 128 km grid
+    r = _cli("evaluate", ds, "--fss-scales", "2km,200km", "--out", tmp_path / "s")
+    line = " ".join(r.output.split())
+    assert r.exit_code == 1 and "FSS scale 200km (100 px) is larger than the 64x64 grid" in line
     assert not (tmp_path / "s").exists()

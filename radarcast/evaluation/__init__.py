@@ -167,7 +167,7 @@ def plan_evaluation(
         raise RadarcastError(f"--pixels {pixels!r}: choose one of {', '.join(PIXEL_RULES)}")
     try:
         scales, notes = scales_in_pixels(fss_scales, ds.georef)
-        scales = check_scales(scales, (ds.height, ds.width))
+        scales = check_scales(scales, (ds.height, ds.width), given=list(fss_scales))
     except ValueError as e:
         raise RadarcastError(f"--fss-scales: {e}") from None
     starts = select_windows(ds, split, n_in, n_out, limit, stride)

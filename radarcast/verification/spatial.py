@@ -31,13 +31,17 @@ import numpy as np
 DEFAULT_SCALES = (1, 2, 4, 8, 16, 32)
 
 
-def check_scales(scales, shape: tuple[int, int]) -> tuple[int, ...]:
-    """Scales as ascending unique ints ≥ 1 that fit the (H, W) grid; ValueError otherwise."""
+def check_scales(scales, shape: tuple[int, int], given=None) -> tuple[int, ...]:
+    """Scales as ascending unique ints ≥ 1 that fit the (H, W) grid; ValueError otherwise.
+    ``given``: each scale as the user wrote it (e.g. "200km"), named in the refusal."""
     out = sorted({int(s) for s in scales})
     if not out or out[0] < 1 or any(int(s) != s for s in scales):
         raise ValueError(f"FSS scales must be whole numbers of pixels ≥ 1, got {list(scales)}")
     if out[-1] > min(shape):
-        raise ValueError(f"FSS scale {out[-1]} px is larger than the {shape[0]}x{shape[1]} grid")
+        labels = dict(zip(scales, given or scales, strict=True))
+        text = str(labels[out[-1]]).strip()
+        what = f"{out[-1]} px" if text == str(out[-1]) else f"{text} ({out[-1]} px)"
+        raise ValueError(f"FSS scale {what} is larger than the {shape[0]}x{shape[1]} grid")
     return tuple(out)
 
 
