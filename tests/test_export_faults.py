@@ -217,3 +217,37 @@ def test_zarr_export_is_consolidated(inputs, tmp_path):
         with xr.open_zarr(tmp_path / "a.zarr") as z:
             assert z["precip_intensity"].shape == (13, 15, 128, 128)
     assert [p.name for p in tmp_path.iterdir()] == ["a.zarr"]
+
+
+def test_a_file_size_limit_never_crashes_an_h5_nowcast(tmp_path):
+    """Under a file size limit (`ulimit -f`) that the nowcast's last HDF5 flush crosses,
+    h5py raised a RuntimeError from close() and libhdf5 then crashed the process at exit
+    (rc 139). Every limit near the file's size must end in a whole file or in one line,
+    exit 1 and an empty folder."""
+    import resource
+    import subprocess
+    import sys
+
+    if not MCH.exists():
+        pytest.skip(f"real radar data not present at {MCH}")
+    gifs = sorted(MCH.glob("*.gif"))[-3:]
+    cmd = [sys.executable, "-m", "radarcast", "nowcast", *map(str, gifs), *NOWCAST[:-2],
+           "--method", "rover"]  # fmt: skip
+    full = tmp_path / "full"
+    full.mkdir()
+    assert subprocess.run([*cmd, "-o", str(full / "n.h5")], capture_output=True).returncode == 0
+    size = (full / "n.h5").stat().st_size
+    for share in (0.91, 0.93, 0.95, 0.97):
+        out = tmp_path / f"limit{share}"
+        out.mkdir()
+        limit = int(size * share)
+        r = subprocess.run(
+            [*cmd, "-o", str(out / "n.h5")], capture_output=True, text=True,
+            preexec_fn=lambda n=limit: resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)),
+        )  # fmt: skip
+        assert r.returncode in (0, 1), (share, r.returncode, r.stderr[-2000:])
+        if r.returncode == 1:
+            assert r.stderr.strip().count("\n") == 0 and "File too large" in r.stderr, r.stderr
+            assert list(out.iterdir()) == []
+        else:
+            assert (out / "n.h5").stat().st_size == size

@@ -21,6 +21,7 @@ from radarcast.data.georef import dataset_georef
 from radarcast.data.store import (
     check_output,
     chunk_shape,
+    close_written,
     place,
     quiet_hdf5_release,
     temporary_path,
@@ -204,7 +205,7 @@ class ForecastWriter:
     def finish(self) -> Path:
         if self._written != len(self.starts):
             raise AssertionError(f"wrote {self._written} of {len(self.starts)} windows")
-        self._file.close()
+        close_written(self._file)
         self._file = None
         place(self._tmp, self.path, self.overwrite)
         return self.path

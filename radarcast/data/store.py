@@ -65,6 +65,20 @@ from radarcast.data.validation import (  # noqa: F401  (re-exported: the old imp
 from radarcast.errors import RadarcastError
 
 
+def close_written(f: h5py.File) -> None:
+    """Close an HDF5 file being written. Its last flush can fail there (a full disk, a file
+    size limit), which h5py raises as a RuntimeError ("Can't decrement id ref count (file
+    write failed ...)"): raised instead as the OSError it is, with HDF5's text, so that the
+    CLI gives its one line and ends the process before libhdf5 crashes at exit."""
+    name = f.filename
+    try:
+        f.close()
+    except RuntimeError as e:
+        if "write failed" not in str(e):
+            raise
+        raise OSError(5, str(e), name) from None
+
+
 def chunk_shape(height: int, width: int) -> tuple[int, int, int]:
     """One frame per chunk, or for large grids equal tiles of at most TILE x TILE.
 
@@ -331,7 +345,7 @@ class DatasetWriter:
         f.attrs.update(attrs)
         f.flush()
         f.attrs["content_fingerprint"] = content_fingerprint(f)  # streamed over what was written
-        f.close()
+        close_written(f)
         self._file = None
         place(self._tmp, self.path, self.overwrite)
         return self.path
