@@ -6,6 +6,10 @@ exit code 1.
 """
 
 
+import os
+import re
+
+
 class RadarcastError(ValueError):
     """Bad input from a user: a file, a flag or a configuration value."""
 
@@ -39,3 +43,31 @@ def check_size(nbytes: float, what: str) -> None:
         raise RadarcastError(
             f"{what} would need about {gib(nbytes)} of memory; this machine has {gib(limit)}"
         )
+
+
+# a writer's hidden temporary (data/schema.py temporary_path): .NAME.PID.tmp, .STEM.PID.tmp.SUF,
+# and anything inside one (a Zarr store is a folder)
+_TEMPORARY = re.compile(r"(^|/)\.([^/]+)\.\d+\.tmp(\.[^/.]+)?(/.*)?$")
+
+
+def output_name(path) -> str:
+    """The user's output for a path that names a writer's hidden temporary (or a file in
+    it), e.g. ``out/.a.nc.123.tmp`` → ``out/a.nc``; other paths as they are."""
+    text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
+    return _TEMPORARY.sub(r"\1\2\3", text)  # (a file descriptor is a number)
+
+
+def describe_os_error(e: OSError) -> tuple[str, bool]:
+    """One line for an OSError, naming the output rather than its hidden temporary, and
+    whether it is a failed write inside HDF5 (whose long multi-line message names the file,
+    errno and error text)."""
+    text = str(e.strerror or e)
+    names = [output_name(f) for f in (e.filename, e.filename2) if f is not None and f != ""]
+    names = list(dict.fromkeys(names))  # a rename names both ends: often one output
+    where = f"{' -> '.join(names)}: " if names else ""
+    m = re.search(
+        r"(?:file)?name = '([^']*)'.*?errno = (\d+), error message = '([^']*)'", text, re.S
+    )
+    if m is None:
+        return " ".join(f"{where}{text}".split()), False
+    return f"{output_name(m.group(1))}: {m.group(3)} (errno {m.group(2)})", "write failed" in text

@@ -113,3 +113,26 @@ def test_sigterm_during_a_write_finishes_it_then_exits(tmp_path, monkeypatch):
     assert names == ["nowcast_20240101T0000Z.nc"]  # no temporary left beside it
     with netCDF4.Dataset(out / names[0]) as nc:
         assert nc["precip_intensity"].shape == (1, 2, 48, 48)
+
+
+def test_a_failed_write_is_logged_with_the_users_output_name(tmp_path):
+    """The skip line names the output a nowcast was going to, not the writer's hidden
+    temporary (`.NAME.PID.tmp`) that the OSError carries."""
+    import threading
+
+    from radarcast.nowcast.watch import WatchConfig, watch
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    (folder / "a.png").write_bytes(b"x")
+
+    def make(files, out_dir):
+        raise OSError(30, "Read-only file system", str(out_dir / ".n.nc.4242.tmp"))
+
+    lines = []
+    cfg = WatchConfig(folder, "*", out, ".nc", settle_s=0.0, poll_s=0.01, once=True)
+    watch(cfg, make, lambda name: None, lambda kind, msg: lines.append((kind, msg)),
+          threading.Event())  # fmt: skip
+    skips = [m for k, m in lines if k == "skip"]
+    assert skips == [f"a.png: {out / 'n.nc'}: Read-only file system; skipped"], lines

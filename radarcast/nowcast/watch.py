@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from radarcast.errors import RadarcastError
+from radarcast.errors import RadarcastError, describe_os_error
 
 MAX_WAIT_S = 86400  # --settle and --poll: more than a day is a typo, and select() overflows
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
@@ -217,7 +217,8 @@ def watch(
             except (RadarcastError, OSError) as e:
                 if str(e).startswith(str(cfg.folder / name)):  # the reader refused it
                     bad.add(name)
-                log("skip", f"{name}: {e}; skipped")
+                reason = describe_os_error(e)[0] if isinstance(e, OSError) else str(e)
+                log("skip", f"{name}: {reason}; skipped")
                 continue
             except Exception as e:  # noqa: BLE001 - one bad file must not stop a live run
                 log("skip", f"{name}: failed ({type(e).__name__}: {e}); skipped")
