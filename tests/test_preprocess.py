@@ -242,10 +242,10 @@ def test_meteoswiss_folder_with_a_checksum_and_its_grid_line(tmp_path):
 def test_grid_line_names_a_named_crs():
     pytest.importorskip("pyproj")
     from radarcast.data.georef import Georef
-    from radarcast.data.info import crs_name
 
     named = Georef.from_bounds("EPSG:3035", (4e6, 3e6, 4.048e6, 3.048e6), (48, 48))
-    assert crs_name(named).startswith("CRS ETRS89-extended / LAEA Europe (+proj=laea"), named
+    assert named.crs_name().startswith("CRS ETRS89-extended / LAEA Europe (+proj=laea"), named
     bare = Georef.from_bounds("+proj=somerc +lat_0=46.95 +lon_0=7.44 +units=m", (0, 0, 4, 4),
                               (4, 4))  # fmt: skip
-    assert crs_name(bare).startswith("CRS +proj=somerc") and crs_name(bare).endswith("(unnamed)")
+    assert bare.crs_name().startswith("CRS +proj=somerc") and bare.crs_name().endswith("(unnamed)")
+    assert bare.describe().startswith(bare.crs_name() + "; x 0..4 m")

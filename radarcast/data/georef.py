@@ -268,12 +268,21 @@ class Georef:
         """``geo_*`` attributes for an HDF5 file."""
         return {PREFIX + k: getattr(self, k) for k in FIELDS}
 
+    def crs_name(self) -> str:
+        """'CRS ETRS89-extended / LAEA Europe (+proj=laea ...)', or for a CRS without a name
+        'CRS +proj=somerc ... (unnamed)': pyproj calls those "unknown", which reads as no
+        grid."""
+        m = re.search(r'"([^"]*)"', self.crs_wkt)
+        name = m.group(1) if m else ""
+        if name.lower() in ("", "unknown", "unnamed"):
+            return f"CRS {self.proj4} (unnamed)" if self.proj4 else "CRS (unnamed; WKT only)"
+        return f"CRS {name} ({self.proj4})" if self.proj4 else f"CRS {name}"
+
     def describe(self) -> str:
         """One line for ``radarcast info``."""
-        m = re.search(r'"([^"]*)"', self.crs_wkt)
-        name = f"{m.group(1) if m else 'CRS'} ({self.proj4})" if self.proj4 else (m and m.group(1))
         return (
-            f"{name}; x {self.x1:.6g}..{self.x2:.6g} m, y {self.y1:.6g}..{self.y2:.6g} m; "
+            f"{self.crs_name()}; x {self.x1:.6g}..{self.x2:.6g} m, "
+            f"y {self.y1:.6g}..{self.y2:.6g} m; "
             f"pixels {self.xpixelsize:.6g} x {self.ypixelsize:.6g} m; row 0 {self.yorigin}"
         )
 

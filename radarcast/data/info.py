@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 
@@ -94,21 +93,7 @@ def _georef_line(ds) -> str:
     georef = dataset_georef(ds)
     if georef is None:
         return "no geo-reference (pixel coordinates; --crs/--bounds at preprocess add one)"
-    return (
-        f"{crs_name(georef)}; x {georef.x1:.6g}..{georef.x2:.6g} m, "
-        f"y {georef.y1:.6g}..{georef.y2:.6g} m; "
-        f"pixels {georef.xpixelsize:.6g} x {georef.ypixelsize:.6g} m; row 0 {georef.yorigin}"
-    )
-
-
-def crs_name(georef) -> str:
-    """'CRS ETRS89-extended / LAEA Europe (+proj=laea ...)', or for a CRS without a name
-    'CRS +proj=somerc ... (unnamed)': pyproj calls those "unknown", which reads as no grid."""
-    m = re.search(r'"([^"]*)"', georef.crs_wkt)
-    name = m.group(1) if m else ""
-    if name.lower() in ("", "unknown", "unnamed"):
-        return f"CRS {georef.proj4} (unnamed)" if georef.proj4 else "CRS (unnamed; WKT only)"
-    return f"CRS {name} ({georef.proj4})" if georef.proj4 else f"CRS {name}"
+    return georef.describe()
 
 
 def _valid_fraction(ds) -> float:
