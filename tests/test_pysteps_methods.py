@@ -39,3 +39,19 @@ def test_unknown_kind_and_missing_zr_are_refused():
         check_kind("lk")
     with pytest.raises(RadarcastError, match="Z-R"):
         nowcast("extrapolation", _blob_frames(), 2, Units(zr_a=None, zr_b=None))
+
+
+def test_pysteps_prints_nothing_on_radarcasts_stdout(tiny_dataset, tmp_path):
+    """pysteps prints its config path on import and STEPS its settings and progress for
+    every window; a radarcast command's stdout holds only its own summary."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "radarcast", "forecast", str(tiny_dataset),
+                        "--method", "pysteps:steps", "--members", "2", "--limit", "1",
+                        "--split", "all", "-o", str(tmp_path / "s.h5")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Pysteps" not in r.stdout and "nowcast" not in r.stdout.lower().replace(
+        "pysteps:steps", ""), r.stdout
+    assert len(r.stdout.strip().splitlines()) <= 3, r.stdout

@@ -14,6 +14,9 @@ probabilistic precipitation nowcasting (v1.0), Geosci. Model Dev. 12, 4185–421
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 
 from radarcast.errors import RadarcastError
@@ -22,11 +25,18 @@ KINDS = ("extrapolation", "sprog", "steps", "anvil")
 ZERO_DB, RAIN_MIN = -15.0, 0.1
 
 
+def _quiet():
+    """pysteps prints from library code (its config path on import, every nowcast's
+    settings and progress): kept off radarcast's stdout, whose lines are the command's."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 def _pysteps():
     try:
-        import pysteps  # noqa: F401
-        from pysteps import extrapolation, motion, nowcasts
-        from pysteps.utils import transformation
+        with _quiet():
+            import pysteps  # noqa: F401
+            from pysteps import extrapolation, motion, nowcasts
+            from pysteps.utils import transformation
     except ImportError as e:
         raise RadarcastError(
             f"pysteps methods need pysteps: pip install 'radarcast[pysteps]' ({e})"
@@ -60,6 +70,11 @@ def nowcast(kind: str, x: np.ndarray, n_steps: int, units, *, members: int = 20,
     -------
     (n_steps, H, W) float32 pixels, or (members, n_steps, H, W) for 'steps'.
     """
+    with _quiet():
+        return _nowcast(kind, x, n_steps, units, members, seed, pixel_km, timestep_min)
+
+
+def _nowcast(kind, x, n_steps, units, members, seed, pixel_km, timestep_min) -> np.ndarray:
     extrapolation, motion, nowcasts, transformation = _pysteps()
     if not units.has_zr:
         raise RadarcastError("pysteps methods need a dataset with a Z-R relation (zr_a, zr_b)")

@@ -216,20 +216,9 @@ def forecast_unit(study: Study, out: Path, fold, row: Row, name: str, files: dic
     emit(f"forecast {row.name} on {name} ({fold.name})")
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with open_dataset(files[name]) as ds, _quiet(spec.kind):
+    with open_dataset(files[name]) as ds:
         fc = resolve(spec_src, ds, n_in=s.n_in, n_out=s.n_out, options=options)
         fc = dataclasses.replace(fc, name=row.name)
         write_forecast(ds, fc, path, split="test", n_in=s.n_in, overwrite=True)
     m.finish(unit, key, [path], {"seconds": round(time.perf_counter() - t0, 2)})
     return path
-
-
-def _quiet(kind: str):
-    """pysteps prints its config path on import and its nowcasts print their settings and
-    progress for every window: kept off the study's stdout (the summary's)."""
-    import contextlib
-    import io
-
-    if kind.startswith("pysteps:"):
-        return contextlib.redirect_stdout(io.StringIO())
-    return contextlib.nullcontext()
