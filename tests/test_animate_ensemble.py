@@ -83,3 +83,18 @@ def test_members_without_an_ensemble_is_refused(tiny_dataset, tmp_path):
              "-o", out)
     assert r.exit_code == 1 and "no method here is an ensemble" in " ".join(r.output.split())
     assert not out.exists()
+
+
+def test_members_k_runs_a_k_member_steps_ensemble(tiny_dataset, tmp_path):
+    """`-m pysteps:steps --members K` runs STEPS with K members (it always ran 20, so a K
+    above 20 was refused only after STEPS had run, and a huge K not before allocating)."""
+    pytest.importorskip("pysteps")
+    out = tmp_path / "steps.png"
+    r = _cli("animate", tiny_dataset, "--window", 0, "-m", "pysteps:steps", "--members", 21,
+             "-o", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 0
+    r = _cli("animate", tiny_dataset, "--window", 0, "-m", "pysteps:steps", "--members",
+             100_000_000, "-o", tmp_path / "huge.png")  # fmt: skip
+    assert r.exit_code == 1 and "needs about" in r.output and len(r.output.splitlines()) == 1
+    assert not (tmp_path / "huge.png").exists()

@@ -93,7 +93,7 @@ def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] 
     :func:`radarcast.animation.ensemble.expand_source`.
     """
     from radarcast.animation.ensemble import expand_source
-    from radarcast.forecasters import resolve
+    from radarcast.forecasters import ENSEMBLE_OPTIONS, resolve
 
     win = ds.window(start, n_in, n_out)
     names, preds, valid, probs, seen = [], [], [], [], []
@@ -112,7 +112,8 @@ def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] 
     x[~win.mask_x] = np.nan  # (n_in, H, W): NaN where the input is unknown
     total = len(methods) + len(forecasts)
     for spec in methods:
-        options = {"members": members} if members is not None and spec == "rover" else None
+        makes = members is not None and "members" in ENSEMBLE_OPTIONS.get(spec, ())
+        options = {"members": members} if makes else None  # K members, K shown
         f = resolve(spec, ds, n_in=n_in, n_out=n_out, options=options)
         p, v = _as_pixels(f(x[None])[0])  # (n_out, H, W) or (M, n_out, H, W)
         add(f.name, p, v)
@@ -125,7 +126,8 @@ def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] 
         add(ff.method if ff.method not in seen else f"{ff.method} ({Path(ff.path).stem})", p, v)
     if members is not None and not ensembles:
         raise RadarcastError(f"--members {members} shows ensemble members, but no method here "
-                             "is an ensemble (a forecast file with members, or -m rover)")
+                             "is an ensemble (a forecast file with members, or -m "
+                             f"{' or -m '.join(ENSEMBLE_OPTIONS)})")
     shape = (0, n_out, *win.y.shape[1:])
     return WindowPanels(
         source=Path(ds.path).name, start=int(start), times=win.times, x=win.x,

@@ -56,8 +56,8 @@ def animate(
         help="ISO-8601 time of the last input frame (t0), e.g. 2016-06-01T12:00Z; any split.")
     ] = None,
     method: Annotated[list[str] | None, typer.Option(
-        "--method", "-m", help="Run a forecaster live: persistence, rover or a checkpoint .pt. "
-        "Repeatable.")] = None,
+        "--method", "-m", help="Run a forecaster live: persistence, rover, "
+        "pysteps:extrapolation|sprog|steps|anvil or a checkpoint .pt. Repeatable.")] = None,
     forecast: Annotated[list[Path] | None, typer.Option(
         "--forecast", "-f", help="Read predictions from a forecast file of this dataset. "
         "Repeatable.")] = None,

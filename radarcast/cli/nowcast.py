@@ -112,7 +112,9 @@ def nowcast(
             "--output", "-o", help="NOWCAST.h5, .nc, .tif, .zarr, .grib2, .png (sheet) or .gif."
         ),
     ] = None,
-    method: Annotated[str, typer.Option(help="persistence, rover, or RUN/best.pt.")] = "rover",
+    method: Annotated[
+        str, typer.Option(help="persistence, rover, pysteps:NAME or RUN/best.pt.")
+    ] = "rover",
     leads: Annotated[int, typer.Option(help="Lead times to forecast.")] = 12,
     members: Annotated[
         int | None, typer.Option(help="Ensemble members (methods that make ensembles).")
