@@ -188,3 +188,25 @@ def test_km_labels_and_small_panels():
     expected = expected_km_lines()
     expected[-bh:, :bw] = False
     assert np.array_equal(changed, expected)
+
+
+@pytest.mark.parametrize("max_width", [None, 400])
+def test_map_furniture_is_drawn_on_the_panel_as_shown(max_width):
+    """Lines and labels are drawn at the panel's shown size, after it is upscaled or shrunk:
+    drawn on the native grid and then shrunk, 10-pixel labels became unreadable smudges."""
+    from radarcast.animation.colours import colour_scale
+    from radarcast.animation.layout import Grid
+    from radarcast.data.units import Units
+
+    native = (300, 320)
+    grid = Grid(1, 3, native, 2, title="t", col_titles=["a", "b", "c"], scale=colour_scale(Units()),
+                legend=[], max_width=max_width)  # fmt: skip
+    seen = []
+    grid.overlay = lambda rgb: seen.append(rgb.shape) or rgb
+    grid.cell(grid.canvas(), 0, 0, np.zeros((*native, 3), np.uint8))
+    assert seen == [(grid.h, grid.w, 3)]
+    assert (grid.h, grid.w) != native  # upscaled ×2, or shrunk to fit 400 px
+    g = Georef.from_bounds("EPSG:3035", (4e6, 3e6, 4.32e6, 3.3e6), native)  # 1 km pixels
+    shown = g.on_shape((grid.h, grid.w))
+    assert (shown.x1, shown.y2, shown.x2, shown.y1) == (g.x1, g.y2, g.x2, g.y1)
+    assert shown.xpixelsize == pytest.approx(320e3 / grid.w)

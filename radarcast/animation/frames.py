@@ -52,7 +52,11 @@ def _title(panels: WindowPanels, cfg: AnimateConfig) -> str:
 
 
 def _with_map(grid: Grid, panels: WindowPanels, cfg: AnimateConfig) -> Grid:
-    furniture = map_overlay(panels.georef, panels.x.shape[1:], cfg.map_grid)
+    """Map furniture drawn on the panels as shown (upscaled or shrunk), so that its lines
+    are one pixel wide and its labels readable at any panel size."""
+    shown = (grid.h, grid.w)
+    georef = None if panels.georef is None else panels.georef.on_shape(shown)
+    furniture = map_overlay(georef, shown, cfg.map_grid)
     grid.overlay = None if furniture is None else furniture[0]
     return grid
 

@@ -77,10 +77,13 @@ def _deg_label(value: float, hemispheres: str) -> str:
     return f"{abs(value):g}°{hemispheres[0] if value > 0 else hemispheres[1]}"
 
 
-def _label_layer(labels, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+def _label_layer(
+    labels, shape: tuple[int, int], reserved=()
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The labels drawn once, each black on a white box beside its line (right of a line
     along the top edge, below one along the left edge), skipping any that would overlap
-    one already placed or leave the panel: (H, W, 3) uint8 and its (H, W) bool mask."""
+    one already placed, a ``reserved`` (x0, y0, x1, y1) box (the scale bar) or leave the
+    panel: (H, W, 3) uint8 and its (H, W) bool mask."""
     from PIL import Image, ImageDraw
 
     from radarcast.animation.layout import font, text_width
@@ -91,7 +94,7 @@ def _label_layer(labels, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray
     img = Image.new("RGB", (w, h), (255, 255, 255))
     mask = Image.new("L", (w, h), 0)
     draw, fill = ImageDraw.Draw(img), ImageDraw.Draw(mask)
-    placed: list[tuple[int, int, int, int]] = []
+    placed: list[tuple[int, int, int, int]] = list(reserved)
     for r, c, text in labels:
         x0, y0 = (c + 2, 1) if r == 0 else (1, r + 2)
         box = (x0, y0, x0 + text_width(text, LABEL_SIZE) + 3, y0 + LABEL_SIZE + 3)
@@ -158,7 +161,7 @@ def map_overlay(georef, shape: tuple[int, int], grid: str = "km") -> tuple[Calla
         caption = f"dotted lines every {step} km of the projection"
     bar = _bar(max(1, round(step * 1000.0 / georef.xpixelsize)), f"{step} km")
     bh, bw = min(bar.shape[0], h), min(bar.shape[1], w)
-    layer = _label_layer(labels, shape)
+    layer = _label_layer(labels, shape, reserved=[(0, h - bh, bw, h)])
 
     def draw(rgb: np.ndarray) -> np.ndarray:
         out = rgb.copy()

@@ -194,14 +194,19 @@ class Grid:
         return self.background.copy()
 
     def cell(self, canvas: np.ndarray, r: int, c: int, rgb: np.ndarray | None) -> None:
-        """Paste (H, W, 3) native RGB into cell (r, c), upscaled ×k; None leaves it blank."""
+        """Paste (H, W, 3) native RGB into cell (r, c), upscaled ×k (or resampled to fit),
+        with :attr:`overlay` drawn on the panel as shown; None leaves it blank."""
         if rgb is None:
             return
-        if self.overlay is not None:
-            rgb = self.overlay(rgb)
         y, x = self.box(r, c)
-        if self.resampled:  # shrunk to fit --max-width, or not an integer multiple
-            canvas[y : y + self.h, x : x + self.w] = rgb[self._rows][:, self._cols]
+        if self.resampled or self.overlay is not None:
+            if self.resampled:  # shrunk to fit --max-width, or not an integer multiple
+                shown = rgb[self._rows][:, self._cols]
+            else:
+                shown = np.repeat(np.repeat(rgb, self.k, axis=0), self.k, axis=1)
+            if self.overlay is not None:
+                shown = self.overlay(shown)
+            canvas[y : y + self.h, x : x + self.w] = shown
             return
         h0, w0 = self.shape
         view = canvas[y : y + self.h, x : x + self.w].reshape(h0, self.k, w0, self.k, 3)

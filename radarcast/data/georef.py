@@ -209,6 +209,13 @@ class Georef:
                 f"{ny:.6g}x{nx:.6g} grid, the data are {h}x{w}"
             )
 
+    def on_shape(self, shape) -> Georef:
+        """The same extent cut into a (H, W) grid of other pixels (a panel drawn larger or
+        smaller than the data): edges kept, pixel sizes (x2 − x1) / W and (y2 − y1) / H."""
+        h, w = shape[-2:]
+        return replace(self, xpixelsize=(self.x2 - self.x1) / w,
+                       ypixelsize=(self.y2 - self.y1) / h)  # fmt: skip
+
     def x(self, width: int | None = None) -> np.ndarray:
         """(W,) float64 projected x of the pixel centres, west to east, m."""
         w = self.grid_shape()[1] if width is None else width
