@@ -84,22 +84,27 @@ def _unique_names(sources: list[dict]) -> None:
 
 
 def _batches(
-    ds: RadarDataset, starts: np.ndarray, length: int, members: int = 0, n_out: int = 0
+    ds: RadarDataset, starts: np.ndarray, length: int, maps: int = 0, n_out: int = 0
 ) -> list[np.ndarray]:
-    """Window starts in batches of at most 64 whose frames, and the ``members`` x ``n_out``
-    maps of the largest ensemble scored, take about MEMORY_PER_BATCH as float32."""
+    """Window starts in batches of at most 64 whose frames, and the ``maps`` x ``n_out``
+    forecast maps held per window (:func:`_held_maps`), take about MEMORY_PER_BATCH as
+    float32."""
     frame = ds.height * ds.width * 4
-    per = max(1, min(64, MEMORY_PER_BATCH // ((length + members * n_out) * frame)))
+    per = max(1, min(64, MEMORY_PER_BATCH // ((length + maps * n_out) * frame)))
     return [starts[i : i + per] for i in range(0, len(starts), per)]
 
 
-def _largest_ensemble(ds: RadarDataset, sources, n_out: int) -> int:
-    """The most members of one forecast file among ``sources`` (0: none is an ensemble);
-    RadarcastError, before anything is read, where one window of them cannot be held."""
-    most = 0
+def _held_maps(ds: RadarDataset, sources, n_out: int) -> int:
+    """Forecast maps per lead that one window holds while it is scored, all ``sources``
+    together (every source's forecast is held to find the common pixels): 1 for a
+    deterministic one, its members and their mean for an ensemble. RadarcastError, before
+    anything is read, for a forecast file one window of whose members cannot be held."""
+    maps = 0
     for src in sources:
-        members = getattr(src.get("file"), "members", None) or 0
-        if not members:
+        fc = src.get("file") or src.get("forecaster")
+        members = getattr(fc, "members", None) or 0
+        maps += members + 1 if members else 1
+        if not members or "file" not in src:
             continue
         from radarcast.baselines.ensemble_forecaster import available_bytes
 
@@ -110,8 +115,7 @@ def _largest_ensemble(ds: RadarDataset, sources, n_out: int) -> int:
                 f"the {ds.height}x{ds.width} grid needs about {need / 2**30:.1f} GiB to score, "
                 f"only {have / 2**30:.1f} GiB is available"
             )
-        most = max(most, members)
-    return most
+    return maps
 
 
 def _read_batch(ds: RadarDataset, starts: np.ndarray, n_in: int, n_out: int):
@@ -153,9 +157,6 @@ class _PixelLookup:
 def _value_fn(ds):
     """Pixels → the CRPS/spread–skill unit: mm/h with a Z–R relation, else dBZ."""
     return _PixelLookup(ds.units.pixel_to_rain if ds.units.has_zr else ds.units.pixel_to_dbz)
-
-
-PROB_MEMORY = 512 * 2**20  # bytes of forecasts held to score the methods frame by frame
 
 
 def _add_probabilistic(probs, enses, y, mask_y, starts, to_value) -> None:
@@ -204,24 +205,19 @@ def _score_windows(ds, starts, n_in, n_out, sources, results, progress, common=T
     the pixels every source forecasts (:func:`common_pixels`), else each on its own."""
     done = 0
     to_value = _value_fn(ds)
-    members = _largest_ensemble(ds, sources, n_out)
-    for batch in _batches(ds, starts, n_in + n_out, members, n_out):
+    maps = _held_maps(ds, sources, n_out)
+    for batch in _batches(ds, starts, n_in + n_out, maps, n_out):
         x, y, mask_y = _read_batch(ds, batch, n_in, n_out)
         preds = [_predict(src, x, batch, n_out) for src in sources]
         if common and len(preds) > 1:
             mask_y = common_pixels(preds, mask_y)
-        probs, enses, held = [], [], 0
+        probs, enses = [], []
         for (pred, ens), res in zip(preds, results, strict=True):
             res.acc.add(pred, y, mask_y, window_ids=batch)
-            if res.prob is None:
-                continue
-            if probs and held + ens.nbytes > PROB_MEMORY:  # score those held so far
-                _add_probabilistic(probs, enses, y, mask_y, batch, to_value)
-                probs, enses, held = [], [], 0
-            probs.append(res.prob)
-            enses.append(ens)
-            held += ens.nbytes
-        if probs:
+            if res.prob is not None:
+                probs.append(res.prob)
+                enses.append(ens)
+        if probs:  # all held already: scored together, sharing the truth's FSS sums
             _add_probabilistic(probs, enses, y, mask_y, batch, to_value)
         done += len(batch)
         if progress is not None:

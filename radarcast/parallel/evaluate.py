@@ -72,17 +72,17 @@ def evaluate_sharded(
     evaluate's thresholds, units, preset, split, n_in, n_out, limit and options."""
     from radarcast.data.store import open_dataset
     from radarcast.evaluation import _batches, finish, plan_evaluation
-    from radarcast.evaluation.scoring import _largest_ensemble
+    from radarcast.evaluation.scoring import _held_maps
 
     path = str(Path(dataset_path).resolve())
     with open_dataset(path) as ds:
         plan, sources = plan_evaluation(ds, methods, forecasts, **plan_kw)
-        members = _largest_ensemble(ds, sources, plan.n_out)
+        maps = _held_maps(ds, sources, plan.n_out)
         for s in sources:
             if "file" in s:
                 s["file"].close()
         # shards hold whole scoring batches, so that their sums add up in the same order
-        unit = len(_batches(ds, plan.starts, plan.n_in + plan.n_out, members, plan.n_out)[0])
+        unit = len(_batches(ds, plan.starts, plan.n_in + plan.n_out, maps, plan.n_out)[0])
         ident = ds.identity(fingerprint=False)
     # workers may run elsewhere: absolute paths for them, the names as given in the results
     far = dataclasses.replace(plan, forecasts=tuple(str(Path(f).resolve()) for f in forecasts))
