@@ -185,12 +185,7 @@ class ProbabilisticScores:
                             "count": rel_n},
             "fss": {k: a.fss() for k, a in self.fss.items()},
         }  # fmt: skip
-        mean = {
-            "crps": _nanmean(e.crps()), "crps_pixel": _nanmean(e.crps(value_unit=False)),
-            "spread_skill": _nanmean(e.spread_skill()), "brier": _nanmean(e.brier(), axis=0),
-            "roc_area": _nanmean(area, axis=0), "rank_flatness": e.rank_flatness(),
-            "fss": {k: _nanmean(a.fss(), axis=0) for k, a in self.fss.items()},
-        }  # fmt: skip
+        mean = self._means()
         raw = {"sums": e.sums, "sum_columns": ["n", "crps_pixel", "crps", "se_mean", "var"],
                "probability_table": e.table, "rank_counts": e.ranks,
                "fss_sums": {k: a.sums for k, a in self.fss.items()}}  # fmt: skip
@@ -245,20 +240,29 @@ class ProbabilisticScores:
             yield method, lead, "", "fraction", f"rank_{r}_frequency", (
                 c / total if total else float("nan"))  # fmt: skip
 
-    def _mean_rows(self, method, thresholds, threshold_unit, value_unit, scales):
+    def _means(self) -> dict:
+        """The scores' means over leads (NaN-skipping; rank flatness of the pooled ranks),
+        as scores.json's ``mean_over_leads`` and scores.csv's "mean" rows give them."""
         e = self.ens
-        yield method, "mean", "", value_unit, "crps", float(_nanmean(e.crps()))
-        yield method, "mean", "", "pixel", "crps", float(_nanmean(e.crps(value_unit=False)))
-        yield method, "mean", "", "ratio", "spread_skill", float(_nanmean(e.spread_skill()))
-        brier, area = _nanmean(e.brier(), axis=0), _nanmean(e.roc()[2], axis=0)
-        fss = {kind: _nanmean(acc.fss(), axis=0) for kind, acc in self.fss.items()}
+        return {
+            "crps": _nanmean(e.crps()), "crps_pixel": _nanmean(e.crps(value_unit=False)),
+            "spread_skill": _nanmean(e.spread_skill()), "brier": _nanmean(e.brier(), axis=0),
+            "roc_area": _nanmean(e.roc()[2], axis=0), "rank_flatness": e.rank_flatness(),
+            "fss": {k: _nanmean(a.fss(), axis=0) for k, a in self.fss.items()},
+        }  # fmt: skip
+
+    def _mean_rows(self, method, thresholds, threshold_unit, value_unit, scales):
+        m = self._means()
+        yield method, "mean", "", value_unit, "crps", float(m["crps"])
+        yield method, "mean", "", "pixel", "crps", float(m["crps_pixel"])
+        yield method, "mean", "", "ratio", "spread_skill", float(m["spread_skill"])
         for k, t in enumerate(thresholds):
-            yield method, "mean", t, threshold_unit, "brier", brier[k]
-            yield method, "mean", t, threshold_unit, "roc_area", area[k]
-            for kind, f in fss.items():
+            yield method, "mean", t, threshold_unit, "brier", m["brier"][k]
+            yield method, "mean", t, threshold_unit, "roc_area", m["roc_area"][k]
+            for kind, f in m["fss"].items():
                 for j, s in enumerate(scales):
                     yield method, "mean", t, threshold_unit, f"fss_{kind}_{s}px", f[k, j]
-        yield method, "mean", "", "fraction", "rank_flatness", e.rank_flatness()
+        yield method, "mean", "", "fraction", "rank_flatness", m["rank_flatness"]
 
 
 def json_ready(v):
