@@ -93,7 +93,8 @@ ENSEMBLE_OPTIONS: dict[str, tuple[str, ...]] = {
     "rover": ("members", "centre"),
     "pysteps:steps": ("members",),
 }
-"""The methods that make ensembles, and the ensemble options each takes."""
+"""The methods that make ensembles, and the ensemble options each takes (every one takes
+``members``: a method is in this table when ``--members`` sizes its ensemble)."""
 
 ENSEMBLE_BY_DEFAULT = ("pysteps:steps",)
 """The methods that make an ensemble without ``--members`` (STEPS: 20 members)."""

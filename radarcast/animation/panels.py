@@ -112,7 +112,7 @@ def gather_panels(ds, start: int, n_in: int, n_out: int, methods: Sequence[str] 
     x[~win.mask_x] = np.nan  # (n_in, H, W): NaN where the input is unknown
     total = len(methods) + len(forecasts)
     for spec in methods:
-        makes = members is not None and "members" in ENSEMBLE_OPTIONS.get(spec, ())
+        makes = members is not None and spec in ENSEMBLE_OPTIONS
         options = {"members": members} if makes else None  # K members, K shown
         f = resolve(spec, ds, n_in=n_in, n_out=n_out, options=options)
         p, v = _as_pixels(f(x[None])[0])  # (n_out, H, W) or (M, n_out, H, W)

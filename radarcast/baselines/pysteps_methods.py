@@ -22,6 +22,7 @@ import numpy as np
 from radarcast.errors import RadarcastError
 
 KINDS = ("extrapolation", "sprog", "steps", "anvil")
+N_IN = 3  # input frames every one of them reads (LK motion; S-PROG, STEPS, ANVIL's AR(2))
 ZERO_DB, RAIN_MIN = -15.0, 0.1
 
 
@@ -150,6 +151,6 @@ def make_forecaster(kind: str, dataset, n_out: int, options: dict | None = None)
 
     config = {"method": f"pysteps:{kind}", "pixel_km": pixel_km, "timestep_min": step_min,
               "members": members, "seed": seed}  # fmt: skip
-    fc = Forecaster(f"pysteps:{kind}", 3, n_out, predict, config, 1)
+    fc = Forecaster(f"pysteps:{kind}", N_IN, n_out, predict, config, 1)
     fc.members = members if kind == "steps" else None
     return fc

@@ -176,12 +176,12 @@ def _ensemble_options(methods: list[str], members: int | None, seed: int) -> dic
     if members is None:
         return {}
     check_seed(seed)
-    makers = [m for m in methods if "members" in ENSEMBLE_OPTIONS.get(m, ())]
+    makers = [m for m in methods if m in ENSEMBLE_OPTIONS]
     if not makers:
         names = ", ".join(dict.fromkeys(methods))
         raise RadarcastError(
             f"--members: no live method makes an ensemble (-m {names}); ensembles come from "
-            f"{', '.join(m for m, o in ENSEMBLE_OPTIONS.items() if 'members' in o)}"
+            f"{', '.join(ENSEMBLE_OPTIONS)}"
         )
     return {m: ensemble_options(m, members, seed) for m in makers}
 

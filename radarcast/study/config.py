@@ -14,13 +14,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radarcast.baselines.pysteps_methods import N_IN as PYSTEPS_N_IN
 from radarcast.config import from_dict, load_toml
 from radarcast.errors import RadarcastError
 from radarcast.forecasters import ENSEMBLE_OPTIONS, METHODS
 
 KINDS = (*METHODS, "model")  # the forecasters registry's names, and a trained model
-ENSEMBLES = tuple(k for k, opts in ENSEMBLE_OPTIONS.items() if "members" in opts)
-PYSTEPS_N_IN = 3  # the input frames radarcast.baselines.pysteps_methods' forecasters read
+ENSEMBLES = tuple(ENSEMBLE_OPTIONS)  # the kinds that take members
 SPLIT_MODES = ("fixed", "leave-one-event-out")
 ROLES = {"train": (1.0, 0.0, 0.0), "val": (0.0, 1.0, 0.0), "test": (0.0, 0.0, 1.0)}
 SECTIONS = ("study", "datasets", "methods", "cases")
