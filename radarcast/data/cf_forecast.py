@@ -110,17 +110,17 @@ class CFForecast:
           ``forecast_reference_time`` or, as pysteps' exporter writes it, the reference of
           the time units ("seconds since ANALYSIS TIME")."""
         self._forecast_dim = None  # the dimension along the forecasts (None: one forecast)
-        self._lead_dim = next((d for d in ("lead_time", "forecast_period") if d in self._var.dims),
-                              None)  # fmt: skip
+        lead_dim = next((d for d in ("lead_time", "forecast_period") if d in self._var.dims),
+                        None)  # fmt: skip
         frt = self._coordinate("forecast_reference_time")
-        if self._lead_dim is not None:
-            leads = _seconds(self._ds[self._lead_dim].values, self.path, self._lead_dim, delta=True)
+        if lead_dim is not None:
+            leads = _seconds(self._ds[lead_dim].values, self.path, lead_dim, delta=True)
             if "time" in self._var.dims:
                 self._forecast_dim = "time"
                 return _seconds(self._ds["time"].values, self.path, "time"), leads
             if frt is None or frt.size != 1:
                 raise RadarcastError(
-                    f"{self.path}: cannot tell the analysis time: {self._lead_dim} without a "
+                    f"{self.path}: cannot tell the analysis time: {lead_dim} without a "
                     "time dimension needs one forecast_reference_time"
                 )
             return _seconds(np.ravel(frt.values), self.path, frt.name), leads
@@ -128,7 +128,6 @@ class CFForecast:
             raise RadarcastError(
                 f"{self.path}: {self._var.name} has no time or lead_time dimension"
             )
-        self._lead_dim = "time"
         t = _seconds(self._ds["time"].values, self.path, "time")
         if frt is not None:
             if frt.size != 1:
@@ -225,7 +224,7 @@ class CFForecast:
         """The forecast CRS's name where it places the dataset's pixel centres elsewhere than
         the dataset's CRS does (corners and centre compared, to 1/100 pixel); None where
         they agree or the forecast names no CRS to compare."""
-        if not (self._var.attrs.get("grid_mapping") or self._var.encoding.get("grid_mapping")):
+        if not self._grid_mapping():
             return None
         from radarcast.data.georef import _pyproj
 
@@ -242,12 +241,16 @@ class CFForecast:
             )
         return None if same else crs.name
 
+    def _grid_mapping(self) -> str | None:
+        """The name of the data variable's grid-mapping variable (its CRS), if it names one."""
+        return self._var.attrs.get("grid_mapping") or self._var.encoding.get("grid_mapping")
+
     def _crs(self):
         """The forecast's CRS, from the data variable's grid-mapping variable."""
         from radarcast.data.georef import _pyproj
 
         pyproj = _pyproj()
-        name = self._var.attrs.get("grid_mapping") or self._var.encoding.get("grid_mapping")
+        name = self._grid_mapping()
         gm = self._ds.get(str(name)) if name else None
         if gm is None:
             raise RadarcastError(
