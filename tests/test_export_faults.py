@@ -62,27 +62,29 @@ def _names_the_output(stderr: str, out: Path, suffix: str) -> None:
     assert ".tmp" not in stderr, stderr
 
 
+def _faulted(fault: str, case: str, inputs: dict, tmp_path: Path, message: str):
+    """``case`` run into an output folder under ``fault`` ('full' or 'ro'): one line with
+    ``message`` naming the output, and nothing left in the folder; the run's result."""
+    out = tmp_path / "out"
+    out.mkdir()
+    r, left = _in_namespace(fault, out, _args(case, inputs, out), tmp_path)
+    _one_line_error(r, message)
+    _names_the_output(r.stderr, out, case.split(".")[1])
+    assert left == []  # neither the output nor its hidden temporary
+    return r
+
+
 @needs_namespaces
 @pytest.mark.parametrize("case", CASES)
 def test_full_disk_is_one_line_and_leaves_nothing(case, inputs, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    r, left = _in_namespace("full", out, _args(case, inputs, out), tmp_path)
-    _one_line_error(r, "write failed: no space left on the device")
-    _names_the_output(r.stderr, out, case.split(".")[1])
+    r = _faulted("full", case, inputs, tmp_path, "write failed: no space left on the device")
     assert "_tiffWriteProc" not in r.stderr and "HDF error" not in r.stderr
-    assert left == []  # neither the output nor its hidden temporary
 
 
 @needs_namespaces
 @pytest.mark.parametrize("case", ["nowcast.nc", "nowcast.tif", "export-forecast.zarr"])
 def test_read_only_folder_names_the_output(case, inputs, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    r, left = _in_namespace("ro", out, _args(case, inputs, out), tmp_path)
-    _one_line_error(r, "Read-only file system")
-    _names_the_output(r.stderr, out, case.split(".")[1])
-    assert left == []
+    _faulted("ro", case, inputs, tmp_path, "Read-only file system")
 
 
 @pytest.mark.parametrize("suffix", ["nc", "tif", "zarr"])
