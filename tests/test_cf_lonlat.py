@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pyproj")
 
 from radarcast.data.georef import Georef  # noqa: E402
-from radarcast.export import cf  # noqa: E402
+from radarcast.export import lonlat as ll  # noqa: E402
 
 MCH = (
     "+proj=somerc +lon_0=7.43958333333333 +lat_0=46.9524055555556 +k_0=1 +x_0=600000 "
@@ -36,10 +36,10 @@ def test_interpolated_lonlat_is_pyproj_to_1e9_degrees(name, monkeypatch):
         raise AssertionError("fell back to pyproj at every pixel")
 
     monkeypatch.setattr(Georef, "lonlat", everywhere)  # the fast path must hold here
-    lon, lat = cf.lonlat(g, shape)
+    lon, lat = ll.lonlat(g, shape)
     assert lon.shape == lat.shape == shape and lon.dtype == np.float64
-    assert np.abs(lon - want_lon).max() <= cf.LONLAT_TOL
-    assert np.abs(lat - want_lat).max() <= cf.LONLAT_TOL
+    assert np.abs(lon - want_lon).max() <= ll.LONLAT_TOL
+    assert np.abs(lat - want_lat).max() <= ll.LONLAT_TOL
 
 
 @pytest.mark.parametrize(
@@ -54,21 +54,21 @@ def test_interpolated_lonlat_is_pyproj_to_1e9_degrees(name, monkeypatch):
 def test_grids_interpolation_cannot_serve_get_pyproj_everywhere(crs, bounds):
     g = Georef.from_bounds(crs, bounds, (40, 48))
     want = g.lonlat((40, 48))
-    got = cf.lonlat(g, (40, 48))
+    got = ll.lonlat(g, (40, 48))
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_small_grid_is_pyproj_everywhere():
     g = Georef.from_bounds("EPSG:3035", (4000000, 3000000, 4010000, 3008000), (8, 10))
-    np.testing.assert_array_equal(cf.lonlat(g, (8, 10))[0], g.lonlat((8, 10))[0])
+    np.testing.assert_array_equal(ll.lonlat(g, (8, 10))[0], g.lonlat((8, 10))[0])
 
 
 def test_prefetched_lonlat_is_what_the_writer_uses():
     g = Georef.from_bounds("EPSG:3035", (4000000, 3000000, 4048000, 3036000), (36, 48))
-    cf._LONLAT.clear()
-    cf.prefetch_lonlat(g, (36, 48))
-    first = cf._lonlat(g, (36, 48))
-    assert cf._lonlat(g, (36, 48)) is first  # kept for the next write on the grid
-    np.testing.assert_allclose(first[0], g.lonlat((36, 48))[0], atol=cf.LONLAT_TOL, rtol=0)
+    ll._LONLAT.clear()
+    ll.prefetch_lonlat(g, (36, 48))
+    first = ll.cached_lonlat(g, (36, 48))
+    assert ll.cached_lonlat(g, (36, 48)) is first  # kept for the next write on the grid
+    np.testing.assert_allclose(first[0], g.lonlat((36, 48))[0], atol=ll.LONLAT_TOL, rtol=0)
     assert not first[0].flags.writeable

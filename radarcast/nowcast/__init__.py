@@ -222,7 +222,7 @@ def prepare_write(inputs: LiveInputs, output: str | os.PathLike) -> None:
     suffix = Path(output).suffix.lower()
     if inputs.georef is None or suffix not in (".nc", ".zarr"):
         return
-    from radarcast.export.cf import prefetch_lonlat
+    from radarcast.export.lonlat import prefetch_lonlat
 
     netcdf = ("netCDF4",) if suffix == ".nc" else ()
     prefetch_lonlat(inputs.georef, inputs.frames.shape[1:], netcdf)
